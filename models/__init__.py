@@ -1,0 +1,1 @@
+"""Scanbook's domain: tables, rules (statuses, masking, ID numbers, eligibility), settings."""

@@ -1,0 +1,53 @@
+"""Health statuses (健康宝状态) and what each means for a registrar and a citizen."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from models.errors import ValidationFailed
+
+
+class Status(StrEnum):
+    GREEN = "green"  # 未见异常
+    YELLOW = "yellow"  # 居家观察
+    RED = "red"  # 集中观察
+    POPUP = "popup"  # 弹窗
+
+
+class PopupKind(StrEnum):
+    TRAVEL = "travel"
+    RISK_AREA = "risk_area"
+
+
+LABELS = {
+    Status.GREEN: ("未见异常", "No abnormality"),
+    Status.YELLOW: ("居家观察", "Home observation"),
+    Status.RED: ("集中观察", "Centralized observation"),
+    Status.POPUP: ("弹窗", "Action needed"),
+}
+
+
+def is_abnormal(status: str) -> bool:
+    """Every status but green raises the alert at a registrar's console."""
+    return status != Status.GREEN
+
+
+def parse_status(status: object, popup_kind: object = None) -> tuple[Status, PopupKind | None]:
+    """Validate a status and its popup kind (required for popup, refused otherwise)."""
+    try:
+        value = Status(status)
+    except ValueError:
+        raise ValidationFailed(
+            f"未知状态 {status!r} / unknown status; use green, yellow, red or popup"
+        ) from None
+    if value is Status.POPUP:
+        try:
+            return value, PopupKind(popup_kind)
+        except ValueError:
+            raise ValidationFailed(
+                "弹窗状态需要 popup_kind: travel 或 risk_area / popup needs popup_kind "
+                "travel or risk_area"
+            ) from None
+    if popup_kind not in (None, ""):
+        raise ValidationFailed("只有弹窗状态可以带 popup_kind / popup_kind is only for popup")
+    return value, None

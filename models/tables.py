@@ -1,0 +1,188 @@
+"""SQLModel tables. Timestamps are stored as UTC and come back timezone-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Column:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class Citizen(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    id_number: str = Field(max_length=18, unique=True)
+    phone: str = Field(default="", max_length=32, index=True)
+    status: str = Field(default="green", max_length=16)
+    popup_kind: str | None = Field(default=None, max_length=16)
+    reason: str = Field(default="", max_length=500)
+    status_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    photo_path: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Venue(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    address: str = Field(max_length=300)
+    district: str = Field(max_length=64, index=True)
+    category: str = Field(max_length=64)
+    capacity: int | None = None
+    owner_id: int = Field(foreign_key="citizen.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Registrar(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("venue_id", "citizen_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int = Field(foreign_key="venue.id")
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    role: str = Field(default="co", max_length=8)  # owner | co
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Logbook(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int = Field(foreign_key="venue.id", index=True)
+    label: str = Field(max_length=100)
+    code: str = Field(max_length=64, unique=True)
+    state: str = Field(default="active", max_length=16)  # active|suspended|revoked|deleted
+    reason: str | None = Field(default=None, max_length=500)
+    created_by: int = Field(foreign_key="citizen.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    state_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Checkin(SQLModel, table=True):
+    """One arrival. Masked name and ID are stored with it: they are what registrars see."""
+
+    __table_args__ = (
+        Index("ix_checkin_venue_id_id", "venue_id", "id"),
+        Index("ix_checkin_logbook_id_id", "logbook_id", "id"),
+        Index("ix_checkin_citizen_logbook_at", "citizen_id", "logbook_id", "at"),
+    )
+    # BIGINT on PostgreSQL (billions of scans); SQLite needs INTEGER for its rowid alias.
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    venue_id: int = Field(foreign_key="venue.id")
+    logbook_id: int = Field(foreign_key="logbook.id")
+    citizen_id: int = Field(foreign_key="citizen.id")
+    helper_id: int | None = Field(default=None, foreign_key="citizen.id")
+    via: str = Field(default="scan", max_length=8)  # scan | proxy
+    status: str = Field(max_length=16)
+    popup_kind: str | None = Field(default=None, max_length=16)
+    alert: bool = False
+    minor: bool = False
+    name_masked: str = Field(max_length=64)
+    id_masked: str = Field(max_length=18)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
+
+
+class Notice(SQLModel, table=True):
+    """A citizen's notice feed (/ws/me): status changes (citizen_id set) and announcements
+    (citizen_id NULL: everyone)."""
+
+    __table_args__ = (Index("ix_notice_citizen_id_id", "citizen_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    citizen_id: int | None = Field(default=None, foreign_key="citizen.id")
+    kind: str = Field(max_length=16)  # status | notice
+    status: str | None = Field(default=None, max_length=16)
+    popup_kind: str | None = Field(default=None, max_length=16)
+    reason: str | None = Field(default=None, max_length=500)
+    text: str | None = Field(default=None, sa_column=Column(Text))
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class StatusChange(SQLModel, table=True):
+    """History of status changes; (batch_id, citizen_id) unique makes a re-run a no-op."""
+
+    __table_args__ = (UniqueConstraint("batch_id", "citizen_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    old_status: str = Field(max_length=16)
+    new_status: str = Field(max_length=16)
+    popup_kind: str | None = Field(default=None, max_length=16)
+    reason: str = Field(default="", max_length=500)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Batch(SQLModel, table=True):
+    """An official's request carried out by a job: its input rows and its result."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # status_changes | exposure | violation | lift
+    actor: str = Field(default="official", max_length=64)
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result: dict | None = Field(default=None, sa_column=Column(JSON))
+    job_id: str | None = Field(default=None, max_length=64, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class Audit(SQLModel, table=True):
+    """Append-only: who looked at unmasked data, when, what and why."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    target: str = Field(default="", max_length=64)
+    citizen_id: int | None = Field(default=None, index=True)
+    purpose: str = Field(default="", max_length=500)
+    detail: dict | None = Field(default=None, sa_column=Column(JSON))
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Message(SQLModel, table=True):
+    """留言: a citizen's message to the health authority."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -1,0 +1,201 @@
+"""Venues, their registrars and their logbooks, with the eligibility rules."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlmodel import Session, select
+
+from models.errors import Conflict, Forbidden, NotFound, RegistrarNotGreen, ValidationFailed
+from models.status import Status
+from models.tables import Citizen, Logbook, Registrar, Venue, utcnow
+from models.timeutil import iso
+
+LOGBOOK_STATES = ("active", "suspended", "revoked", "deleted")
+
+
+def _text(body: dict, field: str, *, required: bool = True, max_len: int = 200) -> str:
+    value = body.get(field)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ValidationFailed(f"{field} 必填 / {field} is required and must be a string")
+    if len(value) > max_len:
+        raise ValidationFailed(f"{field} 过长 / {field} is longer than {max_len} characters")
+    return value.strip()
+
+
+def require_green(citizen: Citizen) -> None:
+    if citizen.status != Status.GREEN:
+        raise RegistrarNotGreen(
+            "登记员健康状态须为未见异常 / a registrar's own status must be green"
+        )
+
+
+def create_venue(session: Session, *, owner: Citizen, body: dict) -> Venue:
+    """Open a venue; its owner becomes its first registrar."""
+    require_green(owner)
+    capacity = body.get("capacity")
+    if capacity is not None and (
+        not isinstance(capacity, int) or isinstance(capacity, bool) or not 0 < capacity <= 10**7
+    ):
+        raise ValidationFailed("capacity 须为正整数 / capacity must be a positive integer")
+    venue = Venue(
+        name=_text(body, "name"),
+        address=_text(body, "address", max_len=300),
+        district=_text(body, "district", max_len=64),
+        category=_text(body, "category", max_len=64),
+        capacity=capacity,
+        owner_id=owner.id,
+    )
+    session.add(venue)
+    session.flush()
+    session.add(Registrar(venue_id=venue.id, citizen_id=owner.id, role="owner"))
+    session.commit()
+    return venue
+
+
+def get_venue(session: Session, venue_id: int) -> Venue:
+    venue = session.get(Venue, venue_id)
+    if venue is None:
+        raise NotFound("场所不存在 / venue not found")
+    return venue
+
+
+def require_registrar(session: Session, venue_id: int, citizen_id: int) -> Registrar:
+    """The citizen's active registrar duty at the venue, else NotFound/Forbidden."""
+    get_venue(session, venue_id)
+    duty = session.exec(
+        select(Registrar).where(
+            Registrar.venue_id == venue_id,
+            Registrar.citizen_id == citizen_id,
+            Registrar.active.is_(True),
+        )
+    ).first()
+    if duty is None:
+        raise Forbidden("您不是该场所的登记员 / you are not a registrar of this venue")
+    return duty
+
+
+def add_registrar(session: Session, *, venue_id: int, actor: Citizen, citizen_id: object
+                  ) -> Registrar:
+    """The owner names a co-registrar, who must be green too."""
+    duty = require_registrar(session, venue_id, actor.id)
+    if duty.role != "owner":
+        raise Forbidden("只有场所负责人可以添加登记员 / only the venue's owner adds registrars")
+    if not isinstance(citizen_id, int) or isinstance(citizen_id, bool):
+        raise ValidationFailed("citizen_id 须为整数 / citizen_id must be an integer")
+    citizen = session.get(Citizen, citizen_id)
+    if citizen is None:
+        raise NotFound("居民不存在 / citizen not found")
+    require_green(citizen)
+    existing = session.exec(
+        select(Registrar).where(Registrar.venue_id == venue_id, Registrar.citizen_id == citizen_id)
+    ).first()
+    if existing is not None:
+        if existing.active:
+            raise Conflict("已是该场所的登记员 / already a registrar of this venue")
+        existing.active = True
+        session.add(existing)
+        session.commit()
+        return existing
+    registrar = Registrar(venue_id=venue_id, citizen_id=citizen_id, role="co")
+    session.add(registrar)
+    session.commit()
+    return registrar
+
+
+def registrar_public(registrar: Registrar) -> dict:
+    return {
+        "id": registrar.id,
+        "venue_id": registrar.venue_id,
+        "citizen_id": registrar.citizen_id,
+        "role": registrar.role,
+        "active": registrar.active,
+    }
+
+
+def venue_public(venue: Venue) -> dict:
+    return {
+        "id": venue.id,
+        "name": venue.name,
+        "address": venue.address,
+        "district": venue.district,
+        "category": venue.category,
+        "capacity": venue.capacity,
+        "owner_id": venue.owner_id,
+        "created_at": iso(venue.created_at),
+    }
+
+
+def new_code() -> str:
+    """128 random bits: the code inside a logbook's QR code cannot be guessed."""
+    return secrets.token_urlsafe(16)
+
+
+def create_logbook(session: Session, *, venue_id: int, actor: Citizen, body: dict) -> Logbook:
+    require_registrar(session, venue_id, actor.id)
+    require_green(actor)
+    label = _text(body, "label", max_len=100)
+    logbook = Logbook(venue_id=venue_id, label=label, code=new_code(), created_by=actor.id)
+    session.add(logbook)
+    session.commit()
+    return logbook
+
+
+def list_logbooks(session: Session, *, venue_id: int, actor: Citizen) -> list[Logbook]:
+    require_registrar(session, venue_id, actor.id)
+    return list(
+        session.exec(select(Logbook).where(Logbook.venue_id == venue_id).order_by(Logbook.id)).all()
+    )
+
+
+def get_logbook(session: Session, *, logbook_id: int, actor: Citizen | None) -> Logbook:
+    """A logbook its registrars may see (actor None: an official, who sees every one)."""
+    logbook = session.get(Logbook, logbook_id)
+    if logbook is None:
+        raise NotFound("登记簿不存在 / logbook not found")
+    if actor is not None:
+        require_registrar(session, logbook.venue_id, actor.id)
+    return logbook
+
+
+def set_logbook_state(session: Session, logbook: Logbook, state: str, reason: str | None) -> dict:
+    """Change a logbook's state (caller commits); returns the feed event to publish."""
+    logbook.state = state
+    logbook.reason = reason
+    logbook.state_at = utcnow()
+    session.add(logbook)
+    return logbook_event(logbook)
+
+
+def logbook_event(logbook: Logbook) -> dict:
+    return {"type": "logbook", "logbook_id": logbook.id, "venue_id": logbook.venue_id,
+            "state": logbook.state, "reason": logbook.reason}
+
+
+def delete_logbook(session: Session, *, logbook_id: int, actor: Citizen) -> dict:
+    logbook = get_logbook(session, logbook_id=logbook_id, actor=actor)
+    if logbook.state == "deleted":
+        raise NotFound("登记簿已删除 / logbook already deleted")
+    event = set_logbook_state(session, logbook, "deleted", "登记员删除 / deleted by a registrar")
+    session.commit()
+    return event
+
+
+def logbook_public(logbook: Logbook, public_url: str) -> dict:
+    base = f"{public_url}/logbooks/{logbook.id}"
+    return {
+        "id": logbook.id,
+        "venue_id": logbook.venue_id,
+        "label": logbook.label,
+        "state": logbook.state,
+        "reason": logbook.reason,
+        "token": logbook.code,
+        "scan_url": f"{public_url}/s/{logbook.code}",
+        "qr_png": f"{base}/qr.png",
+        "qr_svg": f"{base}/qr.svg",
+        "poster": f"{base}/poster",
+        "created_at": iso(logbook.created_at),
+        "state_at": iso(logbook.state_at),
+    }

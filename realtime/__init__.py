@@ -1,0 +1,1 @@
+"""Live delivery: channels, event encoding, the Redis pub/sub hub, resume/replay, heartbeats."""

@@ -1,0 +1,55 @@
+"""Channel names, orjson encoding, and publishing (always after the database commit)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+import orjson
+import redis
+
+log = logging.getLogger("scanbook.events")
+
+HUB_CONTROL = "sb:hub"
+ALL_CITIZENS = "sb:citizens"  # announcements to every /ws/me
+WALLBOARD = "sb:wallboard"
+
+
+def venue_channel(venue_id: int) -> str:
+    return f"sb:venue:{venue_id}"
+
+
+def citizen_channel(citizen_id: int) -> str:
+    return f"sb:citizen:{citizen_id}"
+
+
+def encode(event: dict) -> bytes:
+    return orjson.dumps(event)
+
+
+def decode(data: bytes | str) -> dict:
+    return orjson.loads(data)
+
+
+def publish(client: redis.Redis, items: Iterable[tuple[str, dict]], *, attempts: int = 3) -> bool:
+    """Publish (channel, event) pairs in order, in one round trip.
+
+    The database already holds every event (it is the source of truth), so a failure here
+    loses nothing: subscribers whose Redis connection broke resync from the database when it
+    comes back. A few quick retries cover a blip without holding the feed lock for long.
+    """
+    items = list(items)
+    if not items:
+        return True
+    for attempt in range(attempts):
+        try:
+            pipe = client.pipeline(transaction=False)
+            for channel, event in items:
+                pipe.publish(channel, encode(event))
+            pipe.execute()
+            return True
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            log.warning("publish failed (attempt %d): %s", attempt + 1, exc)
+            time.sleep(0.05 * (attempt + 1))
+    return False

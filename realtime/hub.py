@@ -1,0 +1,152 @@
+"""One Redis listener per process, fanning events out to bounded per-connection queues."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from realtime.events import HUB_CONTROL, decode
+
+log = logging.getLogger("scanbook.hub")
+
+RESYNC = {"type": "_resync"}  # tells a connection to catch up from the database
+
+
+class Subscription:
+    """A connection's inbox. Bounded: a slow reader never stalls the listener or others;
+    on overflow the inbox is emptied and a resync from the database is queued instead."""
+
+    def __init__(self, channels: tuple[str, ...], size: int):
+        self.channels = channels
+        self.queue: asyncio.Queue[dict] = asyncio.Queue(maxsize=size)
+        self.overflows = 0
+
+    def deliver(self, event: dict) -> None:
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflows += 1
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(RESYNC)
+
+
+class Hub:
+    def __init__(self, redis_url: str, *, queue_size: int = 1000):
+        self.redis_url = redis_url
+        self.queue_size = queue_size
+        self._subs: dict[str, set[Subscription]] = {}
+        self._pubsub: aioredis.client.PubSub | None = None
+        self._client: aioredis.Redis | None = None
+        self._task: asyncio.Task | None = None
+        self._connected = asyncio.Event()
+        self.reconnects = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="hub-listener")
+        # Don't block start-up on Redis: feeds resync from the database once it answers.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), 5)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self._close()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def connections(self) -> int:
+        return len({s for subs in self._subs.values() for s in subs})
+
+    @asynccontextmanager
+    async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
+        sub = Subscription(channels, self.queue_size)
+        new = []
+        for channel in channels:
+            subs = self._subs.setdefault(channel, set())
+            if not subs:
+                new.append(channel)
+            subs.add(sub)
+        try:
+            if new and self._pubsub is not None and self.connected:
+                try:
+                    await self._pubsub.subscribe(*new)
+                except Exception:  # the listener reconnects and resubscribes everything
+                    log.warning("subscribe failed; resync follows on reconnect")
+            yield sub
+        finally:
+            gone = []
+            for channel in channels:
+                subs = self._subs.get(channel)
+                if subs is not None:
+                    subs.discard(sub)
+                    if not subs:
+                        del self._subs[channel]
+                        gone.append(channel)
+            if gone and self._pubsub is not None and self.connected:
+                with contextlib.suppress(Exception):
+                    await self._pubsub.unsubscribe(*gone)
+
+    async def _close(self) -> None:
+        self._connected.clear()
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.aclose()
+        self._pubsub = self._client = None
+
+    async def _listen(self) -> None:
+        backoff = 0.05
+        first = True
+        while True:
+            try:
+                # No hidden retries: a broken connection must surface here, so that every
+                # connection resyncs from the database after we reconnect.
+                self._client = aioredis.from_url(
+                    self.redis_url, retry=Retry(NoBackoff(), 0), health_check_interval=10
+                )
+                self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                await self._pubsub.subscribe(HUB_CONTROL, *self._subs.keys())
+                self._connected.set()
+                if not first:
+                    self.reconnects += 1
+                    log.info("hub reconnected to Redis; resyncing %d connections",
+                             self.connections)
+                    for sub in {s for subs in self._subs.values() for s in subs}:
+                        sub.deliver(RESYNC)
+                first = False
+                backoff = 0.05
+                while True:
+                    msg = await self._pubsub.get_message(timeout=1.0)
+                    if msg is None or msg.get("type") != "message":
+                        continue
+                    channel = msg["channel"].decode()
+                    subs = self._subs.get(channel)
+                    if not subs:
+                        continue
+                    event = decode(msg["data"])
+                    for sub in tuple(subs):
+                        sub.deliver(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._connected.is_set():
+                    log.warning("hub lost Redis: %s", exc)
+                await self._close()
+                first = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)

@@ -1,0 +1,156 @@
+"""Test set-up: a real Redis (REDIS_URL, else the embedded one) on an isolated database, a real
+database (DATABASE_URL, else SQLite) migrated by Alembic, the app with its lifespan."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="scanbook-test-"))
+TEST_REDIS_DB = 9  # an isolated Redis database, flushed around each test
+
+
+def _setup_env() -> None:
+    os.environ["SCANBOOK_ENV"] = "test"
+    os.environ["SCANBOOK_DATA_DIR"] = str(_TMP / "data")
+    os.environ["SCANBOOK_SECRET"] = "test-secret-" + "x" * 20
+    os.environ["SCANBOOK_ADMIN_TOKEN"] = "test-official-token-" + "y" * 10
+    os.environ["SCANBOOK_PUBLIC_URL"] = "http://testserver"
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{_TMP / 'test.db'}")
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        from realtime.embedded import start_redis, stop_redis
+
+        proc, url = start_redis(_TMP / "redis", persist=False)
+        atexit.register(stop_redis, proc)
+    os.environ["REDIS_URL"] = re.sub(r"(/\d+)?$", f"/{TEST_REDIS_DB}", url.rstrip("/"), count=1)
+
+
+_setup_env()
+
+from sqlalchemy import text  # noqa: E402
+from sqlmodel import SQLModel  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+import models.tables  # noqa: E402,F401
+from models.db import make_engine  # noqa: E402
+from models.idnumber import make_id_number  # noqa: E402
+from models.migrate import upgrade  # noqa: E402
+from models.settings import load_settings  # noqa: E402
+
+ADMIN = {"Authorization": "Bearer " + os.environ["SCANBOOK_ADMIN_TOKEN"]}
+
+
+@pytest.fixture(scope="session")
+def engine():
+    eng = make_engine(load_settings().database_url)
+    with eng.begin() as conn:
+        if eng.dialect.name == "postgresql":
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_client():
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    yield client
+    client.close()
+
+
+def _wipe(engine) -> None:
+    tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture(autouse=True)
+def clean(engine, redis_client):
+    _wipe(engine)
+    redis_client.flushdb()
+    from workers.context import reset
+
+    reset()
+    yield
+
+
+@pytest.fixture
+def app():
+    from web.app import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def run_jobs(redis_client):
+    """Run every queued job through a real RQ worker (SimpleWorker, burst)."""
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from workers.queues import queue
+
+    def run() -> None:
+        worker = SimpleWorker([queue(redis_client)], connection=redis_client,
+                              serializer=JSONSerializer)
+        worker.work(burst=True)
+
+    return run
+
+
+class People:
+    """Makes citizens through the officials' API and returns auth headers."""
+
+    def __init__(self, client: TestClient):
+        self.client = client
+        self.seq = 0
+
+    def make(self, name: str = "张三丰", *, born: date = date(1985, 3, 7), region: str = "110101"
+             ) -> dict:
+        self.seq += 1
+        id_number = make_id_number(region, born, self.seq)
+        r = self.client.post("/api/admin/citizens", headers=ADMIN,
+                             json={"name": name, "id_number": id_number, "phone": "13800000000"})
+        assert r.status_code == 201, r.text
+        body = r.json()
+        body["id_number"] = id_number
+        body["headers"] = {"Authorization": f"Bearer {body['token']}"}
+        return body
+
+
+@pytest.fixture
+def people(client) -> People:
+    return People(client)
+
+
+@pytest.fixture
+def venue_with_logbook(client, people):
+    owner = people.make("李四")
+    r = client.post("/api/venues", headers=owner["headers"], json={
+        "name": "望京SOHO塔1", "address": "望京街10号", "district": "朝阳区",
+        "category": "office", "capacity": 200})
+    assert r.status_code == 201, r.text
+    venue = r.json()
+    r = client.post(f"/api/venues/{venue['id']}/logbooks", headers=owner["headers"],
+                    json={"label": "东门"})
+    assert r.status_code == 201, r.text
+    return owner, venue, r.json()

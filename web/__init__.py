@@ -1,0 +1,1 @@
+"""The Starlette app, its endpoints, pages, QR rendering and the `scanbook` CLI."""

@@ -1,0 +1,186 @@
+"""Registrar endpoints: venues, co-registrars, logbooks, check-in listing, exports, proxy."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from models.checkins import CheckinRequest
+from models.citizens import find_or_create_visitor
+from models.errors import NotFound, ValidationFailed
+from models.tables import Citizen
+from models.venues import (
+    add_registrar,
+    create_logbook,
+    create_venue,
+    delete_logbook,
+    get_logbook,
+    list_logbooks,
+    logbook_public,
+    registrar_public,
+    venue_public,
+)
+from realtime.events import publish, venue_channel
+from web import exports
+from web.app import in_session
+from web.auth import require
+from web.responses import JSON, read_json
+
+
+async def _citizen(request: Request) -> Citizen:
+    principal = await require(request, "citizen")
+
+    def load(session):
+        return session.get(Citizen, principal.citizen_id)
+
+    citizen = await in_session(request, load)
+    if citizen is None:
+        from web.auth import Unauthenticated
+
+        raise Unauthenticated("账户不存在 / account not found")
+    return citizen
+
+
+def _public_url(request: Request) -> str:
+    return request.app.state.settings.public_url
+
+
+async def venues_create(request: Request) -> Response:
+    citizen = await _citizen(request)
+    body = await read_json(request)
+    venue = await in_session(request, create_venue, owner=citizen, body=body)
+    return JSON(venue_public(venue), status_code=201)
+
+
+async def venues_mine(request: Request) -> Response:
+    """GET /api/venues: the venues where the caller is a registrar."""
+    from sqlmodel import select
+
+    from models.tables import Registrar, Venue
+
+    citizen = await _citizen(request)
+
+    def load(session):
+        rows = session.exec(
+            select(Venue, Registrar.role)
+            .join(Registrar, Registrar.venue_id == Venue.id)
+            .where(Registrar.citizen_id == citizen.id, Registrar.active.is_(True))
+            .order_by(Venue.id)
+        ).all()
+        return [{**venue_public(v), "role": role} for v, role in rows]
+
+    return JSON({"items": await in_session(request, load)})
+
+
+async def registrars_add(request: Request) -> Response:
+    citizen = await _citizen(request)
+    body = await read_json(request)
+    registrar = await in_session(
+        request, add_registrar, venue_id=request.path_params["id"], actor=citizen,
+        citizen_id=body.get("citizen_id"),
+    )
+    return JSON(registrar_public(registrar), status_code=201)
+
+
+async def logbooks_create(request: Request) -> Response:
+    citizen = await _citizen(request)
+    body = await read_json(request)
+    logbook = await in_session(
+        request, create_logbook, venue_id=request.path_params["id"], actor=citizen, body=body
+    )
+    return JSON(logbook_public(logbook, _public_url(request)), status_code=201)
+
+
+async def logbooks_list(request: Request) -> Response:
+    citizen = await _citizen(request)
+    books = await in_session(request, list_logbooks, venue_id=request.path_params["id"],
+                             actor=citizen)
+    url = _public_url(request)
+    return JSON({"items": [logbook_public(b, url) for b in books]})
+
+
+async def logbook_get(request: Request) -> Response:
+    citizen = await _citizen(request)
+    logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
+                               actor=citizen)
+    return JSON(logbook_public(logbook, _public_url(request)))
+
+
+async def logbook_delete(request: Request) -> Response:
+    citizen = await _citizen(request)
+    event = await in_session(request, delete_logbook, logbook_id=request.path_params["id"],
+                             actor=citizen)
+    publish(request.app.state.redis, [(venue_channel(event["venue_id"]), event)])
+    return Response(status_code=204)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationFailed(f"{name} 须为整数 / {name} must be an integer") from None
+    if not low <= value <= high:
+        raise ValidationFailed(f"{name} 须在 {low}–{high} 之间 / {name} must be {low}..{high}")
+    return value
+
+
+async def checkins_list(request: Request) -> Response:
+    from models.checkins import checkins_after
+
+    citizen = await _citizen(request)
+    logbook_id = request.path_params["id"]
+    after = _int_param(request, "after", 0, 0, 2**62)
+    limit = _int_param(request, "limit", 100, 1, 1000)
+    await in_session(request, get_logbook, logbook_id=logbook_id, actor=citizen)
+
+    def load(session):
+        return checkins_after(session.connection(), logbook_id=logbook_id, after=after,
+                              limit=limit)
+
+    items = await in_session(request, load)
+    return JSON({"items": items, "next_after": items[-1]["id"] if items else after})
+
+
+async def export(request: Request) -> Response:
+    fmt = request.path_params["fmt"]
+    if fmt not in ("csv", "xlsx"):
+        raise NotFound("仅支持 csv 与 xlsx / export is csv or xlsx")
+    citizen = await _citizen(request)
+    logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
+                               actor=citizen)
+    engine = request.app.state.engine
+    if fmt == "csv":
+        return exports.csv_response(engine, logbook)
+    return await exports.xlsx_response(engine, logbook)
+
+
+async def proxy_checkin(request: Request) -> Response:
+    citizen = await _citizen(request)
+    body = await read_json(request)
+    logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
+                               actor=citizen)
+    visitor = await in_session(request, find_or_create_visitor, name=body.get("name"),
+                               id_number=body.get("id_number"))
+    result = await request.app.state.writer.submit(
+        CheckinRequest(citizen_id=visitor.id, logbook_id=logbook.id, via="proxy",
+                       helper_id=citizen.id)
+    )
+    return JSON(result.checkin, status_code=201 if result.created else 200)
+
+
+routes = [
+    Route("/api/venues", venues_create, methods=["POST"]),
+    Route("/api/venues", venues_mine, methods=["GET"]),
+    Route("/api/venues/{id:int}/registrars", registrars_add, methods=["POST"]),
+    Route("/api/venues/{id:int}/logbooks", logbooks_create, methods=["POST"]),
+    Route("/api/venues/{id:int}/logbooks", logbooks_list, methods=["GET"]),
+    Route("/api/logbooks/{id:int}", logbook_get, methods=["GET"]),
+    Route("/api/logbooks/{id:int}", logbook_delete, methods=["DELETE"]),
+    Route("/api/logbooks/{id:int}/checkins", checkins_list, methods=["GET"]),
+    Route("/api/logbooks/{id:int}/export.{fmt:str}", export, methods=["GET"]),
+    Route("/api/logbooks/{id:int}/proxy-checkins", proxy_checkin, methods=["POST"]),
+]

@@ -1,0 +1,143 @@
+"""The app factory and its lifespan: engine, Redis, hub and check-in writer open and close here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlmodel import Session
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from models.db import make_engine
+from models.errors import DomainError
+from models.settings import Settings, load_settings
+from realtime.hub import Hub
+from realtime.ingest import CheckinWriter
+from web.auth import TokenCache
+from web.responses import domain_error, error
+
+log = logging.getLogger("scanbook.web")
+T = TypeVar("T")
+
+
+async def in_session(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a domain function with a fresh session in the thread pool."""
+    engine = request.app.state.engine
+
+    def call() -> T:
+        with Session(engine, expire_on_commit=False) as session:
+            return fn(session, *args, **kwargs)
+
+    return await run_in_threadpool(call)
+
+
+def resolve_redis_url(settings: Settings) -> str:
+    if settings.redis_url:
+        return settings.redis_url
+    from realtime.embedded import ensure_embedded_redis
+
+    return ensure_embedded_redis(settings.data_dir)
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    redis_url = resolve_redis_url(settings)
+    app.state.redis_url = redis_url
+    app.state.engine = make_engine(settings.database_url)
+    app.state.redis = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+    app.state.hub = Hub(redis_url)
+    await app.state.hub.start()
+    app.state.writer = CheckinWriter(app.state.engine, app.state.redis)
+    await app.state.writer.start()
+    app.state.tokens = TokenCache()
+    try:
+        yield
+    finally:
+        await app.state.writer.stop()
+        await app.state.hub.stop()
+        app.state.redis.close()
+        app.state.engine.dispose()
+
+
+async def _domain_error(request: Request, exc: Exception) -> Any:
+    assert isinstance(exc, DomainError)
+    return domain_error(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Any:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated",
+             403: "forbidden"}
+    return error(codes.get(exc.status_code, "validation_error"), str(exc.detail),
+                 exc.status_code)
+
+
+async def _unavailable(request: Request, exc: Exception) -> Any:
+    log.warning("dependency unavailable: %s", exc)
+    response = error("unavailable", "服务暂时不可用，请稍后重试 / service temporarily "
+                     "unavailable, please retry shortly")
+    response.headers["Retry-After"] = "2"
+    return response
+
+
+async def _integrity(request: Request, exc: Exception) -> Any:
+    return error("conflict", "与已有记录冲突 / conflicts with an existing record")
+
+
+async def _internal(request: Request, exc: Exception) -> Any:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return error("internal_error", "服务器内部错误 / internal server error")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the app; settings are read from the environment unless given."""
+    from web import api_admin, api_citizen, api_registrar, ops, pages, ws
+
+    settings = settings or load_settings()
+    routes = [
+        *ops.routes,
+        *api_admin.routes,
+        *api_registrar.routes,
+        *api_citizen.routes,
+        *ws.routes,
+        *pages.routes,
+        Mount("/static", StaticFiles(packages=[("web", "static")]), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.secret,
+                session_cookie="scanbook_session",
+                same_site="lax",
+                https_only=settings.production,
+            )
+        ],
+        exception_handlers={
+            DomainError: _domain_error,
+            HTTPException: _http_error,
+            IntegrityError: _integrity,
+            OperationalError: _unavailable,
+            DBAPIError: _unavailable,
+            RedisError: _unavailable,
+            ConnectionError: _unavailable,
+            Exception: _internal,
+        },
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,87 @@
+"""WebSocket endpoints: a venue's live feed for its registrars; a citizen's own notices."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from models.checkins import checkins_after
+from models.errors import Forbidden, NotFound
+from models.tables import Checkin
+from models.venues import require_registrar
+from realtime.events import venue_channel
+from realtime.feed import serve_feed
+from web.auth import authenticate
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_BAD_REQUEST = 1008
+
+
+async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    """Accept, then close with the contract's code (a close before accept is a bare 403)."""
+    await websocket.accept()
+    await websocket.close(code=code, reason=reason)
+
+
+def parse_after(websocket: WebSocket) -> int | None | bool:
+    raw = websocket.query_params.get("after")
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        return False
+    return value if value >= 0 else False
+
+
+async def venue_feed(websocket: WebSocket) -> None:
+    principal = await authenticate(websocket)
+    if principal is None:
+        return await refuse(websocket, CLOSE_UNAUTHENTICATED, "unauthenticated")
+    venue_id = websocket.path_params["id"]
+    after = parse_after(websocket)
+    if after is False:
+        return await refuse(websocket, CLOSE_BAD_REQUEST, "after must be a check-in id")
+    engine = websocket.app.state.engine
+    if not principal.official:
+        from sqlmodel import Session
+
+        def check() -> None:
+            with Session(engine) as session:
+                require_registrar(session, venue_id, principal.citizen_id)
+
+        try:
+            await run_in_threadpool(check)
+        except NotFound:
+            return await refuse(websocket, CLOSE_NOT_FOUND, "venue not found")
+        except Forbidden:
+            return await refuse(websocket, CLOSE_FORBIDDEN, "not a registrar of this venue")
+
+    def _replay(last: int, limit: int) -> list[dict]:
+        with engine.connect() as conn:
+            return checkins_after(conn, venue_id=venue_id, after=last, limit=limit)
+
+    async def replay(last: int, limit: int) -> list[dict]:
+        return await run_in_threadpool(_replay, last, limit)
+
+    def _head() -> int:
+        with engine.connect() as conn:
+            return conn.execute(
+                select(func.coalesce(func.max(Checkin.id), 0)).where(Checkin.venue_id == venue_id)
+            ).scalar_one()
+
+    async def head() -> int:
+        return await run_in_threadpool(_head)
+
+    await websocket.accept()
+    await serve_feed(websocket, websocket.app.state.hub, (venue_channel(venue_id),),
+                     after=after, replay=replay, head=head)
+
+
+routes = [
+    WebSocketRoute("/ws/venues/{id:int}/feed", venue_feed),
+]

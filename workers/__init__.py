@@ -1,0 +1,1 @@
+"""RQ queues and jobs: status changes, exposure tracing, logbook revocation, retention."""
