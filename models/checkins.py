@@ -96,7 +96,9 @@ def record_checkins(
     """
     codes = sorted({r.code for r in requests if r.code})
     lb_ids = sorted({r.logbook_id for r in requests if r.logbook_id is not None})
-    by_code = {r.code: r for r in conn.execute(_LOGBOOKS_BY_CODE, {"codes": codes})} if codes else {}
+    by_code = (
+        {r.code: r for r in conn.execute(_LOGBOOKS_BY_CODE, {"codes": codes})} if codes else {}
+    )
     by_id = {r.id: r for r in conn.execute(_LOGBOOKS_BY_ID, {"ids": lb_ids})} if lb_ids else {}
     by_id.update({r.id: r for r in by_code.values()})
     citizen_ids = sorted({r.citizen_id for r in requests})

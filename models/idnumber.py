@@ -66,7 +66,8 @@ def parse_id_number(raw: object, *, today: date | None = None) -> IdNumber:
     today = today or date.today()
     if born > today or born.year < 1900:
         raise InvalidIdNumber(
-            f"出生日期{value[6:14]}不可能 / birth date {value[6:14]} is in the future or before 1900"
+            f"出生日期{value[6:14]}不可能 / birth date {value[6:14]} is in the future "
+            "or before 1900"
         )
     expected = check_character(value[:17])
     if value[17] != expected:

@@ -76,7 +76,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if mode == "production":
         for name, value in (("SCANBOOK_SECRET", secret), ("SCANBOOK_ADMIN_TOKEN", admin_token)):
             if value.lower() in _PLACEHOLDERS or len(value) < 16:
-                raise SettingsError(f"{name} must be set to a real secret (16+ chars) in production")
+                raise SettingsError(
+                    f"{name} must be set to a real secret (16+ chars) in production"
+                )
         if not env.get("REDIS_URL"):
             raise SettingsError("REDIS_URL must be set in production")
     if not secret:

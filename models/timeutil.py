@@ -20,7 +20,9 @@ def parse_iso(value: object, field: str) -> datetime:
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValidationFailed(f"{field} 不是有效的 ISO 8601 时间 / {field} is not ISO 8601") from None
+        raise ValidationFailed(
+            f"{field} 不是有效的 ISO 8601 时间 / {field} is not ISO 8601"
+        ) from None
     if dt.tzinfo is None:
         raise ValidationFailed(f"{field} 必须带时区偏移 / {field} must carry a UTC offset")
     return dt
