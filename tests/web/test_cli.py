@@ -1,0 +1,89 @@
+"""`scanbook serve` on a fresh data dir: embedded Redis, migrations, web and worker; a generated
+official token; SIGTERM stops every child; a second start reuses the data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx2 as httpx
+import psutil
+
+from models.idnumber import make_id_number
+from tests.servers import ROOT, free_port
+
+
+def _serve(data_dir: Path, port: int) -> tuple[subprocess.Popen, list[str]]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "DATABASE_URL", "SCANBOOK_ADMIN_TOKEN", "SCANBOOK_SECRET")}
+    env["SCANBOOK_DATA_DIR"] = str(data_dir)
+    env["SCANBOOK_ENV"] = "development"
+    proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")),
+                     daemon=True).start()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, "".join(lines)
+        assert time.monotonic() < deadline, "".join(lines)
+        time.sleep(0.2)
+    return proc, lines
+
+
+def _stop(proc: subprocess.Popen) -> list[int]:
+    children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(40) == 0
+    return children
+
+
+def test_serve_runs_everything_and_stops_cleanly(tmp_path):
+    data, port = tmp_path / "var", free_port()
+    proc, lines = _serve(data, port)
+    try:
+        token = (data / "admin_token").read_text().strip()
+        assert any(token in line for line in lines), "the generated token is printed"
+        assert (data / "scanbook.db").is_file() and (data / "redis" / "url").is_file()
+        base = f"http://127.0.0.1:{port}"
+        admin = {"Authorization": f"Bearer {token}"}
+        id_number = make_id_number("110101", date(1990, 1, 1), 1)
+        r = httpx.post(f"{base}/api/admin/citizens", headers=admin,
+                       json={"name": "张三", "id_number": id_number})
+        assert r.status_code == 201
+        # the worker runs: a status change is carried out by the real RQ worker
+        r = httpx.post(f"{base}/api/admin/status-changes", headers=admin,
+                       json={"changes": [{"id_number": id_number, "status": "red",
+                                          "reason": "test"}]})
+        job = r.json()["job_id"]
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{base}/api/admin/jobs/{job}", headers=admin).json()["state"] != \
+                "finished":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        children = _stop(proc)
+    assert len(children) >= 3  # redis, web, worker
+    time.sleep(0.5)
+    assert not [pid for pid in children if psutil.pid_exists(pid)
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+
+    proc, lines = _serve(data, port)
+    try:
+        r = httpx.post(f"http://127.0.0.1:{port}/api/admin/citizens", headers=admin,
+                       json={"name": "张三", "id_number": id_number})
+        assert r.status_code == 409  # the same data: the citizen is still there
+    finally:
+        _stop(proc)
