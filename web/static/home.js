@@ -1,0 +1,52 @@
+// Home for a signed-in citizen: their card (GET /api/me) and their venues (GET /api/venues).
+import { el, getJSON, popupLabel, statusLabel, t } from "./common.js";
+
+async function showCard() {
+  const card = document.getElementById("my-card");
+  try {
+    const me = await getJSON("/api/me");
+    card.className = `status-card status-${me.status}`;
+    card.dataset.status = me.status;
+    card.replaceChildren(
+      el("p", { class: "status-label" }, statusLabel(me.status)),
+      me.status === "popup" ? el("p", { class: "status-kind" }, popupLabel(me.popup_kind)) : null,
+      el("dl", { class: "facts" },
+        el("div", {}, el("dt", {}, t("name")), el("dd", { id: "me-name" }, me.name_masked)),
+        el("div", {}, el("dt", {}, t("id_number")), el("dd", {}, me.id_masked))),
+      me.minor ? el("p", { class: "tag" }, me.photo_label || t("minor")) : null,
+    );
+  } catch {
+    card.replaceChildren(el("p", {}, t("load_failed")));
+  }
+}
+
+async function showVenues() {
+  const list = document.getElementById("my-venues");
+  try {
+    const { items } = await getJSON("/api/venues");
+    if (!items.length) {
+      list.replaceChildren(el("li", { class: "muted" }, t("no_venues")));
+      return;
+    }
+    const rows = await Promise.all(items.map(async (venue) => {
+      let books = [];
+      try {
+        books = (await getJSON(`/api/venues/${venue.id}/logbooks`)).items;
+      } catch { /* the live link still works without the poster links */ }
+      return el("li", { class: "venue", dataset: { venueId: venue.id } },
+        el("p", { class: "venue-name" }, venue.name),
+        el("p", { class: "muted small" }, venue.address),
+        el("p", { class: "venue-links" },
+          el("a", { class: "button", href: `/venues/${venue.id}/live` }, t("live")),
+          ...books.filter((b) => b.state !== "deleted").map((b) =>
+            el("a", { class: "button secondary", href: `/logbooks/${b.id}/poster` },
+              `${t("poster")} · ${b.label}`))));
+    }));
+    list.replaceChildren(...rows);
+  } catch {
+    list.replaceChildren(el("li", {}, t("load_failed")));
+  }
+}
+
+showCard();
+showVenues();
