@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from realtime.connection import async_client
 from realtime.events import HUB_CONTROL, decode
 
 log = logging.getLogger("scanbook.hub")
@@ -116,7 +117,7 @@ class Hub:
             try:
                 # No hidden retries: a broken connection must surface here, so that every
                 # connection resyncs from the database after we reconnect.
-                self._client = aioredis.from_url(
+                self._client = async_client(
                     self.redis_url, retry=Retry(NoBackoff(), 0), health_check_interval=10
                 )
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)

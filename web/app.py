@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-import redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
@@ -23,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from models.db import make_engine
 from models.errors import DomainError
 from models.settings import Settings, load_settings
+from realtime.connection import sync_client
 from realtime.hub import Hub
 from realtime.ingest import CheckinWriter
 from web.auth import TokenCache
@@ -57,7 +57,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     redis_url = resolve_redis_url(settings)
     app.state.redis_url = redis_url
     app.state.engine = make_engine(settings.database_url)
-    app.state.redis = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+    app.state.redis = sync_client(redis_url, socket_timeout=5, socket_connect_timeout=2)
     app.state.hub = Hub(redis_url)
     await app.state.hub.start()
     app.state.writer = CheckinWriter(app.state.engine, app.state.redis)

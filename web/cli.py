@@ -32,10 +32,10 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """RQ workers with the JSON serializer; the first also runs the cron scheduler."""
-    from redis import Redis
     from rq import Worker
     from rq.serializers import JSONSerializer
 
+    from realtime.connection import sync_client
     from workers.queues import QUEUE
 
     settings = load_settings()
@@ -44,7 +44,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         from realtime.embedded import ensure_embedded_redis
 
         url = ensure_embedded_redis(settings.data_dir)
-    worker = Worker([QUEUE], connection=Redis.from_url(url), serializer=JSONSerializer)
+    worker = Worker([QUEUE], connection=sync_client(url), serializer=JSONSerializer)
     worker.work(with_scheduler=True, burst=args.burst)
     return 0
 

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from models.db import NOTICE_LOCK, FeedLock, make_engine
 from models.settings import Settings, load_settings
+from realtime.connection import sync_client
 
 
 @lru_cache(maxsize=1)
@@ -21,7 +22,7 @@ def _cached(pid: int) -> tuple[Settings, Engine, redis.Redis, FeedLock]:
         from realtime.embedded import ensure_embedded_redis
 
         url = ensure_embedded_redis(settings.data_dir)
-    return settings, engine, redis.Redis.from_url(url), FeedLock(engine, NOTICE_LOCK)
+    return settings, engine, sync_client(url), FeedLock(engine, NOTICE_LOCK)
 
 
 def resources() -> tuple[Settings, Engine, redis.Redis, FeedLock]:
