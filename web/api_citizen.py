@@ -48,6 +48,8 @@ def scan_response(result) -> dict:
 async def scan(request: Request) -> Response:
     """POST /api/scan: the check-in. 201 new; 200 the same check-in within 60 s."""
     principal = await require(request, "citizen")
+    await request.app.state.limiter.hit(
+        "scan", principal.citizen_id, limit=request.app.state.settings.scan_rate_per_min)
     body = await read_json(request)
     code = body.get("code")
     if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE:

@@ -26,6 +26,8 @@ from realtime.connection import sync_client
 from realtime.hub import Hub
 from realtime.ingest import CheckinWriter
 from web.auth import TokenCache
+from web.ratelimit import RateLimiter, TooManyRequests, rate_limited_handler
+from web.ratelimit import connect as connect_limiter
 from web.responses import domain_error, error
 
 log = logging.getLogger("scanbook.web")
@@ -63,11 +65,13 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.writer = CheckinWriter(app.state.engine, app.state.redis)
     await app.state.writer.start()
     app.state.tokens = TokenCache()
+    app.state.limiter = RateLimiter(connect_limiter(redis_url))
     try:
         yield
     finally:
         await app.state.writer.stop()
         await app.state.hub.stop()
+        await app.state.limiter.close()
         app.state.redis.close()
         app.state.engine.dispose()
 
@@ -129,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
         ],
         exception_handlers={
+            TooManyRequests: rate_limited_handler,
             DomainError: _domain_error,
             HTTPException: _http_error,
             IntegrityError: _integrity,

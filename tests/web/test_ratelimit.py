@@ -1,0 +1,99 @@
+"""Rate limits: POST /api/scan per citizen (429 rate_limited with Retry-After), the limiter's
+window, and failing open when Redis is away."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+
+import pytest
+from starlette.testclient import TestClient
+
+from models.settings import load_settings
+from tests.conftest import People
+from tests.servers import free_port
+from web.app import create_app
+from web.ratelimit import RateLimiter, TooManyRequests, connect
+
+
+@pytest.fixture
+def tight_client():
+    settings = dataclasses.replace(load_settings(), scan_rate_per_min=3)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_scan_is_limited_per_citizen(tight_client, redis_client):
+    people = People(tight_client)
+    alice, bob = people.make("王五"), people.make("赵六")
+    for _ in range(3):  # unknown codes count too: the limit is what stops code guessing
+        r = tight_client.post("/api/scan", headers=alice["headers"], json={"code": "nope"})
+        assert r.status_code == 404, r.text
+    r = tight_client.post("/api/scan", headers=alice["headers"], json={"code": "nope"})
+    assert r.status_code == 429
+    body = r.json()
+    assert body["error"] == "rate_limited" and body["message"]
+    assert 1 <= int(r.headers["Retry-After"]) <= 60
+    assert body["retry_after"] == int(r.headers["Retry-After"])
+    # Someone else at the same moment is not affected.
+    r = tight_client.post("/api/scan", headers=bob["headers"], json={"code": "nope"})
+    assert r.status_code == 404
+    # Nor are the caller's other endpoints.
+    assert tight_client.get("/api/me", headers=alice["headers"]).status_code == 200
+
+
+def test_unauthenticated_scans_are_refused_before_counting(tight_client, redis_client):
+    for _ in range(5):
+        r = tight_client.post("/api/scan", json={"code": "x"})
+        assert r.status_code == 401
+    assert not redis_client.keys("sb:rl:*")
+
+
+def test_default_limit_leaves_room_for_normal_use(client, people, venue_with_logbook):
+    _, _, book = venue_with_logbook
+    guest = people.make("孙七")
+    for _ in range(10):  # re-scans at the same door within a minute: 1 + 9 repeats
+        r = client.post("/api/scan", headers=guest["headers"], json={"code": book["token"]})
+        assert r.status_code in (200, 201), r.text
+
+
+def test_window_resets_and_limit_zero_turns_off(redis_client):
+    async def next_second():
+        await asyncio.sleep(1.02 - time.time() % 1)
+
+    async def run():
+        limiter = RateLimiter(connect(os.environ["REDIS_URL"]))
+        try:
+            await next_second()
+            assert await limiter.hit("t", 1, limit=2, window=1) == 1
+            assert await limiter.hit("t", 1, limit=2, window=1) == 2
+            await next_second()  # a new window counts from one again
+            assert await limiter.hit("t", 1, limit=2, window=1) == 1
+            await limiter.hit("t", 1, limit=2, window=1)
+            with pytest.raises(TooManyRequests) as caught:
+                await limiter.hit("t", 1, limit=2, window=1)
+            assert caught.value.retry_after == 1
+            assert await limiter.hit("t", 1, limit=0) == 0
+        finally:
+            await limiter.close()
+
+    asyncio.run(run())
+    for key in redis_client.keys("sb:rl:t:*"):
+        assert 0 < redis_client.ttl(key) <= 2
+
+
+def test_fails_open_quickly_without_redis():
+    async def run():
+        limiter = RateLimiter(connect(f"redis://127.0.0.1:{free_port()}/0"))
+        try:
+            started = time.monotonic()
+            for _ in range(50):
+                assert await limiter.hit("scan", 1, limit=1) == 0
+            # One failed attempt, then it stops asking for a while.
+            assert time.monotonic() - started < 1
+        finally:
+            await limiter.close()
+
+    asyncio.run(run())

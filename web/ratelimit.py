@@ -1,0 +1,101 @@
+"""Fixed-window rate limits in Redis, shared by every web process.
+
+    limiter = request.app.state.limiter
+    await limiter.hit("scan", principal.citizen_id, limit=settings.scan_rate_per_min)
+
+`hit` counts one request of `ident` in the bucket's current window and raises `TooManyRequests`
+(the contract's 429 `rate_limited`, with `Retry-After`) past `limit`. One pipelined
+INCR + EXPIRE round trip per call. A limit of 0 or less turns the bucket off.
+
+When Redis is slow or down the limiter lets requests through (scans must keep working while
+Redis restarts) and stops asking it for a few seconds, so an outage costs one short timeout,
+not one per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from models.errors import RateLimited
+from realtime.connection import async_client, is_sentinel_url
+from web.responses import error
+
+log = logging.getLogger("scanbook.ratelimit")
+
+# Redis answers in well under a millisecond; a limiter that waits longer than this is
+# slowing the scan it guards more than it protects it.
+TIMEOUT = 0.25
+# Connections a process keeps for limit checks: each check holds one for a single round trip.
+POOL_SIZE = 64
+# After a failure, requests pass unchecked for this long before Redis is asked again.
+BACKOFF = 5.0
+
+
+class TooManyRequests(RateLimited):
+    """429 rate_limited; `retry_after` is the whole seconds until the window ends."""
+
+    def __init__(self, retry_after: int):
+        super().__init__("请求过于频繁，请稍后再试 / too many requests, please retry later")
+        self.retry_after = retry_after
+
+
+def connect(url: str) -> aioredis.Redis:
+    """An async client for limit checks: bounded pool, short timeouts, no retries."""
+    options = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT,
+               "retry": Retry(NoBackoff(), 0)}
+    if is_sentinel_url(url):
+        return async_client(url, **options)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=POOL_SIZE, timeout=TIMEOUT, **options)
+    return aioredis.Redis.from_pool(pool)
+
+
+class RateLimiter:
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "sb:rl"):
+        self.client = client
+        self.prefix = prefix
+        self._skip_until = 0.0
+
+    async def hit(self, bucket: str, ident: object, *, limit: int, window: int = 60) -> int:
+        """Count a request; the count so far in this window (0 when unchecked), or raise
+        TooManyRequests when it is past `limit`."""
+        if limit <= 0:
+            return 0
+        now = time.time()
+        if now < self._skip_until:
+            return 0
+        slot = int(now // window)
+        key = f"{self.prefix}:{bucket}:{ident}:{slot}"
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.incr(key)
+                # The key names its window, so it only has to outlive it.
+                pipe.expire(key, window + 1)
+                count, _ = await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._skip_until = time.time() + BACKOFF
+            log.warning("rate limiter unavailable, not limiting for %.0f s: %s", BACKOFF, exc)
+            return 0
+        if count > limit:
+            raise TooManyRequests(max(1, math.ceil((slot + 1) * window - now)))
+        return count
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+async def rate_limited_handler(request: Request, exc: Exception) -> Response:
+    """The exception handler for TooManyRequests: the contract's error and Retry-After."""
+    assert isinstance(exc, TooManyRequests)
+    response = error(exc.code, exc.message, retry_after=exc.retry_after)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
