@@ -1,134 +1,321 @@
-"""Status changes (from officials' batches) and their consequences: notices to the citizen,
-revocation of a registrar's logbooks when they are no longer green."""
+"""The status engine: status changes (officials' batches, exposures, a citizen's passed
+itinerary check) and their consequences — a notice to the citizen, and revocation of every
+logbook a registrar owns once they are no longer green.
+
+Bulk SQL on a Connection (one UPDATE per distinct status, multi-row INSERTs): a 100,000-row
+batch must run at well over 10,000 changes a second on SQLite and PostgreSQL alike.
+"""
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection
 
-from models.errors import DomainError
+from models.errors import Conflict, DomainError, NotFound, ValidationFailed
 from models.idnumber import parse_id_number
-from models.status import Status, parse_status
-from models.tables import Citizen, Logbook, Notice, Registrar, StatusChange, utcnow
-from models.timeutil import iso
-from models.venues import set_logbook_state
+from models.notices import notice_event
+from models.status import PopupKind, Status, parse_status
+from models.tables import Batch, Checkin, Citizen, Logbook, Notice, Registrar, StatusChange
+from models.timeutil import parse_iso
 
 REVOKED_REASON = "登记员健康状态异常 / the registrar's health status is no longer green"
+ITINERARY_REASON = "行程核验通过 / itinerary verification passed"
+MAX_REASON = 500
+
+_c = Citizen.__table__
+_sc = StatusChange.__table__
+_n = Notice.__table__
+_lb = Logbook.__table__
+_r = Registrar.__table__
+_ck = Checkin.__table__
+_b = Batch.__table__
+
+
+@dataclass(frozen=True)
+class Change:
+    """One citizen's new status (row: the row number in the official's request, if any)."""
+
+    citizen_id: int
+    status: str
+    popup_kind: str | None
+    reason: str
+    row: int | None = None
 
 
 @dataclass
 class ChangeOutcome:
+    """What a run did; notices and logbook events wait here until after the commit."""
+
     applied: int = 0
-    unchanged: int = 0
-    skipped: int = 0  # already applied by an earlier run of the same batch
+    unchanged: int = 0  # the citizen already had this status
+    skipped: int = 0  # already applied by an earlier (interrupted) run of the same batch
     revoked_logbooks: int = 0
+    ended_duties: int = 0
     errors: list[dict] = field(default_factory=list)
-    notices: list[dict] = field(default_factory=list)  # (citizen channel events)
+    notices: list[dict] = field(default_factory=list)
     logbook_events: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {"applied": self.applied, "unchanged": self.unchanged, "skipped": self.skipped,
-                "revoked_logbooks": self.revoked_logbooks, "errors": self.errors}
+                "revoked_logbooks": self.revoked_logbooks, "ended_duties": self.ended_duties,
+                "errors": self.errors}
 
 
-def status_event(notice: Notice) -> dict:
-    return {"type": "status", "id": notice.id, "citizen_id": notice.citizen_id,
-            "status": notice.status, "popup_kind": notice.popup_kind, "reason": notice.reason,
-            "at": iso(notice.at)}
+def row_error(row: int | None, id_number: object, exc: DomainError) -> dict:
+    return {"row": row, "id_number": id_number if isinstance(id_number, str) else None,
+            "error": exc.code, "message": exc.message}
 
 
-def notice_event(notice: Notice) -> dict:
-    if notice.kind == "status":
-        return status_event(notice)
-    return {"type": "notice", "id": notice.id, "text": notice.text, "at": iso(notice.at)}
+def clean_reason(reason: object, status: str) -> str:
+    """Every status but green carries a reason (green may go without one)."""
+    if reason is None:
+        reason = ""
+    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+        raise ValidationFailed(f"reason 须为{MAX_REASON}字以内的字符串 / reason must be a string "
+                               f"of at most {MAX_REASON} characters")
+    reason = reason.strip()
+    if not reason and status != Status.GREEN:
+        raise ValidationFailed("异常状态须注明原因 / a status other than green needs a reason")
+    return reason
 
 
-def validate_row(row: object) -> tuple[str, Status, str | None, str]:
+def validate_row(row: object) -> tuple[str, str, str | None, str]:
+    """One row of a status-change batch → (id number, status, popup kind, reason)."""
     if not isinstance(row, dict):
-        raise DomainError("每行须为对象 / each change must be an object")
+        raise ValidationFailed("每行须为对象 / each change must be an object")
     id_number = parse_id_number(row.get("id_number")).value
     status, popup = parse_status(row.get("status"), row.get("popup_kind"))
-    reason = row.get("reason") or ""
-    if not isinstance(reason, str) or len(reason) > 500:
-        raise DomainError("reason 须为500字以内的字符串 / reason must be a string ≤ 500")
-    return id_number, status, popup, reason
+    reason = clean_reason(row.get("reason"), status)
+    return id_number, status.value, popup.value if popup else None, reason
 
 
-def revoke_registrars(session: Session, citizen_ids: list[int], outcome: ChangeOutcome) -> None:
-    """Registrars who are not green: every logbook they own is revoked; co-duty ends.
-    A revoked logbook never comes back: a registrar green again applies for a new one."""
-    if not citizen_ids:
-        return
-    books = session.exec(
-        select(Logbook).where(col(Logbook.created_by).in_(citizen_ids),
-                              col(Logbook.state).in_(("active", "suspended")))
-    ).all()
-    for book in books:
-        outcome.logbook_events.append(set_logbook_state(session, book, "revoked",
-                                                        REVOKED_REASON))
-        outcome.revoked_logbooks += 1
-    duties = session.exec(
-        select(Registrar).where(col(Registrar.citizen_id).in_(citizen_ids),
-                                Registrar.role == "co", col(Registrar.active).is_(True))
-    ).all()
-    for duty in duties:
-        duty.active = False
-        session.add(duty)
+@dataclass(frozen=True)
+class ParsedRow:
+    row: int
+    id_number: str
+    status: str
+    popup_kind: str | None
+    reason: str
 
 
-def apply_changes(session: Session, *, batch_id: int, rows: list[tuple[int, object]],
-                  outcome: ChangeOutcome) -> None:
-    """Apply (row number, row) pairs of one batch in the caller's transaction.
-
-    Idempotent: a citizen already changed by this batch (an earlier, interrupted run) is
-    skipped, so a re-run sends no notice twice.
-    """
-    parsed: list[tuple[int, str, Status, str | None, str]] = []
-    for number, row in rows:
+def parse_rows(rows: list) -> tuple[list[ParsedRow], list[dict]]:
+    """Validate every row of a batch. Invalid rows and repeats of an ID number already in the
+    batch (the first row applies) become per-row errors; none is fatal to the batch."""
+    parsed: list[ParsedRow] = []
+    errors: list[dict] = []
+    first: dict[str, int] = {}
+    for number, row in enumerate(rows):
         try:
-            parsed.append((number, *validate_row(row)))
+            id_number, status, popup, reason = validate_row(row)
         except DomainError as exc:
             raw = row.get("id_number") if isinstance(row, dict) else None
-            outcome.errors.append({"row": number, "id_number": raw if isinstance(raw, str)
-                                   else None, "error": exc.code, "message": exc.message})
-    if not parsed:
-        return
-    numbers = sorted({p[1] for p in parsed})
-    citizens = {c.id_number: c for c in session.exec(
-        select(Citizen).where(col(Citizen.id_number).in_(numbers))).all()}
-    done = set(session.exec(select(StatusChange.citizen_id).where(
-        StatusChange.batch_id == batch_id,
-        col(StatusChange.citizen_id).in_([c.id for c in citizens.values()]))).all())
-    now = utcnow()
-    new_notices: list[Notice] = []
-    not_green: list[int] = []
-    for number, id_number, status, popup, reason in parsed:
-        citizen = citizens.get(id_number)
-        if citizen is None:
-            outcome.errors.append({"row": number, "id_number": id_number, "error": "not_found",
-                                   "message": "查无此人 / no citizen with this ID number"})
+            errors.append(row_error(number, raw, exc))
             continue
-        if citizen.id in done:
+        if id_number in first:
+            errors.append(row_error(number, id_number, Conflict(
+                f"与第 {first[id_number]} 行重复，以该行为准 / repeats row {first[id_number]}, "
+                "which applies")))
+            continue
+        first[id_number] = number
+        parsed.append(ParsedRow(number, id_number, status, popup, reason))
+    return parsed, errors
+
+
+_BY_ID_NUMBER = select(_c.c.id, _c.c.id_number).where(
+    _c.c.id_number.in_(bindparam("numbers", expanding=True)))
+
+
+def resolve_rows(conn: Connection, rows: list[ParsedRow], outcome: ChangeOutcome
+                 ) -> list[Change]:
+    """Parsed rows → changes by citizen id; unknown ID numbers become per-row errors."""
+    if not rows:
+        return []
+    ids = {number: citizen_id for citizen_id, number in
+           conn.execute(_BY_ID_NUMBER, {"numbers": [r.id_number for r in rows]})}
+    changes = []
+    for r in rows:
+        citizen_id = ids.get(r.id_number)
+        if citizen_id is None:
+            outcome.errors.append(row_error(r.row, r.id_number, NotFound(
+                "查无此人 / no citizen with this ID number")))
+            continue
+        changes.append(Change(citizen_id, r.status, r.popup_kind, r.reason, r.row))
+    return changes
+
+
+_CURRENT = select(_c.c.id, _c.c.status, _c.c.popup_kind).where(
+    _c.c.id.in_(bindparam("ids", expanding=True)))
+_DONE = select(_sc.c.citizen_id).where(
+    _sc.c.batch_id == bindparam("batch_id"), _sc.c.citizen_id.in_(bindparam("ids", expanding=True)))
+
+
+def apply_changes(conn: Connection, *, batch_id: int, changes: list[Change],
+                  outcome: ChangeOutcome, now: datetime) -> None:
+    """Apply changes in the caller's transaction; the caller holds the notice lock, commits,
+    then publishes `outcome.notices` and `outcome.logbook_events`.
+
+    Idempotent per (batch, citizen): a citizen this batch already changed (in an earlier,
+    interrupted run) is skipped, so a re-run changes nothing twice and notifies no one twice.
+    A citizen who already has the status is left alone (no history row, no notice).
+    """
+    if not changes:
+        return
+    ids = sorted({c.citizen_id for c in changes})
+    current = {row.id: row for row in conn.execute(_CURRENT, {"ids": ids})}
+    done = set(conn.execute(_DONE, {"batch_id": batch_id, "ids": ids}).scalars())
+    history: list[dict] = []
+    notices: list[dict] = []
+    groups: dict[tuple[str, str | None, str], list[int]] = defaultdict(list)
+    not_green: list[int] = []
+    for change in changes:
+        cid = change.citizen_id
+        if cid in done:
             outcome.skipped += 1
             continue
-        done.add(citizen.id)
-        if citizen.status == status and citizen.popup_kind == popup:
+        done.add(cid)
+        old = current.get(cid)
+        if old is None:
+            outcome.errors.append(row_error(change.row, None, NotFound(
+                f"居民 {cid} 不存在 / citizen {cid} not found")))
+            continue
+        if old.status == change.status and old.popup_kind == change.popup_kind:
             outcome.unchanged += 1
             continue
-        session.add(StatusChange(batch_id=batch_id, citizen_id=citizen.id,
-                                 old_status=citizen.status, new_status=status,
-                                 popup_kind=popup, reason=reason, at=now))
-        citizen.status, citizen.popup_kind, citizen.reason, citizen.status_at = (
-            status, popup, reason, now)
-        session.add(citizen)
-        notice = Notice(citizen_id=citizen.id, kind="status", status=status,
-                        popup_kind=popup, reason=reason, at=now)
-        session.add(notice)
-        new_notices.append(notice)
-        outcome.applied += 1
-        if status != Status.GREEN:
-            not_green.append(citizen.id)
-    revoke_registrars(session, not_green, outcome)
-    session.flush()
-    outcome.notices.extend(status_event(n) for n in new_notices)
+        history.append({"batch_id": batch_id, "citizen_id": cid, "old_status": old.status,
+                        "new_status": change.status, "popup_kind": change.popup_kind,
+                        "reason": change.reason, "at": now})
+        notices.append({"citizen_id": cid, "kind": "status", "status": change.status,
+                        "popup_kind": change.popup_kind, "reason": change.reason,
+                        "text": None, "at": now, "batch_id": batch_id})
+        groups[(change.status, change.popup_kind, change.reason)].append(cid)
+        if change.status != Status.GREEN:
+            not_green.append(cid)
+    if not history:
+        return
+    conn.execute(insert(_sc), history)
+    for (status, popup, reason), members in groups.items():
+        conn.execute(update(_c).where(_c.c.id.in_(members)).values(
+            status=status, popup_kind=popup, reason=reason, status_at=now))
+    # RETURNING order is not guaranteed: events are rebuilt from the returned rows.
+    rows = conn.execute(insert(_n).returning(*_n.c), notices).all()
+    outcome.notices.extend(notice_event(row) for row in sorted(rows, key=lambda r: r.id))
+    outcome.applied += len(history)
+    revoke_registrars(conn, not_green, outcome, now=now)
+
+
+def revoke_registrars(conn: Connection, citizen_ids: list[int], outcome: ChangeOutcome, *,
+                      now: datetime) -> None:
+    """Registrars who are no longer green: every logbook they own is revoked at once (scans
+    answer 410 logbook_revoked) and their co-registrar duty elsewhere ends. A revoked
+    logbook never comes back: a registrar green again applies for a new one."""
+    if not citizen_ids:
+        return
+    books = conn.execute(
+        update(_lb)
+        .where(_lb.c.created_by.in_(citizen_ids), _lb.c.state.in_(("active", "suspended")))
+        .values(state="revoked", reason=REVOKED_REASON, state_at=now)
+        .returning(_lb.c.id, _lb.c.venue_id)
+    ).all()
+    outcome.revoked_logbooks += len(books)
+    outcome.logbook_events.extend(
+        {"type": "logbook", "logbook_id": b.id, "venue_id": b.venue_id, "state": "revoked",
+         "reason": REVOKED_REASON} for b in sorted(books, key=lambda b: b.id))
+    ended = conn.execute(
+        update(_r).where(_r.c.citizen_id.in_(citizen_ids), _r.c.role == "co",
+                         _r.c.active.is_(True)).values(active=False)
+    )
+    outcome.ended_duties += max(ended.rowcount or 0, 0)
+
+
+def applied_count(conn: Connection, batch_id: int) -> int:
+    return conn.execute(select(func.count()).select_from(_sc)
+                        .where(_sc.c.batch_id == batch_id)).scalar_one()
+
+
+def batch_notices(conn: Connection, batch_id: int) -> list[dict]:
+    """The notices a batch already produced, oldest first: a re-run publishes them again in
+    case the interrupted run died between its commit and its publish (clients drop ids they
+    have already seen, so nobody sees one twice)."""
+    rows = conn.execute(select(_n).where(_n.c.batch_id == batch_id).order_by(_n.c.id))
+    return [notice_event(row) for row in rows]
+
+
+# --- exposures -----------------------------------------------------------------------------
+
+_TIME = re.compile(r"[T ](\d{2})(?::?(\d{2})(?::?(\d{2})(?:[.,](\d+))?)?)?")
+
+
+def precision(value: str) -> timedelta:
+    """The unit of the last field an ISO 8601 time gives: 12:00 → a minute, 12:00:00 → a
+    second, 12:00:00.250 → a millisecond."""
+    match = _TIME.search(value)
+    if match is None:
+        return timedelta(days=1)
+    _hour, minute, second, fraction = match.groups()
+    if fraction:
+        return timedelta(microseconds=10 ** max(6 - len(fraction), 0))
+    if second:
+        return timedelta(seconds=1)
+    if minute:
+        return timedelta(minutes=1)
+    return timedelta(hours=1)
+
+
+def exposure_payload(body: dict) -> dict:
+    """Validate an exposure request. The window is inclusive at both ends at the precision of
+    the timestamps given: end 12:00:00 covers 12:00:00.999999; it is stored as [start, end+unit).
+    """
+    venue_id = body.get("venue_id")
+    if not isinstance(venue_id, int) or isinstance(venue_id, bool):
+        raise ValidationFailed("venue_id 须为整数 / venue_id must be an integer")
+    start = parse_iso(body.get("start"), "start")
+    end = parse_iso(body.get("end"), "end")
+    if end < start:
+        raise ValidationFailed("end 不能早于 start / end must not be before start")
+    status, popup = parse_status(body.get("status"), body.get("popup_kind"))
+    reason = clean_reason(body.get("reason"), status)
+    end_before = end + precision(body["end"])
+    return {"venue_id": venue_id, "start": body["start"], "end": body["end"],
+            "from": start.isoformat(), "until": end_before.isoformat(),
+            "status": status.value, "popup_kind": popup.value if popup else None,
+            "reason": reason}
+
+
+def exposed_citizens(conn: Connection, payload: dict) -> list[int]:
+    """Everyone checked in at the venue inside the window, once each, in id order."""
+    start = datetime.fromisoformat(payload["from"])
+    until = datetime.fromisoformat(payload["until"])
+    rows = conn.execute(
+        select(_ck.c.citizen_id).where(_ck.c.venue_id == payload["venue_id"], _ck.c.at >= start,
+                                       _ck.c.at < until).distinct().order_by(_ck.c.citizen_id))
+    return list(rows.scalars())
+
+
+# --- a citizen's passed itinerary verification ---------------------------------------------
+
+def verify_itinerary(conn: Connection, *, citizen_id: int, reference: str, now: datetime
+                     ) -> ChangeOutcome:
+    """Record a passed itinerary verification (national platform) and clear the travel popup:
+    the citizen is green again, through the same path as any status change (history, notice).
+    The caller holds the notice lock, commits and publishes."""
+    row = conn.execute(select(_c.c.status, _c.c.popup_kind).where(_c.c.id == citizen_id)).first()
+    if row is None:
+        raise NotFound("居民不存在 / citizen not found")
+    if row.status != Status.POPUP or row.popup_kind != PopupKind.TRAVEL:
+        raise Conflict("当前没有需要核验行程的弹窗 / there is no itinerary popup to clear")
+    batch_id = conn.execute(insert(_b).values(
+        kind="itinerary", actor=f"citizen:{citizen_id}",
+        payload={"citizen_id": citizen_id, "reference": reference, "result": "passed"},
+        created_at=now).returning(_b.c.id)).scalar_one()
+    outcome = ChangeOutcome()
+    apply_changes(conn, batch_id=batch_id,
+                  changes=[Change(citizen_id, Status.GREEN.value, None, ITINERARY_REASON)],
+                  outcome=outcome, now=now)
+    conn.execute(update(_b).where(_b.c.id == batch_id).values(
+        result=outcome.summary(), finished_at=now))
+    return outcome

@@ -102,6 +102,7 @@ class Checkin(SQLModel, table=True):
         Index("ix_checkin_venue_id_id", "venue_id", "id"),
         Index("ix_checkin_logbook_id_id", "logbook_id", "id"),
         Index("ix_checkin_citizen_logbook_at", "citizen_id", "logbook_id", "at"),
+        Index("ix_checkin_venue_id_at", "venue_id", "at"),  # exposures: a venue's time window
     )
     # BIGINT on PostgreSQL (billions of scans); SQLite needs INTEGER for its rowid alias.
     id: int | None = Field(
@@ -137,6 +138,8 @@ class Notice(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=500)
     text: str | None = Field(default=None, sa_column=Column(Text))
     at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    # The official request that caused it: a re-run of the batch re-publishes these.
+    batch_id: int | None = Field(default=None, foreign_key="batch.id", index=True)
 
 
 class StatusChange(SQLModel, table=True):
@@ -177,6 +180,19 @@ class Audit(SQLModel, table=True):
     purpose: str = Field(default="", max_length=500)
     detail: dict | None = Field(default=None, sa_column=Column(JSON))
     at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Violation(SQLModel, table=True):
+    """A registrar's violation: their logbooks stay suspended until an official lifts it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    reason: str = Field(max_length=500)
+    actor: str = Field(default="official", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    lifted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    lifted_by: str | None = Field(default=None, max_length=64)
+    lift_reason: str | None = Field(default=None, max_length=500)
 
 
 class Message(SQLModel, table=True):

@@ -1,21 +1,68 @@
-"""Health-authority endpoints (official token)."""
+"""Health-authority endpoints (official token): citizens, status changes, exposures,
+violations and their lifting, jobs, the audited trace, the audit log, announcements."""
 
 from __future__ import annotations
 
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from models.audit import clean_purpose, list_audit, trace
 from models.citizens import create_citizen, is_minor
+from models.db import NOTICE_LOCK, FeedLock
 from models.errors import NotFound, ValidationFailed
+from models.health import exposure_payload
 from models.masking import mask_id_number, mask_name
-from models.tables import Batch
+from models.notices import announcements, clean_text, insert_announcement
+from models.tables import Batch, Venue, utcnow
+from models.timeutil import iso, parse_iso
+from models.violations import (
+    create_violation,
+    lift_violation,
+    list_violations,
+    violation_public,
+)
+from realtime.events import ALL_CITIZENS, publish
 from web.app import in_session
-from web.auth import require
+from web.auth import Principal, require
 from web.responses import JSON, read_json
 from workers.queues import enqueue, job_state
 
 MAX_CHANGES = 100_000
+
+
+def notice_lock(app: Starlette) -> FeedLock:
+    """This process's notice FeedLock (created on first use, from the event loop)."""
+    lock = getattr(app.state, "notice_lock", None)
+    if lock is None:
+        lock = app.state.notice_lock = FeedLock(app.state.engine, NOTICE_LOCK)
+    return lock
+
+
+def who(request: Request, principal: Principal) -> tuple[str, dict]:
+    """The audit's "who": the official's name and office when the client gives them
+    (X-Official, X-Office headers: the shared token alone says only "an official")."""
+    official = request.headers.get("x-official", "").strip()[:40]
+    office = request.headers.get("x-office", "").strip()[:100]
+    actor = f"{principal.actor}:{official}" if official else principal.actor
+    client = request.client.host if request.client else None
+    return actor, {"office": office or None, "official": official or None, "ip": client,
+                   "user_agent": request.headers.get("user-agent", "")[:200]}
+
+
+def _int_query(request: Request, name: str, *, low: int = 0, high: int = 2**62) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationFailed(f"{name} 须为整数 / {name} must be an integer") from None
+    if not low <= value <= high:
+        raise ValidationFailed(f"{name} 须在 {low}–{high} 之间 / {name} must be {low}..{high}")
+    return value
 
 
 async def citizens_create(request: Request) -> Response:
@@ -28,27 +75,33 @@ async def citizens_create(request: Request) -> Response:
                  "status": citizen.status}, status_code=201)
 
 
-async def submit_batch(request: Request, kind: str, payload: dict, job: str) -> Response:
+async def enqueue_batch(request: Request, principal: Principal, kind: str, payload: dict,
+                        job: str) -> dict:
     """Store the request as a batch, then enqueue the job that carries it out by id."""
-    principal = await require(request, "official")
+    actor, _detail = who(request, principal)
 
     def save(session):
-        batch = Batch(kind=kind, actor=principal.actor, payload=payload)
+        batch = Batch(kind=kind, actor=actor, payload=payload)
         session.add(batch)
         session.commit()
-        return batch
+        return batch.id
 
-    batch = await in_session(request, save)
-    queued = enqueue(request.app.state.redis, job, batch.id)
+    batch_id = await in_session(request, save)
+    queued = enqueue(request.app.state.redis, job, batch_id)
 
     def link(session):
-        row = session.get(Batch, batch.id)
+        row = session.get(Batch, batch_id)
         row.job_id = queued.id
         session.add(row)
         session.commit()
 
     await in_session(request, link)
-    return JSON({"job_id": queued.id, "batch_id": batch.id}, status_code=202)
+    return {"job_id": queued.id, "batch_id": batch_id}
+
+
+async def submit_batch(request: Request, kind: str, payload: dict, job: str) -> Response:
+    principal = await require(request, "official")
+    return JSON(await enqueue_batch(request, principal, kind, payload, job), status_code=202)
 
 
 async def status_changes(request: Request) -> Response:
@@ -63,16 +116,152 @@ async def status_changes(request: Request) -> Response:
                               "workers.status.apply_status_changes")
 
 
-async def job_get(request: Request) -> Response:
+async def exposures(request: Request) -> Response:
     await require(request, "official")
-    state = job_state(request.app.state.redis, request.path_params["job_id"])
-    if state is None:
+    payload = exposure_payload(await read_json(request))
+
+    def venue_exists(session) -> None:
+        if session.get(Venue, payload["venue_id"]) is None:
+            raise NotFound("场所不存在 / venue not found")
+
+    await in_session(request, venue_exists)
+    return await submit_batch(request, "exposure", payload, "workers.status.apply_exposure")
+
+
+async def violations_create(request: Request) -> Response:
+    principal = await require(request, "official")
+    body = await read_json(request)
+    actor, _detail = who(request, principal)
+    violation = await in_session(request, create_violation, citizen_id=body.get("citizen_id"),
+                                 reason=body.get("reason"), actor=actor)
+    queued = await enqueue_batch(request, principal, "violation",
+                                 {"violation_id": violation.id}, "workers.status.apply_violation")
+    return JSON({**queued, "violation_id": violation.id,
+                 "violation": violation_public(violation)}, status_code=202)
+
+
+async def violations_lift(request: Request) -> Response:
+    """POST /api/admin/violations/{id}/lift (or DELETE /api/admin/violations/{id})."""
+    principal = await require(request, "official")
+    body = await read_json(request) if await request.body() else {}
+    actor, _detail = who(request, principal)
+    violation = await in_session(request, lift_violation,
+                                 violation_id=request.path_params["id"], actor=actor,
+                                 reason=body.get("reason"))
+    queued = await enqueue_batch(request, principal, "lift", {"violation_id": violation.id},
+                                 "workers.status.lift_violation")
+    return JSON({**queued, "violation_id": violation.id,
+                 "violation": violation_public(violation)}, status_code=202)
+
+
+async def violations_list(request: Request) -> Response:
+    await require(request, "official")
+    citizen_id = _int_query(request, "citizen_id")
+    active_raw = request.query_params.get("active")
+    active = None if active_raw in (None, "") else active_raw.lower() in ("1", "true", "yes")
+    items = await in_session(request, list_violations, citizen_id=citizen_id, active=active)
+    return JSON({"items": [violation_public(v) for v in items]})
+
+
+async def job_get(request: Request) -> Response:
+    """A job's state and result — from RQ while it keeps the job, then from its batch."""
+    await require(request, "official")
+    job_id = request.path_params["job_id"]
+    state = await run_in_threadpool(job_state, request.app.state.redis, job_id)
+    if state is not None:
+        return JSON(state)
+
+    def from_batch(session):
+        from sqlmodel import select
+
+        return session.exec(select(Batch).where(Batch.job_id == job_id)).first()
+
+    batch = await in_session(request, from_batch)
+    if batch is None or batch.result is None:
         raise NotFound("任务不存在 / job not found")
-    return JSON(state)
+    return JSON({"id": job_id, "state": "finished", "result": batch.result,
+                 "batch_id": batch.id, "ended_at": iso(batch.finished_at)
+                 if batch.finished_at else None})
+
+
+async def batch_get(request: Request) -> Response:
+    await require(request, "official")
+
+    def load(session):
+        return session.get(Batch, request.path_params["id"])
+
+    batch = await in_session(request, load)
+    if batch is None:
+        raise NotFound("批次不存在 / batch not found")
+    return JSON({"id": batch.id, "kind": batch.kind, "actor": batch.actor,
+                 "job_id": batch.job_id, "created_at": iso(batch.created_at),
+                 "finished_at": iso(batch.finished_at) if batch.finished_at else None,
+                 "result": batch.result})
+
+
+async def trace_get(request: Request) -> Response:
+    """GET /api/admin/trace?id_number=…&purpose=…&since=…: unmasked, and audited."""
+    principal = await require(request, "official")
+    params = request.query_params
+    purpose = clean_purpose(params.get("purpose") or params.get("reason"))
+    since = parse_iso(params["since"], "since") if params.get("since") else None
+    actor, detail = who(request, principal)
+    result = await in_session(request, trace, id_number=params.get("id_number"), actor=actor,
+                              purpose=purpose, detail=detail, since=since)
+    return JSON(result)
+
+
+async def audit_list(request: Request) -> Response:
+    await require(request, "official")
+    params = request.query_params
+    limit = _int_query(request, "limit", low=1, high=1000) or 100
+    items = await in_session(request, list_audit, citizen_id=_int_query(request, "citizen_id"),
+                             action=params.get("action") or None,
+                             actor=params.get("actor") or None,
+                             before=_int_query(request, "before"), limit=limit)
+    return JSON({"items": items, "next_before": items[-1]["id"] if items else None})
+
+
+async def notices_create(request: Request) -> Response:
+    """An announcement, pushed to every citizen's /ws/me."""
+    await require(request, "official")
+    text = clean_text((await read_json(request)).get("text"))
+    engine, client, lock = request.app.state.engine, request.app.state.redis, notice_lock(
+        request.app)
+
+    def write() -> dict:
+        with engine.connect() as conn, lock.hold(conn):
+            event = insert_announcement(conn, text=text, now=utcnow())
+            conn.commit()
+            publish(client, [(ALL_CITIZENS, event)])
+        return event
+
+    return JSON(await run_in_threadpool(write), status_code=201)
+
+
+async def notices_list(request: Request) -> Response:
+    await require(request, "official")
+    limit = _int_query(request, "limit", low=1, high=500) or 50
+    before = _int_query(request, "before")
+
+    def load(session):
+        return announcements(session.connection(), before=before, limit=limit)
+
+    return JSON({"items": await in_session(request, load)})
 
 
 routes = [
     Route("/api/admin/citizens", citizens_create, methods=["POST"]),
     Route("/api/admin/status-changes", status_changes, methods=["POST"]),
+    Route("/api/admin/exposures", exposures, methods=["POST"]),
+    Route("/api/admin/violations", violations_create, methods=["POST"]),
+    Route("/api/admin/violations", violations_list, methods=["GET"]),
+    Route("/api/admin/violations/{id:int}/lift", violations_lift, methods=["POST"]),
+    Route("/api/admin/violations/{id:int}", violations_lift, methods=["DELETE"]),
     Route("/api/admin/jobs/{job_id:str}", job_get, methods=["GET"]),
+    Route("/api/admin/batches/{id:int}", batch_get, methods=["GET"]),
+    Route("/api/admin/trace", trace_get, methods=["GET"]),
+    Route("/api/admin/audit", audit_list, methods=["GET"]),
+    Route("/api/admin/notices", notices_create, methods=["POST"]),
+    Route("/api/admin/notices", notices_list, methods=["GET"]),
 ]

@@ -1,15 +1,22 @@
-"""Citizen endpoints: my card, scan (check-in), 他人代查, 留言."""
+"""Citizen endpoints: my card (with what my status means), my notices and traces, the
+itinerary verification that clears a travel popup, scan (check-in), 他人代查, 留言."""
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from models.audit import my_traces, proxy_check
 from models.checkins import CheckinRequest
 from models.citizens import citizen_card
 from models.errors import ValidationFailed
-from models.tables import Citizen, Message
+from models.guidance import guidance, status_guide
+from models.health import verify_itinerary
+from models.notices import notices_after
+from models.tables import Citizen, Message, utcnow
+from realtime.events import citizen_channel, publish, venue_channel
 from web.app import in_session
 from web.auth import Unauthenticated, require
 from web.responses import JSON, read_json
@@ -17,7 +24,14 @@ from web.responses import JSON, read_json
 MAX_CODE = 200
 
 
-async def me(request: Request) -> Response:
+def card(citizen: Citizen, itinerary_url: str) -> dict:
+    """GET /api/me: the card, and what its state means (label, advice {zh, en}, action)."""
+    return {**citizen_card(citizen),
+            **guidance(citizen.status, citizen.popup_kind, itinerary_url),
+            "itinerary_url": itinerary_url}
+
+
+async def _me(request: Request) -> Citizen:
     principal = await require(request, "citizen")
 
     def load(session):
@@ -26,7 +40,85 @@ async def me(request: Request) -> Response:
     citizen = await in_session(request, load)
     if citizen is None:
         raise Unauthenticated("账户不存在 / account not found")
-    return JSON(citizen_card(citizen))
+    return citizen
+
+
+async def me(request: Request) -> Response:
+    citizen = await _me(request)
+    return JSON(card(citizen, request.app.state.settings.itinerary_url))
+
+
+async def status_guide_get(request: Request) -> Response:
+    """Every state the card can show, with its advice (public: no personal data)."""
+    return JSON({"items": status_guide(request.app.state.settings.itinerary_url)})
+
+
+async def my_notices(request: Request) -> Response:
+    """GET /api/me/notices?after=&limit=: the /ws/me feed for clients that poll."""
+    principal = await require(request, "citizen")
+    try:
+        after = int(request.query_params.get("after") or 0)
+        limit = int(request.query_params.get("limit") or 100)
+    except ValueError:
+        raise ValidationFailed("after/limit 须为整数 / after and limit must be integers") from None
+    if after < 0 or not 1 <= limit <= 500:
+        raise ValidationFailed("after ≥ 0, 1 ≤ limit ≤ 500")
+
+    def load(session):
+        return notices_after(session.connection(), citizen_id=principal.citizen_id,
+                             after=after, limit=limit)
+
+    items = await in_session(request, load)
+    return JSON({"items": items, "next_after": items[-1]["id"] if items else after})
+
+
+async def my_traces_get(request: Request) -> Response:
+    """GET /api/me/traces: when my record was traced, by which office and why."""
+    principal = await require(request, "citizen")
+    items = await in_session(request, my_traces, citizen_id=principal.citizen_id)
+    return JSON({"items": items})
+
+
+async def itinerary_verification(request: Request) -> Response:
+    """POST /api/me/itinerary-verification: the national platform passed my itinerary
+    check (the 继续 button led there); the travel popup clears and my card is green."""
+    from web.api_admin import notice_lock
+
+    principal = await require(request, "citizen")
+    body = await read_json(request) if await request.body() else {}
+    result = body.get("result", "passed")
+    reference = body.get("reference") or ""
+    if result != "passed":
+        raise ValidationFailed("仅记录通过的核验 / only a passed verification is recorded")
+    if not isinstance(reference, str) or len(reference) > 200:
+        raise ValidationFailed("reference 最多200字 / reference is at most 200 characters")
+    engine, client, lock = request.app.state.engine, request.app.state.redis, notice_lock(
+        request.app)
+
+    def write():
+        with engine.connect() as conn, lock.hold(conn):
+            outcome = verify_itinerary(conn, citizen_id=principal.citizen_id,
+                                       reference=reference, now=utcnow())
+            conn.commit()
+            publish(client, [(citizen_channel(n["citizen_id"]), n) for n in outcome.notices]
+                    + [(venue_channel(e["venue_id"]), e) for e in outcome.logbook_events])
+
+    await run_in_threadpool(write)
+    citizen = await _me(request)
+    return JSON(card(citizen, request.app.state.settings.itinerary_url))
+
+
+async def proxy_check_post(request: Request) -> Response:
+    """POST /api/proxy-check (他人代查): rate limited per caller (the Redis limiter, so the
+    limit holds across processes), audited, answered only for a matching name + ID number."""
+    principal = await require(request, "citizen")
+    await request.app.state.limiter.hit(
+        "proxy-check", principal.citizen_id,
+        limit=request.app.state.settings.proxy_check_rate_per_min)
+    body = await read_json(request)
+    result = await in_session(request, proxy_check, caller_id=principal.citizen_id,
+                              name=body.get("name"), id_number=body.get("id_number"))
+    return JSON(result)
 
 
 def scan_response(result) -> dict:
@@ -78,6 +170,11 @@ async def messages_create(request: Request) -> Response:
 
 routes = [
     Route("/api/me", me, methods=["GET"]),
+    Route("/api/me/notices", my_notices, methods=["GET"]),
+    Route("/api/me/traces", my_traces_get, methods=["GET"]),
+    Route("/api/me/itinerary-verification", itinerary_verification, methods=["POST"]),
+    Route("/api/status-guide", status_guide_get, methods=["GET"]),
+    Route("/api/proxy-check", proxy_check_post, methods=["POST"]),
     Route("/api/scan", scan, methods=["POST"]),
     Route("/api/messages", messages_create, methods=["POST"]),
 ]

@@ -9,9 +9,10 @@ from starlette.websockets import WebSocket
 
 from models.checkins import checkins_after
 from models.errors import Forbidden, NotFound
+from models.notices import notices_after, notices_head
 from models.tables import Checkin
 from models.venues import require_registrar
-from realtime.events import venue_channel
+from realtime.events import ALL_CITIZENS, citizen_channel, venue_channel
 from realtime.feed import serve_feed
 from web.auth import authenticate
 
@@ -82,6 +83,41 @@ async def venue_feed(websocket: WebSocket) -> None:
                      after=after, replay=replay, head=head)
 
 
+async def my_notices(websocket: WebSocket) -> None:
+    """/ws/me?after=<notice id>: a citizen's status changes and announcements, live and
+    resumable (replay after `after`, then live; nothing lost, nothing twice)."""
+    principal = await authenticate(websocket)
+    if principal is None:
+        return await refuse(websocket, CLOSE_UNAUTHENTICATED, "unauthenticated")
+    if principal.official:
+        return await refuse(websocket, CLOSE_FORBIDDEN, "citizens only")
+    after = parse_after(websocket)
+    if after is False:
+        return await refuse(websocket, CLOSE_BAD_REQUEST, "after must be a notice id")
+    engine = websocket.app.state.engine
+    citizen_id = principal.citizen_id
+
+    def _replay(last: int, limit: int) -> list[dict]:
+        with engine.connect() as conn:
+            return notices_after(conn, citizen_id=citizen_id, after=last, limit=limit)
+
+    async def replay(last: int, limit: int) -> list[dict]:
+        return await run_in_threadpool(_replay, last, limit)
+
+    def _head() -> int:
+        with engine.connect() as conn:
+            return notices_head(conn, citizen_id=citizen_id)
+
+    async def head() -> int:
+        return await run_in_threadpool(_head)
+
+    await websocket.accept()
+    await serve_feed(websocket, websocket.app.state.hub,
+                     (citizen_channel(citizen_id), ALL_CITIZENS),
+                     after=after, replay=replay, head=head)
+
+
 routes = [
     WebSocketRoute("/ws/venues/{id:int}/feed", venue_feed),
+    WebSocketRoute("/ws/me", my_notices),
 ]

@@ -1,16 +1,51 @@
-"""Jobs that change statuses. Each takes a batch id, reloads its rows, works in chunks."""
+"""Jobs that change statuses and logbook states. Each takes a batch id, reloads its request
+from the database and works through it in chunks, one transaction each, so that RQ's fork per
+job is paid once per request, not once per citizen.
+
+Idempotent: a re-run (RQ retry, or a re-queue after a worker was killed mid-way) skips the
+citizens the batch already changed and only re-publishes notices already committed (clients
+drop ids they have seen), so nothing changes twice and no notice is shown twice.
+"""
 
 from __future__ import annotations
 
-from rq import get_current_job
-from sqlmodel import Session
+import os
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
-from models.health import ChangeOutcome, apply_changes
+from rq import get_current_job
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+
+from models.health import (
+    Change,
+    ChangeOutcome,
+    applied_count,
+    apply_changes,
+    batch_notices,
+    exposed_citizens,
+    parse_rows,
+    resolve_rows,
+)
 from models.tables import Batch, utcnow
+from models.violations import reactivate_logbooks, suspend_logbooks
 from realtime.events import citizen_channel, publish, venue_channel
 from workers.context import resources
 
-CHUNK = 2000  # rows per transaction: big enough to amortise, small enough to hold locks briefly
+# Rows per transaction: big enough to amortise round trips, small enough that the notice lock
+# and SQLite's write lock are held for well under a second (scans keep flowing meanwhile).
+CHUNK = int(os.environ.get("SCANBOOK_STATUS_CHUNK", "2000"))
+T = TypeVar("T")
+_b = Batch.__table__
+
+
+class PermanentJobError(LookupError):
+    """The job can never succeed (its batch is gone): fail at once, without retries."""
+
+
+def chunks(items: list[T], size: int = CHUNK) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def publish_outcome(client, outcome: ChangeOutcome) -> None:
@@ -29,31 +64,98 @@ def _progress(done: int, total: int) -> None:
         job.save_meta()
 
 
-def finish_batch(engine, batch_id: int, result: dict) -> dict:
-    with Session(engine) as session:
-        batch = session.get(Batch, batch_id)
-        batch.result = result
-        batch.finished_at = utcnow()
-        session.add(batch)
-        session.commit()
+def _load(engine: Engine, batch_id: int, kind: str) -> dict:
+    with engine.connect() as conn:
+        row = conn.execute(_b.select().where(_b.c.id == batch_id, _b.c.kind == kind)).first()
+    if row is None:
+        job = get_current_job()
+        if job is not None:
+            job.retries_left = 0  # retrying cannot bring the batch back
+        raise PermanentJobError(f"{kind} batch {batch_id} not found")
+    return dict(row.payload)
+
+
+def finish_batch(engine: Engine, batch_id: int, result: dict) -> dict:
+    with engine.begin() as conn:
+        conn.execute(update(_b).where(_b.c.id == batch_id).values(result=result,
+                                                                 finished_at=utcnow()))
     return result
 
 
-def apply_status_changes(batch_id: int) -> dict:
-    """Apply an official's status-change batch (idempotent: safe to re-run after a crash)."""
+def _republish(engine: Engine, client, lock, batch_id: int) -> int:
+    """On a re-run: publish again what an interrupted run committed (its publish may have
+    died with it). Under the notice lock, so the feed's order holds."""
+    with engine.connect() as conn, lock.hold(conn):
+        if not applied_count(conn, batch_id):
+            return 0
+        events = batch_notices(conn, batch_id)
+        conn.rollback()
+        publish(client, [(citizen_channel(e["citizen_id"]), e) for e in events])
+    return len(events)
+
+
+def _run(batch_id: int, pieces: Iterable[list], total: int, outcome: ChangeOutcome,
+         to_changes) -> dict:
+    """Apply the batch chunk by chunk: insert → commit → publish under the notice lock."""
     _settings, engine, client, lock = resources()
-    with Session(engine) as session:
-        batch = session.get(Batch, batch_id)
-        if batch is None:
-            raise LookupError(f"batch {batch_id} not found")
-        rows = list(enumerate(batch.payload.get("changes", [])))
-    outcome = ChangeOutcome()
-    for start in range(0, len(rows), CHUNK):
+    republished = _republish(engine, client, lock, batch_id)
+    done = 0
+    for piece in pieces:
         with engine.connect() as conn, lock.hold(conn):
-            with Session(bind=conn, expire_on_commit=False) as session:
-                apply_changes(session, batch_id=batch_id, rows=rows[start:start + CHUNK],
-                              outcome=outcome)
-                session.commit()
+            apply_changes(conn, batch_id=batch_id, changes=to_changes(conn, piece),
+                          outcome=outcome, now=utcnow())
+            conn.commit()
             publish_outcome(client, outcome)
-        _progress(min(start + CHUNK, len(rows)), len(rows))
-    return finish_batch(engine, batch_id, {"total": len(rows), **outcome.summary()})
+        done += len(piece)
+        _progress(done, total)
+    with engine.connect() as conn:
+        applied = applied_count(conn, batch_id)
+    outcome.errors.sort(key=lambda e: (e["row"] is None, e["row"] or 0))
+    return {"total": total, **outcome.summary(), "applied": applied,
+            "applied_this_run": outcome.applied, "republished": republished}
+
+
+def apply_status_changes(batch_id: int) -> dict:
+    """Apply an official's status-change batch (up to 100,000 rows). Every row is validated;
+    invalid rows and unknown ID numbers are reported per row in the result."""
+    _settings, engine, _client, _lock = resources()
+    rows = _load(engine, batch_id, "status_changes").get("changes", [])
+    parsed, errors = parse_rows(rows)
+    outcome = ChangeOutcome(errors=errors)
+    result = _run(batch_id, chunks(parsed), len(rows), outcome,
+                  lambda conn, piece: resolve_rows(conn, piece, outcome))
+    return finish_batch(engine, batch_id, result)
+
+
+def apply_exposure(batch_id: int) -> dict:
+    """Everyone checked in at the venue inside the window gets the status."""
+    _settings, engine, _client, _lock = resources()
+    payload = _load(engine, batch_id, "exposure")
+    with engine.connect() as conn:
+        citizen_ids = exposed_citizens(conn, payload)
+    status, popup, reason = payload["status"], payload["popup_kind"], payload["reason"]
+    outcome = ChangeOutcome()
+    result = _run(batch_id, chunks(citizen_ids), len(citizen_ids), outcome,
+                  lambda _conn, piece: [Change(cid, status, popup, reason) for cid in piece])
+    return finish_batch(engine, batch_id, {"venue_id": payload["venue_id"], **result})
+
+
+def _logbook_job(batch_id: int, kind: str, action) -> dict:
+    _settings, engine, client, _lock = resources()
+    violation_id = _load(engine, batch_id, kind)["violation_id"]
+    with engine.connect() as conn:
+        events = action(conn, violation_id=violation_id, now=utcnow())
+        conn.commit()
+    publish(client, [(venue_channel(e["venue_id"]), e) for e in events])
+    return finish_batch(engine, batch_id, {"violation_id": violation_id, "logbooks": len(events),
+                                           "logbook_ids": [e["logbook_id"] for e in events]})
+
+
+def apply_violation(batch_id: int) -> dict:
+    """Suspend every active logbook the registrar owns (410 logbook_suspended)."""
+    return _logbook_job(batch_id, "violation", suspend_logbooks)
+
+
+def lift_violation(batch_id: int) -> dict:
+    """After an official lifts a violation: the suspended logbooks are active again."""
+    return _logbook_job(batch_id, "lift", reactivate_logbooks)
