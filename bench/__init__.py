@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): `python -m bench.scan`; see bench/README.md."""

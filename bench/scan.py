@@ -1,0 +1,379 @@
+"""Scan benchmark: POST /api/scan at the maximum rate and at a fixed rate, registrar feeds
+connected, against a thin reference (parse JSON + Redis PUBLISH) measured in the same run.
+
+    .venv/bin/python -m bench.scan [--duration S] [--db sqlite|postgres] [--database-url URL]
+
+Prints a JSON report on stdout (also saved under bench/results/); progress goes to stderr.
+See bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from sqlalchemy import text
+
+from bench.data import BenchData, reset_schema, seed
+from bench.feeds import Feed, close_feeds, open_feeds, wait_for_ids
+from models.db import make_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+# The same flags for the app and the reference: one worker, uvloop, httptools.
+UVICORN_FLAGS = ["--workers", "1", "--loop", "uvloop", "--http", "httptools",
+                 "--no-access-log", "--log-level", "warning", "--ws-max-size", "65536"]
+TARGET_RATIO = 0.8
+TARGET_FEED_P99_MS = 20.0
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 2)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A uvicorn process serving `target` on a free loopback port."""
+
+    def __init__(self, target: str, env: dict[str, str], log_path: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port",
+             str(self.port), *UVICORN_FLAGS],
+            cwd=ROOT, env={**os.environ, **env}, stdout=self._log, stderr=self._log)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"{target} did not start; see {log_path}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+async def run_loadgen(workdir: Path, name: str, spec: dict,
+                      profile: list[str] | None = None) -> dict:
+    """The load generator in its own process; returns its per-phase results. With `profile`
+    (a py-spy command), the profiler starts when the max phase does."""
+    spec_path, out_path = workdir / f"{name}.spec.json", workdir / f"{name}.out.json"
+    spec_path.write_bytes(orjson.dumps(spec))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.loadgen", str(spec_path), str(out_path), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE)
+    profiler = None
+    async for line in proc.stdout:
+        if profile and line.strip() == b"phase max" and profiler is None:
+            profiler = await asyncio.create_subprocess_exec(
+                *profile, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    if await proc.wait() != 0:
+        raise SystemExit(f"load generator failed ({name})")
+    if profiler is not None:
+        await profiler.wait()
+        log(f"profile of the max phase: {profile[-1]}")
+    return orjson.loads(out_path.read_bytes())
+
+
+def http_summary(phase: dict) -> dict:
+    latencies = [d - s for s, d in zip(phase["due"], phase["done"], strict=True)]
+    by_status = phase["by_status"]
+    accepted = by_status.get("201", 0)
+    return {
+        "mode": phase["mode"],
+        "connections": phase["connections"],
+        "target_rate": phase["target_rate"],
+        "duration_s": phase["duration_s"],
+        "answered": phase["answered"],
+        "by_status": by_status,
+        "errors": phase["errors"],
+        "answers_per_s": round(phase["rate"], 1),
+        "accepted_per_s": round(accepted / phase["duration_s"], 1),
+        "http_p50_ms": ms(pct(latencies, 50)),
+        "http_p99_ms": ms(pct(latencies, 99)),
+        "http_max_ms": ms(max(latencies, default=None)),
+    }
+
+
+def feed_summary(phase: dict, feeds: list[Feed], arrivals: list[dict[int, list[float]]],
+                 venue_of: dict[int, int]) -> dict:
+    """Match the phase's 201 answers against what every feed of the venue showed."""
+    feeds_of: dict[int, list[int]] = {}
+    for i, feed in enumerate(feeds):
+        feeds_of.setdefault(feed.venue_id, []).append(i)
+    lost = lost_ids = 0
+    latencies = []
+    for due, status, checkin_id in zip(phase["due"], phase["status"], phase["ids"], strict=True):
+        if status != 201 or checkin_id < 0:
+            continue
+        missing = False
+        for i in feeds_of.get(venue_of.get(checkin_id, -1), []):
+            seen = arrivals[i].get(checkin_id)
+            if seen is None:
+                lost += 1
+                missing = True
+            else:
+                latencies.append(seen[0] - due)
+        lost_ids += missing
+    return {"scan_feed_p50_ms": ms(pct(latencies, 50)),
+            "scan_feed_p99_ms": ms(pct(latencies, 99)),
+            "scan_feed_max_ms": ms(max(latencies, default=None)),
+            "feed_deliveries": len(latencies), "lost": lost, "lost_ids": lost_ids}
+
+
+def feed_integrity(feeds: list[Feed]) -> tuple[list[dict[int, list[float]]], dict]:
+    """Per feed: id → arrival times (twice = duplicated); ids must only increase."""
+    arrivals, duplicated, out_of_order, closed = [], 0, 0, []
+    for feed in feeds:
+        seen: dict[int, list[float]] = {}
+        last = 0
+        for checkin_id, stamp in feed.checkins():
+            if checkin_id in seen:
+                duplicated += 1
+            seen.setdefault(checkin_id, []).append(stamp)
+            if checkin_id <= last:
+                out_of_order += 1
+            last = max(last, checkin_id)
+        arrivals.append(seen)
+        if feed.closed_early:
+            closed.append(f"venue {feed.venue_id} feed {feed.index}: {feed.closed_early}")
+    return arrivals, {"duplicated": duplicated, "out_of_order": out_of_order,
+                      "feeds_closed_early": closed}
+
+
+def loadgen_spec(server: Server, data: BenchData, args, phases: list[dict], seq: int) -> dict:
+    return {"host": "127.0.0.1", "port": server.port, "path": "/api/scan",
+            "tokens": data.visitor_tokens, "codes": data.codes, "seq": seq, "phases": phases}
+
+
+async def bench(args) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="scanbook-bench-"))
+    redis_proc = None
+    try:
+        redis_url = os.environ.get("REDIS_URL")
+        if not redis_url:
+            from realtime.embedded import start_redis
+
+            redis_proc, redis_url = start_redis(workdir / "redis", persist=False)
+        database_url = args.database_url or (
+            "postgresql+psycopg://postgres@127.0.0.1/sb_bench" if args.db == "postgres"
+            else f"sqlite:///{workdir / 'data' / 'scanbook.db'}")
+        engine = make_engine(database_url)
+        reset_schema(engine)
+        data = seed(engine, citizens=args.citizens, venues=args.venues,
+                    logbooks_per_venue=args.logbooks_per_venue,
+                    feeds_per_venue=args.feeds_per_venue)
+        log(f"seeded {args.citizens} visitors, {args.venues} venues × "
+            f"{args.logbooks_per_venue} logbooks, {args.feeds_per_venue} feeds per venue "
+            f"({engine.dialect.name}); work dir {workdir}")
+        env = {"SCANBOOK_ENV": "bench", "SCANBOOK_DATA_DIR": str(workdir / "data"),
+               "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+               "SCANBOOK_SECRET": "bench-secret-" + "x" * 24,
+               "SCANBOOK_ADMIN_TOKEN": "bench-official-" + "y" * 24}
+        d, c = args.duration, args.connections
+        load_avg_before = os.getloadavg()
+
+        # 1. The thin reference: the maximum rate (and, for comparison, the fixed rate below).
+        ref = Server("bench.thin_ref:app", env, workdir / "thin_ref.log")
+        try:
+            ref_out = await run_loadgen(workdir, "reference", loadgen_spec(ref, data, args, [
+                {"name": "warmup", "mode": "closed", "connections": c, "duration": args.warmup},
+                {"name": "max", "mode": "closed", "connections": c, "duration": d},
+            ], seq=0))
+            ref_max = http_summary(ref_out["phases"][1])
+            rate = args.rate or round(ref_max["answers_per_s"] / 2)
+            ref_fixed_out = await run_loadgen(workdir, "reference-fixed", loadgen_spec(
+                ref, data, args, [{"name": "fixed", "mode": "open", "connections": c,
+                                   "duration": d, "rate": rate}], seq=0))
+            ref_fixed = http_summary(ref_fixed_out["phases"][0])
+        finally:
+            ref.stop()
+        log(f"reference: max {ref_max['answers_per_s']}/s; fixed rate for both: {rate}/s")
+
+        # 2. Scanbook, feeds connected: warm-up (fills the token cache), max, then fixed rate.
+        app = Server("web.main:app", env, workdir / "app.log")
+        profile = None
+        if args.profile:
+            # py-spy samples the server (every thread: the check-in writer's too) during the
+            # max phase only; --nonblocking: it must not pause the process it measures.
+            profile = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
+                       "--format", "raw", "--rate", "200", "--duration", str(int(d)),
+                       "--pid", str(app.proc.pid), "-o", str(Path(args.profile).resolve())]
+        try:
+            feeds = await open_feeds(app.ws_url, data.feed_tokens)
+            app_out = await run_loadgen(workdir, "app", loadgen_spec(app, data, args, [
+                # every visitor once, so the measured phases run with a warm token cache;
+                # its rate is reported too (first scans: every token is a cache miss)
+                {"name": "warmup", "mode": "closed", "connections": c, "duration": 120,
+                 "requests": args.citizens},
+                {"name": "max", "mode": "closed", "connections": c, "duration": d},
+                {"name": "fixed", "mode": "open", "connections": c, "duration": d,
+                 "rate": rate, "pause": 2},
+            ], seq=0), profile)
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT id, venue_id FROM checkin")).all()
+            venue_of = {r.id: r.venue_id for r in rows}
+            last_by_venue: dict[int, int] = {}
+            for checkin_id, venue_id in venue_of.items():
+                last_by_venue[venue_id] = max(last_by_venue.get(venue_id, 0), checkin_id)
+            await wait_for_ids(feeds, last_by_venue)
+            await close_feeds(feeds)
+        finally:
+            app.stop()
+        load_avg_after = os.getloadavg()
+
+        arrivals, integrity = feed_integrity(feeds)
+        phases = {p["name"]: p for p in app_out["phases"]}
+        app_max = {**http_summary(phases["max"]),
+                   **feed_summary(phases["max"], feeds, arrivals, venue_of)}
+        app_cold = http_summary(phases["warmup"])
+        app_fixed = {**http_summary(phases["fixed"]),
+                     **feed_summary(phases["fixed"], feeds, arrivals, venue_of)}
+        created = sum(p["by_status"].get("201", 0) for p in app_out["phases"])
+        seen_anywhere = set().union(*arrivals) if arrivals else set()
+        ratio = app_max["accepted_per_s"] / ref_max["answers_per_s"]
+        lost_total = sum(feed_summary(p, feeds, arrivals, venue_of)["lost"]
+                         for p in app_out["phases"])
+        report = {
+            "benchmark": "scan",
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "profiled": bool(args.profile),
+            "machine": {"cpus": os.cpu_count(), "loadavg_before": load_avg_before,
+                        "loadavg_after": load_avg_after},
+            "config": {"db": engine.dialect.name, "duration_s": d, "warmup_s": args.warmup,
+                       "connections": c, "fixed_rate": rate, "visitors": args.citizens,
+                       "venues": args.venues, "logbooks_per_venue": args.logbooks_per_venue,
+                       "feeds": len(feeds), "uvicorn": UVICORN_FLAGS},
+            "reference": {"max": ref_max, "fixed": ref_fixed},
+            "app": {"max": app_max, "fixed": app_fixed, "first_scans": app_cold},
+            "totals": {"created_201": created, "rows_in_db": len(venue_of),
+                       "rows_never_on_any_feed": len(set(venue_of) - seen_anywhere),
+                       "lost": lost_total, **integrity},
+            "ratio_accepted_vs_reference": round(ratio, 3),
+            "targets": {
+                "ratio>=0.8": ratio >= TARGET_RATIO,
+                "fixed_scan_feed_p99<=20ms": (app_fixed["scan_feed_p99_ms"] or 1e9)
+                <= TARGET_FEED_P99_MS,
+                "lost==0": lost_total == 0,
+                "duplicated==0": integrity["duplicated"] == 0,
+            },
+        }
+        engine.dispose()
+        return report
+    finally:
+        if redis_proc is not None:
+            from realtime.embedded import stop_redis
+
+            stop_redis(redis_proc)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def markdown(report: dict) -> str:
+    ref, app = report["reference"], report["app"]
+    cfg = report["config"]
+    rows = [
+        ("thin reference, max", ref["max"]["answers_per_s"], ref["max"], None),
+        (f"thin reference, {cfg['fixed_rate']}/s", ref["fixed"]["answers_per_s"], ref["fixed"],
+         None),
+        ("Scanbook, max", app["max"]["accepted_per_s"], app["max"], app["max"]),
+        (f"Scanbook, {cfg['fixed_rate']}/s", app["fixed"]["accepted_per_s"], app["fixed"],
+         app["fixed"]),
+    ]
+    out = ["| run | accepted/s | HTTP p50 ms | HTTP p99 ms | scan→feed p50 ms | "
+           "scan→feed p99 ms | lost | dup |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, rate, http, feed in rows:
+        f = feed or {}
+        out.append(f"| {name} | {rate:.0f} | {http['http_p50_ms']} | {http['http_p99_ms']} | "
+                   f"{f.get('scan_feed_p50_ms', '–')} | {f.get('scan_feed_p99_ms', '–')} | "
+                   f"{f.get('lost', '–')} | "
+                   f"{report['totals']['duplicated'] if feed else '–'} |")
+    out.append(f"\nratio accepted ÷ reference max: **{report['ratio_accepted_vs_reference']}**"
+               f" ({cfg['db']}, {cfg['connections']} connections, {cfg['feeds']} feeds, "
+               f"{cfg['duration_s']} s per phase)")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.scan", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=15, help="seconds per measured phase")
+    parser.add_argument("--warmup", type=float, default=5, help="seconds of warm-up")
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--database-url", help="PostgreSQL URL (a database of its own: wiped)")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rate", type=float, help="fixed rate (default: ½ the reference max)")
+    parser.add_argument("--citizens", type=int, default=12000, help="distinct visitors")
+    parser.add_argument("--venues", type=int, default=8)
+    parser.add_argument("--logbooks-per-venue", type=int, default=2)
+    parser.add_argument("--feeds-per-venue", type=int, default=2)
+    parser.add_argument("--profile", metavar="FILE",
+                        help="run the app under py-spy; collapsed stacks go to FILE")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, DB)")
+    parser.add_argument("--markdown", action="store_true", help="also print a table on stderr")
+    args = parser.parse_args(argv)
+    if args.database_url:
+        args.db = "postgres" if args.database_url.startswith("postgres") else "sqlite"
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    report = asyncio.run(bench(args))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"scan-{report['config']['db']}-{stamp}.json"
+    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    if args.markdown:
+        print(markdown(report), file=sys.stderr)
+    log(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()
