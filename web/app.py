@@ -29,6 +29,7 @@ from web.auth import TokenCache
 from web.ratelimit import RateLimiter, TooManyRequests, rate_limited_handler
 from web.ratelimit import connect as connect_limiter
 from web.responses import domain_error, error
+from web.security import SecurityMiddleware
 
 log = logging.getLogger("scanbook.web")
 T = TypeVar("T")
@@ -130,7 +131,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 session_cookie="scanbook_session",
                 same_site="lax",
                 https_only=settings.production,
-            )
+            ),
+            # Inside the session middleware: CSRF checks read the session.
+            Middleware(SecurityMiddleware, production=settings.production,
+                       public_url=settings.public_url),
         ],
         exception_handlers={
             TooManyRequests: rate_limited_handler,
