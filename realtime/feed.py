@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -13,7 +14,15 @@ from realtime.hub import RESYNC, Hub
 
 PING_SECONDS = 20.0  # the contract promises a ping at least every 30 s
 PAGE = 500
-MAX_CLIENT_FRAME = 4096  # clients only send small control messages
+# What a client may send: feeds only talk to it, so a client has nothing to say beyond an
+# occasional small JSON object (ignored). Anything else ends the connection with a close code.
+MAX_CLIENT_FRAME = 4096
+FLOOD_MESSAGES = 20  # client messages allowed per FLOOD_SECONDS
+FLOOD_SECONDS = 10.0
+CLOSE_UNSUPPORTED = 1003  # binary frames
+CLOSE_POLICY = 1008  # text that is not a JSON object
+CLOSE_TOO_BIG = 1009  # over MAX_CLIENT_FRAME (uvicorn's --ws-max-size stops larger ones)
+CLOSE_FLOOD = 4429  # more than FLOOD_MESSAGES in FLOOD_SECONDS
 
 Replay = Callable[[int, int], Awaitable[list[dict]]]  # (after, limit) -> events, oldest first
 
@@ -33,6 +42,37 @@ async def _replay(websocket: WebSocket, replay: Replay, last: int) -> int:
             return last
 
 
+class _Flood:
+    """Counts a client's messages in fixed windows of FLOOD_SECONDS."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.count = 0
+
+    def hit(self) -> bool:
+        now = time.monotonic()
+        if now - self.start >= FLOOD_SECONDS:
+            self.start, self.count = now, 0
+        self.count += 1
+        return self.count > FLOOD_MESSAGES
+
+
+def _refusal(message: dict, flood: _Flood) -> tuple[int, str] | None:
+    """The close (code, reason) a client message earns, or None to ignore it."""
+    if flood.hit():
+        return CLOSE_FLOOD, "too many messages"
+    text = message.get("text")
+    if text is None:
+        return CLOSE_UNSUPPORTED, "text frames only"
+    if len(text) > MAX_CLIENT_FRAME:
+        return CLOSE_TOO_BIG, "frame too large"
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return CLOSE_POLICY, "JSON objects only"
+    return None if isinstance(parsed, dict) else (CLOSE_POLICY, "JSON objects only")
+
+
 async def serve_feed(
     websocket: WebSocket,
     hub: Hub,
@@ -47,6 +87,7 @@ async def serve_feed(
     Events with an "id" are numbered (ids increase per feed in commit order); the connection
     sends each once. Subscribing before replaying means nothing falls in between.
     """
+    flood = _Flood()
     async with hub.subscribe(*channels) as sub:
         last = await head() if after is None else await _replay(websocket, replay, after)
         await _send(websocket, {"type": "ready", "last_id": last})
@@ -70,14 +111,13 @@ async def serve_feed(
                 await _send(websocket, event)
 
         async def reader() -> None:
-            while True:
+            reason = None
+            while reason is None:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     return
-                data = message.get("text") or message.get("bytes") or ""
-                if len(data) > MAX_CLIENT_FRAME:
-                    await websocket.close(code=1009, reason="frame too large")
-                    return
+                reason = _refusal(message, flood)
+            await websocket.close(code=reason[0], reason=reason[1])
 
         async with anyio.create_task_group() as tg:
 
