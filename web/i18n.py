@@ -15,7 +15,7 @@ DEFAULT = "zh"
 COOKIE = "scanbook_lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 
-# key → (zh, en). Templates use t("key"); the JavaScript gets the keys it needs as JSON.
+# key → (zh, en). Templates call t("key"); the browser modules get them all as JSON.
 STRINGS: dict[str, tuple[str, str]] = {
     "app_name": ("扫码登记", "Scanbook"),
     "tagline": ("场所扫码登记 · 健康状态即时核验", "Venue check-in · health status at a glance"),
@@ -79,8 +79,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status_yellow": (LABELS["yellow"][0], LABELS["yellow"][1]),
     "status_red": (LABELS["red"][0], LABELS["red"][1]),
     "status_popup": (LABELS["popup"][0], LABELS["popup"][1]),
-    "popup_travel": ("行程核验：请核实行程", "Travel: verify the itinerary"),
-    "popup_risk_area": ("风险地区：请向社区报告", "Risk area: report to the community"),
+    "popup_travel": ("行程核验", "Travel check"),
+    "popup_risk_area": ("风险地区", "Risk area"),
+    "popup_hint_travel": ("请核实行程后再入场", "Verify the itinerary before entry"),
+    "popup_hint_risk_area": ("请向所在社区报告", "Report to the community"),
     # the poster
     "poster_title": ("扫码登记", "Scan to check in"),
     "poster_step1": ("打开北京健康宝", "Open Beijing Health Kit (北京健康宝)"),
@@ -107,6 +109,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "acknowledge": ("已确认", "Acknowledge"),
     "via_proxy": ("代登记", "By proxy"),
     "logbook_state": ("登记簿状态变更", "Logbook state changed"),
+    "banner_suspended": ("登记簿「{label}」已暂停使用", "Logbook “{label}” is suspended"),
+    "banner_revoked": ("登记簿「{label}」已被撤销", "Logbook “{label}” has been revoked"),
+    "banner_deleted": ("登记簿「{label}」已删除", "Logbook “{label}” has been deleted"),
     "dismiss": ("知道了", "Dismiss"),
     "closed_4401": ("登录已失效，请重新登录。", "Your session has ended; please sign in again."),
     "closed_4403": ("您不是该场所的登记员。", "You are not a registrar of this venue."),
@@ -120,19 +125,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "not_found_logbook": ("登记簿不存在。", "This logbook does not exist."),
     "citizens_only": ("请使用居民账户登录。", "Please sign in with a citizen's account."),
 }
-
-# What the browser modules need (status labels, banners, button texts).
-JS_KEYS = (
-    "check_in", "checking_in", "checked_in", "already_checked_in", "scan_failed",
-    "network_error", "minor", "status_green", "status_yellow", "status_red", "status_popup",
-    "popup_travel", "popup_risk_area", "enable_sound", "sound_on", "sound_locked",
-    "connected", "connecting", "reconnecting", "no_arrivals", "alert_title", "acknowledge",
-    "via_proxy", "logbook_state", "dismiss", "closed_4401", "closed_4403", "closed_4404",
-    "state_suspended_title", "state_revoked_title", "state_deleted_title", "reason", "logbook",
-    "loading", "load_failed", "no_venues", "live", "poster", "name", "id_number", "time",
-    "venue", "colon", "disconnected",
-)
-
 
 def lang_of(conn: HTTPConnection) -> str:
     """The language asked for in the query (?lang=), else the remembered cookie, else Chinese."""
@@ -162,5 +154,6 @@ def translator(lang: str):
 
 
 def js_strings(lang: str) -> dict[str, str]:
-    t = translator(lang)
-    return {key: t(key) for key in JS_KEYS}
+    """Every string in one language, for the browser modules (a few kilobytes)."""
+    index = LANGS.index(lang)
+    return {key: pair[index] for key, pair in STRINGS.items()}

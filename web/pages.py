@@ -45,7 +45,7 @@ def _static_version() -> str:
 STATIC_VERSION = _static_version()
 # Modules the page modules import: the import map adds the version to their URLs too.
 IMPORT_MAP = {"imports": {f"/static/{name}": f"/static/{name}?v={STATIC_VERSION}"
-                          for name in ("common.js",)}}
+                          for name in ("common.js", "csrf.js")}}
 
 
 def safe_next(value: object) -> str:

@@ -14,6 +14,10 @@ export function popupLabel(kind) {
   return kind ? t(`popup_${kind}`) : "";
 }
 
+export function popupHint(kind) {
+  return kind ? t(`popup_hint_${kind}`) : "";
+}
+
 // Timestamps arrive as ISO 8601 in Beijing time (+08:00): show them as written.
 export function clockTime(iso) {
   return typeof iso === "string" ? iso.slice(11, 19) : "";

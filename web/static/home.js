@@ -1,5 +1,5 @@
 // Home for a signed-in citizen: their card (GET /api/me) and their venues (GET /api/venues).
-import { el, getJSON, popupLabel, statusLabel, t } from "./common.js";
+import { el, getJSON, popupHint, popupLabel, statusLabel, t } from "./common.js";
 
 async function showCard() {
   const card = document.getElementById("my-card");
@@ -7,14 +7,16 @@ async function showCard() {
     const me = await getJSON("/api/me");
     card.className = `status-card status-${me.status}`;
     card.dataset.status = me.status;
-    card.replaceChildren(
+    card.replaceChildren(...[
       el("p", { class: "status-label" }, statusLabel(me.status)),
-      me.status === "popup" ? el("p", { class: "status-kind" }, popupLabel(me.popup_kind)) : null,
+      me.status === "popup"
+        ? el("p", { class: "status-kind" }, `${popupLabel(me.popup_kind)} · ${popupHint(me.popup_kind)}`)
+        : null,
       el("dl", { class: "facts" },
         el("div", {}, el("dt", {}, t("name")), el("dd", { id: "me-name" }, me.name_masked)),
         el("div", {}, el("dt", {}, t("id_number")), el("dd", {}, me.id_masked))),
       me.minor ? el("p", { class: "tag" }, me.photo_label || t("minor")) : null,
-    );
+    ].filter(Boolean));
   } catch {
     card.replaceChildren(el("p", {}, t("load_failed")));
   }

@@ -2,7 +2,7 @@
 // arrival sounds an ambulance siren, flashes and stays pinned until acknowledged.
 // It reconnects by itself and resumes with the last id it saw (also kept in sessionStorage,
 // so a reload shows the same list and misses nothing).
-import { clockTime, el, popupLabel, statusLabel, t } from "./common.js";
+import { clockTime, el, popupHint, popupLabel, statusLabel, t } from "./common.js";
 
 const config = JSON.parse(document.getElementById("live-config").textContent);
 const STORE_KEY = `scanbook.live.v1.${config.venue_id}`;
@@ -76,7 +76,8 @@ function statusText(ev) {
 
 function arrivalRow(ev) {
   return el("li", { class: `arrival status-${ev.status}`, dataset: { id: ev.id, status: ev.status } },
-    el("span", { class: "badge" }, statusText(ev)),
+    el("span", { class: "badge" }, statusLabel(ev.status),
+      ev.popup_kind ? el("small", { class: "badge-kind" }, popupLabel(ev.popup_kind)) : null),
     el("span", { class: "who" },
       el("strong", { class: "name" }, ev.name), " ",
       el("span", { class: "idn" }, ev.id_number)),
@@ -87,6 +88,7 @@ function alertCard(ev) {
   return el("article", { class: `alert-card status-${ev.status}`, dataset: { id: ev.id }, role: "alert" },
     el("p", { class: "alert-title" }, `⚠ ${t("alert_title")}`),
     el("p", { class: "alert-status" }, statusText(ev)),
+    ev.popup_kind ? el("p", { class: "alert-hint" }, popupHint(ev.popup_kind)) : null,
     el("p", { class: "alert-who" }, el("strong", {}, ev.name), " ", ev.id_number),
     el("p", { class: "alert-meta" }, metaLine(ev)),
     el("button", { type: "button", class: "ack", onclick: () => acknowledge(ev.id) },
@@ -256,7 +258,7 @@ function onLogbook(ev) {
   banners.prepend(el("div", {
     class: `banner banner-${ev.state}`, dataset: { logbookId: ev.logbook_id }, role: "alert",
   },
-  el("strong", {}, `${t("logbook")}「${book.label}」${t(`state_${ev.state}_title`)}`),
+  el("strong", {}, t(`banner_${ev.state}`).replace("{label}", book.label)),
   ev.reason ? el("span", {}, `${t("reason")}${t("colon")}${ev.reason}`) : null,
   el("button", { type: "button", class: "linkish", onclick: (e) => e.target.parentElement.remove() },
     t("dismiss"))));
@@ -365,4 +367,5 @@ if (restore()) backfill = false; // resuming: whatever replays now is new to thi
 api.lastId = state.lastId;
 renderAll();
 showSoundState();
+unlockAudio(); // allowed without a tap where the browser's autoplay policy permits it
 connect();

@@ -1,5 +1,6 @@
 // The page behind a logbook's QR code: one tap checks in, then the status card shows big.
-import { beijingNow, clockTime, dayOf, popupLabel, statusLabel, t } from "./common.js";
+import { beijingNow, clockTime, dayOf, popupHint, popupLabel, statusLabel, t } from "./common.js";
+import { csrfFetch } from "./csrf.js";
 
 const area = document.getElementById("scan-area");
 const button = document.getElementById("check-in");
@@ -35,7 +36,8 @@ function showCard(body, repeat) {
   set("result-status", statusLabel(body.status));
   const kind = document.getElementById("result-kind");
   kind.hidden = body.status !== "popup";
-  kind.textContent = popupLabel(body.popup_kind);
+  kind.textContent = body.popup_kind
+    ? `${popupLabel(body.popup_kind)} · ${popupHint(body.popup_kind)}` : "";
   set("result-name", body.name_masked || "");
   set("result-id", body.id_masked || "");
   set("result-venue", body.venue.name);
@@ -58,9 +60,8 @@ async function checkIn() {
   let response;
   let body = {};
   try {
-    response = await fetch("/api/scan", {
+    response = await csrfFetch("/api/scan", {
       method: "POST",
-      credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify({ code }),
     });

@@ -1,0 +1,91 @@
+"""Real-browser fixtures: Debian's Chromium driven by Playwright against a real uvicorn process.
+
+Never downloads a browser: /usr/bin/chromium comes from `apt-get install chromium`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.servers import ROOT, running_server
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+SHOTS = ROOT / "artifacts" / "screenshots"
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "locale": "zh-CN", "timezone_id": "Asia/Shanghai"}
+WAIT_MS = 15_000
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} is missing: apt-get install -y chromium (browser tests)"
+        if os.environ.get("SCANBOOK_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                              args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    """One uvicorn process per module; the tests' database is wiped between tests."""
+    with running_server() as running:
+        yield running
+
+
+@pytest.fixture
+def new_page(browser):
+    """new_page(**context options) → a page in a fresh browser context (its own cookies).
+
+    Uncaught script errors and Content-Security-Policy refusals fail the test: a page whose
+    module died shows nothing wrong in a screenshot but does nothing."""
+    contexts = []
+    problems: list[str] = []
+
+    def on_console(message):
+        if message.type == "error" and ("Content Security Policy" in message.text
+                                        or "Refused to" in message.text):
+            problems.append(message.text)
+
+    def make(**options):
+        context = browser.new_context(**{**PHONE, **options})
+        context.set_default_timeout(WAIT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
+        page.on("console", on_console)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not problems, problems
+
+
+def sign_in(page, base_url: str, token: str, next_path: str = "/") -> None:
+    """Sign in through the login form, the way a person does; lands on next_path."""
+    page.goto(f"{base_url}/login?next={quote(next_path, safe='')}")
+    page.fill("#token", token)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"{base_url}{next_path}")
+
+
+def shot(page, name: str, **options) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), **options)
+    return path
