@@ -3,6 +3,8 @@ violations and their lifting, jobs, the audited trace, the audit log, announceme
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -43,9 +45,10 @@ def notice_lock(app: Starlette) -> FeedLock:
 
 def who(request: Request, principal: Principal) -> tuple[str, dict]:
     """The audit's "who": the official's name and office when the client gives them
-    (X-Official, X-Office headers: the shared token alone says only "an official")."""
-    official = request.headers.get("x-official", "").strip()[:40]
-    office = request.headers.get("x-office", "").strip()[:100]
+    (X-Official, X-Office headers, percent-encoded UTF-8 since headers are ASCII: the shared
+    token alone says only "an official")."""
+    official = unquote(request.headers.get("x-official", "")).strip()[:40]
+    office = unquote(request.headers.get("x-office", "")).strip()[:100]
     actor = f"{principal.actor}:{official}" if official else principal.actor
     client = request.client.host if request.client else None
     return actor, {"office": office or None, "official": official or None, "ip": client,

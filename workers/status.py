@@ -43,7 +43,8 @@ class PermanentJobError(LookupError):
     """The job can never succeed (its batch is gone): fail at once, without retries."""
 
 
-def chunks(items: list[T], size: int = CHUNK) -> Iterator[list[T]]:
+def chunks(items: list[T], size: int | None = None) -> Iterator[list[T]]:
+    size = size or CHUNK
     for start in range(0, len(items), size):
         yield items[start:start + size]
 

@@ -1,0 +1,114 @@
+"""Exposures: everyone checked in at the venue inside the window, inclusive at both ends at
+the precision of the timestamps given."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.conftest import ADMIN
+from tests.workers.helpers import checkin_at, job, submit
+
+START = datetime(2026, 11, 20, 2, 0, 0, tzinfo=UTC)  # 10:00:00 +08:00
+END = datetime(2026, 11, 20, 4, 0, 0, tzinfo=UTC)  # 12:00:00 +08:00
+
+
+def _status(client, person) -> str:
+    return client.get("/api/me", headers=person["headers"]).json()["status"]
+
+
+def _expose(client, run_jobs, venue_id, start: str, end: str, **extra) -> dict:
+    queued = submit(client, "/api/admin/exposures", {
+        "venue_id": venue_id, "start": start, "end": end, "status": "yellow",
+        "reason": "场所暴露 / venue exposure", **extra})
+    run_jobs()
+    state = job(client, queued["job_id"])
+    assert state["state"] == "finished", state
+    return state["result"]
+
+
+def test_window_boundaries_at_second_precision(client, people, run_jobs, venue_with_logbook):
+    _owner, venue, logbook = venue_with_logbook
+    engine = client.app.state.engine
+    at = {
+        "before_start": START - timedelta(microseconds=1),
+        "at_start": START,
+        "inside": START + timedelta(minutes=30),
+        "at_end": END,
+        "end_last_micro": END + timedelta(microseconds=999_999),
+        "after_end": END + timedelta(seconds=1),
+    }
+    who = {key: people.make(f"访客{key}") for key in at}
+    for key, when in at.items():
+        checkin_at(engine, who[key], logbook, when)
+    twice = who["inside"]
+    checkin_at(engine, twice, logbook, START + timedelta(minutes=45))  # counted once
+
+    result = _expose(client, run_jobs, venue["id"], "2026-11-20T10:00:00+08:00",
+                     "2026-11-20T12:00:00+08:00")
+    assert result["total"] == 4 and result["applied"] == 4
+    inside = {"at_start", "inside", "at_end", "end_last_micro"}
+    for key, person in who.items():
+        assert _status(client, person) == ("yellow" if key in inside else "green"), key
+
+
+def test_window_at_minute_and_millisecond_precision(client, people, run_jobs,
+                                                    venue_with_logbook):
+    _owner, venue, logbook = venue_with_logbook
+    engine = client.app.state.engine
+    in_minute, after_minute = people.make("甲"), people.make("乙")
+    checkin_at(engine, in_minute, logbook, END + timedelta(seconds=59, microseconds=999_999))
+    checkin_at(engine, after_minute, logbook, END + timedelta(minutes=1))
+    result = _expose(client, run_jobs, venue["id"], "2026-11-20T10:00+08:00",
+                     "2026-11-20T12:00+08:00")
+    assert result["total"] == 1
+    assert (_status(client, in_minute), _status(client, after_minute)) == ("yellow", "green")
+
+    in_milli, after_milli = people.make("丙"), people.make("丁")
+    base = END + timedelta(hours=1)  # 13:00:00.250 +08:00
+    checkin_at(engine, in_milli, logbook, base + timedelta(milliseconds=250, microseconds=999))
+    checkin_at(engine, after_milli, logbook, base + timedelta(milliseconds=251))
+    result = _expose(client, run_jobs, venue["id"], "2026-11-20T05:00:00.000Z",
+                     "2026-11-20T13:00:00.250+08:00")
+    assert result["total"] == 1  # 13:00:00.000 to 13:00:00.250 inclusive, in milliseconds
+    assert (_status(client, in_milli), _status(client, after_milli)) == ("yellow", "green")
+
+
+def test_other_venues_and_popup_exposure(client, people, run_jobs, venue_with_logbook):
+    owner, venue, logbook = venue_with_logbook
+    r = client.post("/api/venues", headers=owner["headers"], json={
+        "name": "别处", "address": "x", "district": "海淀区", "category": "shop"})
+    other_book = client.post(f"/api/venues/{r.json()['id']}/logbooks",
+                             headers=owner["headers"], json={"label": "门"}).json()
+    engine = client.app.state.engine
+    here, there = people.make("此处"), people.make("别处")
+    checkin_at(engine, here, logbook, START + timedelta(minutes=1))
+    checkin_at(engine, there, other_book, START + timedelta(minutes=1))
+    result = _expose(client, run_jobs, venue["id"], "2026-11-20T10:00:00+08:00",
+                     "2026-11-20T10:05:00+08:00", status="popup", popup_kind="risk_area")
+    assert result["total"] == 1
+    card = client.get("/api/me", headers=here["headers"]).json()
+    assert (card["status"], card["popup_kind"]) == ("popup", "risk_area")
+    assert _status(client, there) == "green"
+    notices = client.get("/api/me/notices", headers=here["headers"]).json()["items"]
+    assert notices[-1]["reason"] == "场所暴露 / venue exposure"
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"start": "2026-11-20T10:00:00", "end": "2026-11-20T12:00:00+08:00"}, 422,
+     "validation_error"),
+    ({"start": "2026-11-20T12:00:00+08:00", "end": "2026-11-20T10:00:00+08:00"}, 422,
+     "validation_error"),
+    ({"start": "yesterday", "end": "2026-11-20T10:00:00+08:00"}, 422, "validation_error"),
+    ({"status": "blue"}, 422, "validation_error"),
+    ({"reason": ""}, 422, "validation_error"),
+    ({"venue_id": 99999}, 404, "not_found"),
+    ({"venue_id": "1"}, 422, "validation_error"),
+])
+def test_exposure_request_validation(client, venue_with_logbook, body, status, code):
+    _owner, venue, _logbook = venue_with_logbook
+    full = {"venue_id": venue["id"], "start": "2026-11-20T10:00:00+08:00",
+            "end": "2026-11-20T12:00:00+08:00", "status": "yellow", "reason": "暴露", **body}
+    r = client.post("/api/admin/exposures", headers=ADMIN, json=full)
+    assert (r.status_code, r.json()["error"]) == (status, code), r.text
