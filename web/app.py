@@ -109,11 +109,12 @@ async def _internal(request: Request, exc: Exception) -> Any:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; settings are read from the environment unless given."""
-    from web import api_admin, api_citizen, api_registrar, ops, pages, ws
+    from web import api_admin, api_citizen, api_registrar, openapi, ops, pages, ws
 
     settings = settings or load_settings()
     routes = [
         *ops.routes,
+        *openapi.routes,
         *api_admin.routes,
         *api_registrar.routes,
         *api_citizen.routes,

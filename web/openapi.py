@@ -1,0 +1,459 @@
+"""The OpenAPI 3.1 document of the whole HTTP surface, served at GET /openapi.json.
+
+Built from the operation table below (one `_op(...)` per method and path), the shared schemas
+and the contract's error responses. The WebSockets, which OpenAPI cannot describe, are listed
+under `x-websockets`. tests/web/test_openapi.py fails when the app has a route that is not
+here (or the other way round), so add a row with every new endpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from web.responses import JSON
+
+JSON_TYPE = "application/json"
+HTML = "text/html"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+STR = {"type": "string"}
+INT = {"type": "integer"}
+BOOL = {"type": "boolean"}
+TIME = {"type": "string", "format": "date-time"}
+ID = {"type": "integer", "minimum": 1}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _null(schema: dict) -> dict:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _obj(required: dict, optional: dict | None = None, **extra: Any) -> dict:
+    """An object with these required and optional properties (others allowed)."""
+    return {"type": "object", "required": list(required),
+            "properties": {**required, **(optional or {})}, **extra}
+
+
+def _items(schema: dict, **more: dict) -> dict:
+    return _obj({"items": {"type": "array", "items": schema}, **more})
+
+
+def _text(max_length: int, min_length: int = 1) -> dict:
+    return {"type": "string", "minLength": min_length, "maxLength": max_length}
+
+
+STATUS = {"type": "string", "enum": ["green", "yellow", "red", "popup"]}
+POPUP_KIND = _null({"type": "string", "enum": ["travel", "risk_area"]})
+ID_NUMBER = {"type": "string", "pattern": "^[0-9]{17}[0-9Xx]$",
+             "description": "居民身份证号码 (GB 11643, 18 characters, check digit)"}
+MASKED_ID = {"type": "string", "description": "first 2 and last 2 characters, 14 `*` between"}
+BILINGUAL = _obj({"zh": STR, "en": STR})
+
+ERROR_CODES = [
+    "unauthenticated", "forbidden", "registrar_not_green", "not_found", "unknown_code",
+    "method_not_allowed", "conflict", "logbook_suspended", "logbook_revoked",
+    "logbook_deleted", "payload_too_large", "invalid_id_number", "validation_error",
+    "rate_limited", "unavailable",
+]
+
+SCHEMAS: dict[str, dict] = {
+    "Error": _obj({"error": {"type": "string", "enum": ERROR_CODES}, "message": STR},
+                  {"detail": {}, "retry_after": INT},
+                  description="Every error: a contract code and a human-readable message."),
+    "Card": _obj({"id": ID, "name_masked": STR, "id_masked": MASKED_ID, "status": STATUS,
+                  "popup_kind": POPUP_KIND, "reason": _null(STR), "minor": BOOL,
+                  "photo_label": _null(STR)},
+                 {"status_at": _null(TIME), "label": BILINGUAL, "abnormal": BOOL,
+                  "advice": {}, "action": {}, "itinerary_url": STR}),
+    "CitizenCreated": _obj({"id": ID, "token": STR, "name_masked": STR, "id_masked": MASKED_ID,
+                            "minor": BOOL}, {"status": STATUS}),
+    "Job": _obj({"state": {"type": "string",
+                           "enum": ["queued", "started", "finished", "failed"]},
+                 "result": {}},
+                {"id": STR, "progress": {}, "error": STR, "batch_id": INT,
+                 "enqueued_at": _null(STR), "ended_at": _null(STR), "retries_left": {}}),
+    "Queued": _obj({"job_id": STR, "batch_id": INT}),
+    "ViolationQueued": _obj({"job_id": STR, "batch_id": INT, "violation_id": INT,
+                             "violation": _ref("Violation")}),
+    "Violation": _obj({"id": ID, "citizen_id": INT, "reason": STR, "active": BOOL,
+                       "created_at": TIME},
+                      {"actor": STR, "lifted_at": _null(TIME), "lifted_by": _null(STR),
+                       "lift_reason": _null(STR)}),
+    "Batch": _obj({"id": ID, "kind": STR, "result": {}},
+                  {"actor": STR, "job_id": _null(STR), "created_at": TIME,
+                   "finished_at": _null(TIME)}),
+    "Trace": _obj({"citizen": _obj({"id": ID, "name": STR, "id_number": STR, "status": STATUS}),
+                   "checkins": {"type": "array", "items": _obj({"id": ID, "at": TIME,
+                                                                 "venue_id": INT})}},
+                  {"status_history": {"type": "array"}, "audit_id": INT}),
+    "AuditEntry": _obj({"id": ID, "at": TIME, "actor": STR, "action": STR},
+                       {"target": STR, "citizen_id": _null(INT), "purpose": STR, "detail": {}}),
+    "Notice": _obj({"type": {"type": "string", "enum": ["notice", "status"]}, "id": ID,
+                    "at": TIME},
+                   {"text": STR, "status": STATUS, "popup_kind": POPUP_KIND,
+                    "reason": _null(STR)}),
+    "Venue": _obj({"id": ID, "name": STR, "address": STR, "district": STR, "category": STR,
+                   "capacity": _null(INT)},
+                  {"owner_id": INT, "created_at": TIME,
+                   "role": {"type": "string", "enum": ["owner", "co"]}}),
+    "Registrar": _obj({"id": ID, "venue_id": INT, "citizen_id": INT,
+                       "role": {"type": "string", "enum": ["owner", "co"]}, "active": BOOL}),
+    "Logbook": _obj({"id": ID, "venue_id": INT, "label": STR,
+                     "state": {"type": "string",
+                               "enum": ["active", "suspended", "revoked", "deleted"]},
+                     "reason": _null(STR), "token": STR, "scan_url": STR, "qr_png": STR,
+                     "qr_svg": STR, "poster": STR},
+                    {"created_at": TIME, "state_at": _null(TIME)}),
+    "Checkin": _obj({"id": ID, "venue_id": INT, "logbook_id": INT, "logbook_label": STR,
+                     "name": STR, "id_number": MASKED_ID, "status": STATUS,
+                     "popup_kind": POPUP_KIND, "alert": BOOL, "minor": BOOL,
+                     "via": {"type": "string", "enum": ["scan", "proxy"]}, "at": TIME},
+                    {"type": {"const": "checkin"}},
+                    description="A check-in as registrars see it (masked)."),
+    "ScanResult": _obj({"checkin_id": ID, "status": STATUS, "alert": BOOL,
+                        "venue": _obj({"id": ID, "name": STR}),
+                        "logbook": _obj({"id": ID, "label": STR}), "at": TIME},
+                       {"popup_kind": POPUP_KIND, "minor": BOOL, "name_masked": STR,
+                        "id_masked": MASKED_ID}),
+    "ProxyCheck": _obj({"name_masked": STR, "status": STATUS}, {"popup_kind": POPUP_KIND}),
+    "Health": _obj({"status": {"type": "string", "enum": ["ok", "unavailable"]},
+                    "database": BOOL, "redis": BOOL}, {"hub": BOOL}),
+}
+
+# --- responses -------------------------------------------------------------------------------
+
+_ERRORS = {
+    401: "unauthenticated: no valid bearer token or session cookie",
+    403: "forbidden (also: a cookie-authenticated write without its CSRF token), or "
+         "registrar_not_green",
+    404: "not_found (unknown_code for a scan)",
+    409: "conflict",
+    410: "logbook_suspended | logbook_revoked | logbook_deleted",
+    413: "payload_too_large",
+    422: "validation_error | invalid_id_number",
+    429: "rate_limited (see Retry-After)",
+    503: "unavailable: the database or Redis does not answer (see Retry-After)",
+}
+
+
+def _error(status: int) -> dict:
+    return {"$ref": f"#/components/responses/E{status}"}
+
+
+def _json(description: str, schema: dict, **headers: str) -> dict:
+    out: dict = {"description": description, "content": {JSON_TYPE: {"schema": schema}}}
+    if headers:
+        out["headers"] = {name: {"description": text, "schema": INT}
+                          for name, text in headers.items()}
+    return out
+
+
+def _media(description: str, *types: str) -> dict:
+    return {"description": description, "content": {t: {"schema": STR} for t in types}}
+
+
+def _redirect(description: str) -> dict:
+    return {"description": description,
+            "headers": {"Location": {"description": "where to go", "schema": STR}}}
+
+
+RESPONSES = {
+    f"E{status}": _json(text, _ref("Error"), **({"Retry-After": "seconds to wait"}
+                                                 if status in (429, 503) else {}))
+    for status, text in _ERRORS.items()
+}
+
+# --- parameters ------------------------------------------------------------------------------
+
+
+def _path(name: str, schema: dict, description: str = "") -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema,
+            "description": description}
+
+
+def _query(name: str, schema: dict, description: str = "", required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "schema": schema,
+            "description": description}
+
+
+PATH_ID = _path("id", ID)
+AFTER = _query("after", {"type": "integer", "minimum": 0}, "the last id seen (exclusive)")
+
+
+def _limit(high: int) -> dict:
+    return _query("limit", {"type": "integer", "minimum": 1, "maximum": high})
+
+
+# --- operations ------------------------------------------------------------------------------
+
+OFFICIAL, CITIZEN, PUBLIC, OPTIONAL = "official", "citizen", "public", "optional"
+SECURITY = {
+    OFFICIAL: [{"bearer": []}, {"session": []}],
+    CITIZEN: [{"bearer": []}, {"session": []}],
+    PUBLIC: [],
+    OPTIONAL: [{}, {"bearer": []}, {"session": []}],
+}
+
+
+def _op(method: str, path: str, summary: str, *, tag: str, auth: str,
+        ok: dict[int, dict], body: dict | None = None, form: dict | None = None,
+        params: list[dict] | None = None, errors: tuple[int, ...] = (),
+        body_required: bool = True) -> tuple[str, str, dict]:
+    responses: dict[str, dict] = {str(status): answer for status, answer in ok.items()}
+    codes = set(errors) | {503}
+    if auth in (OFFICIAL, CITIZEN):
+        codes |= {401, 403}
+    if body is not None:
+        codes |= {413, 422}
+    if method in ("POST", "PUT", "PATCH", "DELETE") and auth != PUBLIC:
+        codes.add(403)  # the CSRF check on cookie-authenticated writes
+    for status in sorted(codes):
+        responses.setdefault(str(status), _error(status))
+    operation: dict = {"summary": summary, "tags": [tag], "responses": responses,
+                       "security": SECURITY[auth]}
+    if auth in (OFFICIAL, CITIZEN):
+        operation["description"] = f"Caller: {auth}."
+    if params:
+        operation["parameters"] = params
+    if body is not None:
+        operation["requestBody"] = {"required": body_required,
+                                    "content": {JSON_TYPE: {"schema": body}}}
+    if form is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": form}}}
+    return method, path, operation
+
+
+STATUS_CHANGE = _obj({"id_number": ID_NUMBER, "status": STATUS, "reason": _text(500)},
+                     {"popup_kind": POPUP_KIND})
+LOGBOOK_GUARD = (403, 404)  # only registrars of the venue; unknown logbook or venue
+
+OPERATIONS = [
+    # --- operations
+    _op("GET", "/healthz", "200 when the database and Redis answer, 503 otherwise", tag="ops",
+        auth=PUBLIC, ok={200: _json("healthy", _ref("Health")),
+                         503: _json("a dependency is down", _ref("Health"))}),
+    _op("GET", "/metrics", "Prometheus metrics", tag="ops", auth=PUBLIC,
+        ok={200: _media("Prometheus text format", "text/plain")}),
+    _op("GET", "/openapi.json", "This document", tag="ops", auth=PUBLIC,
+        ok={200: _json("OpenAPI 3.1", {"type": "object"})}),
+    # --- health authority
+    _op("POST", "/api/admin/citizens", "Register a citizen; answers their bearer token",
+        tag="admin", auth=OFFICIAL, errors=(409,),
+        body=_obj({"name": _text(64), "id_number": ID_NUMBER},
+                  {"phone": _null({"type": "string", "maxLength": 32})}),
+        ok={201: _json("created", _ref("CitizenCreated"))}),
+    _op("POST", "/api/admin/status-changes", "Change statuses in bulk (a job)", tag="admin",
+        auth=OFFICIAL,
+        body=_obj({"changes": {"type": "array", "minItems": 1, "maxItems": 100_000,
+                               "items": STATUS_CHANGE}}),
+        ok={202: _json("queued", _ref("Queued"))}),
+    _op("POST", "/api/admin/exposures",
+        "Everyone checked in at the venue in [start, end] gets the status (a job)",
+        tag="admin", auth=OFFICIAL, errors=(404,),
+        body=_obj({"venue_id": ID, "start": TIME, "end": TIME, "status": STATUS,
+                   "reason": _text(500)}, {"popup_kind": POPUP_KIND}),
+        ok={202: _json("queued", _ref("Queued"))}),
+    _op("POST", "/api/admin/violations",
+        "Record a registrar's violation: suspends every logbook they own (a job)",
+        tag="admin", auth=OFFICIAL, errors=(404,),
+        body=_obj({"citizen_id": ID, "reason": _text(500)}),
+        ok={202: _json("queued", _ref("ViolationQueued"))}),
+    _op("GET", "/api/admin/violations", "Violations", tag="admin", auth=OFFICIAL,
+        errors=(422,),
+        params=[_query("citizen_id", ID), _query("active", {"type": "boolean"})],
+        ok={200: _json("violations", _items(_ref("Violation")))}),
+    _op("POST", "/api/admin/violations/{id}/lift", "Lift a violation (a job)", tag="admin",
+        auth=OFFICIAL, errors=(404, 409), params=[PATH_ID], body_required=False,
+        body=_obj({}, {"reason": _null({"type": "string", "maxLength": 500})}),
+        ok={202: _json("queued", _ref("ViolationQueued"))}),
+    _op("DELETE", "/api/admin/violations/{id}", "Lift a violation (a job)", tag="admin",
+        auth=OFFICIAL, errors=(404, 409, 413, 422), params=[PATH_ID],
+        ok={202: _json("queued", _ref("ViolationQueued"))}),
+    _op("GET", "/api/admin/jobs/{job_id}", "A job's state and result", tag="admin",
+        auth=OFFICIAL, errors=(404,), params=[_path("job_id", {"type": "string"})],
+        ok={200: _json("the job", _ref("Job"))}),
+    _op("GET", "/api/admin/batches/{id}", "A stored batch and its result", tag="admin",
+        auth=OFFICIAL, errors=(404,), params=[PATH_ID],
+        ok={200: _json("the batch", _ref("Batch"))}),
+    _op("GET", "/api/admin/trace", "Unmasked trace of one citizen; every call is audited",
+        tag="admin", auth=OFFICIAL, errors=(404, 422),
+        params=[_query("id_number", ID_NUMBER, required=True),
+                _query("purpose", {"type": "string", "maxLength": 500}),
+                _query("since", TIME)],
+        ok={200: _json("the trace", _ref("Trace"))}),
+    _op("GET", "/api/admin/audit", "The audit log, newest first", tag="admin", auth=OFFICIAL,
+        errors=(422,),
+        params=[_query("citizen_id", ID), _query("action", STR), _query("actor", STR),
+                _query("before", ID), _limit(1000)],
+        ok={200: _json("entries", _items(_ref("AuditEntry"),
+                                         next_before=_null(INT)))}),
+    _op("POST", "/api/admin/notices", "An announcement to every citizen's /ws/me",
+        tag="admin", auth=OFFICIAL, body=_obj({"text": _text(2000)}),
+        ok={201: _json("published", _ref("Notice"))}),
+    _op("GET", "/api/admin/notices", "Announcements, newest first", tag="admin",
+        auth=OFFICIAL, errors=(422,), params=[_query("before", ID), _limit(500)],
+        ok={200: _json("announcements", _items(_ref("Notice")))}),
+    # --- registrars
+    _op("POST", "/api/venues", "Open a venue (the caller becomes its owner)", tag="registrar",
+        auth=CITIZEN,
+        body=_obj({"name": _text(200), "address": _text(300), "district": _text(64),
+                   "category": _text(64)},
+                  {"capacity": _null({"type": "integer", "minimum": 1, "maximum": 10**7})}),
+        ok={201: _json("created", _ref("Venue"))}),
+    _op("GET", "/api/venues", "The caller's venues, with their role", tag="registrar",
+        auth=CITIZEN, ok={200: _json("venues", _items(_ref("Venue")))}),
+    _op("POST", "/api/venues/{id}/registrars", "Name a co-registrar (owner only; green)",
+        tag="registrar", auth=CITIZEN, errors=(404, 409), params=[PATH_ID],
+        body=_obj({"citizen_id": ID}), ok={201: _json("added", _ref("Registrar"))}),
+    _op("POST", "/api/venues/{id}/logbooks", "A new logbook and its QR code", tag="registrar",
+        auth=CITIZEN, errors=(404,), params=[PATH_ID], body=_obj({"label": _text(100)}),
+        ok={201: _json("created", _ref("Logbook"))}),
+    _op("GET", "/api/venues/{id}/logbooks", "The venue's logbooks", tag="registrar",
+        auth=CITIZEN, errors=(404,), params=[PATH_ID],
+        ok={200: _json("logbooks", _items(_ref("Logbook")))}),
+    _op("GET", "/api/logbooks/{id}", "A logbook", tag="registrar", auth=CITIZEN,
+        errors=LOGBOOK_GUARD, params=[PATH_ID], ok={200: _json("the logbook", _ref("Logbook"))}),
+    _op("DELETE", "/api/logbooks/{id}", "Delete a logbook: its code stops working at once",
+        tag="registrar", auth=CITIZEN, errors=LOGBOOK_GUARD, params=[PATH_ID],
+        ok={204: {"description": "deleted"}}),
+    _op("GET", "/api/logbooks/{id}/checkins", "The logbook's check-ins (masked), oldest first",
+        tag="registrar", auth=CITIZEN, errors=(*LOGBOOK_GUARD, 422),
+        params=[PATH_ID, AFTER, _limit(1000)],
+        ok={200: _json("check-ins", _items(_ref("Checkin"), next_after=INT))}),
+    _op("GET", "/api/logbooks/{id}/export.csv", "The check-ins as CSV (masked)",
+        tag="registrar", auth=CITIZEN, errors=LOGBOOK_GUARD, params=[PATH_ID],
+        ok={200: _media("CSV", "text/csv")}),
+    _op("GET", "/api/logbooks/{id}/export.xlsx", "The check-ins as a spreadsheet (masked)",
+        tag="registrar", auth=CITIZEN, errors=LOGBOOK_GUARD, params=[PATH_ID],
+        ok={200: _media("XLSX", XLSX)}),
+    _op("POST", "/api/logbooks/{id}/proxy-checkins",
+        "Check in a visitor without a phone (by name and ID number)", tag="registrar",
+        auth=CITIZEN, errors=(*LOGBOOK_GUARD, 410), params=[PATH_ID],
+        body=_obj({"name": _text(64), "id_number": ID_NUMBER}),
+        ok={201: _json("checked in", _ref("Checkin")),
+            200: _json("the same check-in, within 60 s", _ref("Checkin"))}),
+    # --- citizens
+    _op("GET", "/api/me", "My card: status and what it means", tag="citizen", auth=CITIZEN,
+        ok={200: _json("my card", _ref("Card"))}),
+    _op("GET", "/api/me/notices", "My notices (the /ws/me feed, for polling)", tag="citizen",
+        auth=CITIZEN, errors=(422,), params=[AFTER, _limit(500)],
+        ok={200: _json("notices", _items(_ref("Notice"), next_after=INT))}),
+    _op("GET", "/api/me/traces", "When my record was traced or checked, by whom and why",
+        tag="citizen", auth=CITIZEN,
+        ok={200: _json("traces", _items(_obj({"id": ID, "at": TIME, "action": STR})))}),
+    _op("POST", "/api/me/itinerary-verification",
+        "The itinerary check passed: clears a travel popup", tag="citizen", auth=CITIZEN,
+        errors=(409,), body_required=False,
+        body=_obj({}, {"result": {"const": "passed"},
+                       "reference": {"type": "string", "maxLength": 200}}),
+        ok={200: _json("my card", _ref("Card"))}),
+    _op("GET", "/api/status-guide", "Every state a card can show, with its advice",
+        tag="citizen", auth=PUBLIC, ok={200: _json("states", _items({"type": "object"}))}),
+    _op("POST", "/api/proxy-check", "他人代查: another person's status (audited, rate limited)",
+        tag="citizen", auth=CITIZEN, errors=(404, 429),
+        body=_obj({"name": _text(64), "id_number": ID_NUMBER}),
+        ok={200: _json("their status", _ref("ProxyCheck"))}),
+    _op("POST", "/api/scan", "Check in with the code inside a logbook's QR code",
+        tag="citizen", auth=CITIZEN, errors=(404, 410, 429),
+        body=_obj({"code": _text(200)}),
+        ok={201: _json("checked in", _ref("ScanResult")),
+            200: _json("the same check-in, within 60 s", _ref("ScanResult"))}),
+    _op("POST", "/api/messages", "留言: a message to the health authority", tag="citizen",
+        auth=CITIZEN, body=_obj({"text": _text(2000)}),
+        ok={201: _json("stored", _obj({"id": ID}))}),
+    # --- pages
+    _op("GET", "/", "Home page", tag="pages", auth=OPTIONAL, ok={200: _media("page", HTML)}),
+    _op("GET", "/login", "Sign-in page", tag="pages", auth=PUBLIC,
+        params=[_query("next", STR), _query("error", STR)], ok={200: _media("page", HTML)}),
+    _op("POST", "/login", "Sign in with a token: sets the session cookie", tag="pages",
+        auth=PUBLIC, errors=(403,),
+        form=_obj({"token": STR}, {"next": STR, "csrf_token": STR}),
+        ok={303: _redirect("to `next` (signed in) or back to /login?error=1")}),
+    _op("GET", "/logout", "Sign out", tag="pages", auth=PUBLIC,
+        ok={303: _redirect("home")}),
+    _op("POST", "/logout", "Sign out", tag="pages", auth=PUBLIC, errors=(403,),
+        ok={303: _redirect("home")}),
+    _op("GET", "/s/{code}", "The page a phone opens after scanning a logbook's QR code",
+        tag="pages", auth=OPTIONAL, params=[_path("code", {"type": "string"})],
+        ok={200: _media("the check-in page", HTML), 404: _media("unknown code", HTML),
+            410: _media("the logbook is suspended, revoked or deleted", HTML)}),
+    _op("GET", "/logbooks/{id}/qr.png", "The logbook's QR code", tag="pages", auth=CITIZEN,
+        errors=LOGBOOK_GUARD, params=[PATH_ID], ok={200: _media("PNG", "image/png")}),
+    _op("GET", "/logbooks/{id}/qr.svg", "The logbook's QR code", tag="pages", auth=CITIZEN,
+        errors=LOGBOOK_GUARD, params=[PATH_ID], ok={200: _media("SVG", "image/svg+xml")}),
+    _op("GET", "/logbooks/{id}/poster", "A printable poster of the logbook's QR code",
+        tag="pages", auth=OPTIONAL, params=[PATH_ID],
+        ok={200: _media("page", HTML), 303: _redirect("sign in first"),
+            403: _media("not a registrar of the venue", HTML),
+            404: _media("no such logbook", HTML)}),
+    _op("GET", "/venues/{id}/live", "A registrar's live arrivals page", tag="pages",
+        auth=OPTIONAL, params=[PATH_ID],
+        ok={200: _media("page", HTML), 303: _redirect("sign in first"),
+            403: _media("not a registrar of the venue", HTML),
+            404: _media("no such venue", HTML)}),
+]
+
+WEBSOCKETS = {
+    "/ws/venues/{id}/feed": {
+        "summary": "A registrar's live feed of the venue (officials too)",
+        "query": {"after": "the last check-in id seen"},
+        "messages": ["checkin", "logbook", "ready", "ping"]},
+    "/ws/me": {
+        "summary": "A citizen's own notices: status changes and announcements",
+        "query": {"after": "the last notice id seen"},
+        "messages": ["status", "notice", "ready", "ping"]},
+}
+CLOSE_CODES = {
+    "1003": "binary frames", "1008": "a client message that is not a JSON object, or a bad "
+    "query parameter", "1009": "a client frame over 4 KiB", "4401": "unauthenticated",
+    "4403": "forbidden (including a cookie-authenticated handshake from another origin)",
+    "4404": "not found", "4429": "too many client messages",
+}
+
+
+def build_document() -> dict:
+    paths: dict[str, dict] = {}
+    for method, path, operation in OPERATIONS:
+        paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Scanbook 扫码登记",
+            "version": "1",
+            "description": "Venue check-in and live dispatch for a city's health kit. Every "
+                           "error is {\"error\": code, \"message\": text}. Cookie-authenticated "
+                           "writes carry the X-CSRF-Token header (the scanbook_csrf cookie's "
+                           "value); bearer clients need none.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": RESPONSES,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "a citizen's token, or the official token"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "scanbook_session",
+                            "description": "the browser session set by POST /login"},
+            },
+        },
+        "x-websockets": {"paths": WEBSOCKETS, "close_codes": CLOSE_CODES},
+    }
+
+
+DOCUMENT = build_document()
+
+
+async def openapi_json(request: Request) -> Response:
+    return JSON(DOCUMENT)
+
+
+routes = [Route("/openapi.json", openapi_json, methods=["GET"])]
