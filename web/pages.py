@@ -109,7 +109,9 @@ async def _page_citizen(request: Request) -> tuple[Principal | None, Citizen | N
     def load(session: Session) -> Citizen | None:
         return session.get(Citizen, principal.citizen_id)
 
-    return principal, await in_session(request, load)
+    citizen = await in_session(request, load)
+    # A session naming a citizen who no longer exists is as good as signed out.
+    return (principal, citizen) if citizen is not None else (None, None)
 
 
 # --- home, sign-in, sign-out -------------------------------------------------------------

@@ -3,9 +3,13 @@ abnormal arrival, acknowledging it, and resuming after a reload and after a serv
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 from sqlmodel import Session
 
 from models.tables import Logbook
+from models.timeutil import BEIJING
 from models.venues import set_logbook_state
 from realtime.events import publish, venue_channel
 from tests.browser.conftest import shot, sign_in
@@ -192,3 +196,25 @@ def test_reconnects_after_a_server_restart_and_misses_nothing(client, people, ru
         shot(live, "live-resumed")
     finally:
         server.stop()
+
+
+def test_stored_state_from_a_reset_database_is_not_resumed(server, client, people,
+                                                          venue_with_logbook, new_page):
+    """sessionStorage naming ids the server never issued (a restored or new database) would
+    make the page resume past arrivals it never saw: it starts afresh instead."""
+    owner, venue, logbook = venue_with_logbook
+    page = new_page()
+    planted = json.dumps({"day": datetime.now(BEIJING).date().isoformat(), "lastId": 10**9,
+                          "pinned": [], "items": [{"id": 10**9, "status": "red", "name": "幽*",
+                                                   "id_number": "x", "at": ""}]})
+    page.context.add_init_script(
+        f"sessionStorage.setItem('scanbook.live.v1.{venue['id']}', {json.dumps(planted)})")
+    sign_in(page, server.url, owner["token"], f"/venues/{venue['id']}/live")
+    page.wait_for_function("() => window.scanbook.connected")
+    assert page.evaluate("window.scanbook.lastId") == 0
+    assert page.locator(ROWS).count() == 0
+    visitor = people.make("张三丰")
+    assert client.post("/api/scan", headers=visitor["headers"],
+                       json={"code": logbook["token"]}).status_code == 201
+    page.wait_for_selector(f"{ROWS}.status-green")
+    assert page.locator(ROWS).count() == 1

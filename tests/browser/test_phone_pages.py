@@ -114,6 +114,26 @@ def test_home_shows_my_card_and_my_venues(server, client, people, venue_with_log
     assert "/login?next=" in page.url
 
 
+def test_home_card_follows_status_changes_and_announcements(server, client, people, run_jobs,
+                                                            new_page):
+    visitor = people.make("张三丰")
+    page = new_page()
+    sign_in(page, server.url, visitor["token"], "/")
+    page.wait_for_selector("#my-card.status-green")
+    page.wait_for_selector("body[data-me-feed=ready]")
+    r = client.post("/api/admin/status-changes", headers=ADMIN, json={"changes": [
+        {"id_number": visitor["id_number"], "status": "red", "reason": "核酸阳性"}]})
+    assert r.status_code == 202
+    run_jobs()
+    page.wait_for_selector("#my-card.status-red")
+    assert "集中观察" in page.inner_text("#my-card")
+    assert client.post("/api/admin/notices", headers=ADMIN,
+                       json={"text": "今日起进入公共场所须扫码登记"}).status_code == 201
+    page.wait_for_selector("#notices .notice")
+    assert page.inner_text("#notices") == "今日起进入公共场所须扫码登记"
+    shot(page, "home-red-notice")
+
+
 def test_poster_is_one_a4_page_whose_qr_opens_the_scan_page(server, venue_with_logbook,
                                                            new_page):
     owner, venue, logbook = venue_with_logbook

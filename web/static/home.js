@@ -50,5 +50,42 @@ async function showVenues() {
   }
 }
 
+// The card follows /ws/me: a status change re-renders it, an announcement shows above it.
+let lastNotice = null;
+let attempt = 0;
+function follow() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const query = lastNotice === null ? "" : `?after=${lastNotice}`;
+  const ws = new WebSocket(`${scheme}//${location.host}/ws/me${query}`);
+  ws.onmessage = (event) => {
+    let msg;
+    try {
+      msg = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (msg.type === "ready") {
+      attempt = 0;
+      lastNotice = Math.max(lastNotice ?? 0, msg.last_id ?? 0);
+      document.body.dataset.meFeed = "ready";
+    } else if (msg.type === "status" || msg.type === "notice") {
+      lastNotice = Math.max(lastNotice ?? 0, msg.id);
+      if (msg.type === "status") {
+        showCard();
+      } else {
+        document.getElementById("notices")
+          .prepend(el("p", { class: "notice", role: "status" }, msg.text));
+      }
+    }
+  };
+  ws.onclose = (event) => {
+    document.body.dataset.meFeed = "closed";
+    if (event.code >= 4400 && event.code < 4500) return; // signed out or not a citizen
+    const delay = [1000, 2000, 5000, 15000][Math.min(attempt++, 3)];
+    setTimeout(follow, delay);
+  };
+}
+
 showCard();
 showVenues();
+follow();

@@ -2,7 +2,7 @@
 // arrival sounds an ambulance siren, flashes and stays pinned until acknowledged.
 // It reconnects by itself and resumes with the last id it saw (also kept in sessionStorage,
 // so a reload shows the same list and misses nothing).
-import { clockTime, el, popupHint, popupLabel, statusLabel, t } from "./common.js";
+import { clockTime, dayOf, el, popupHint, popupLabel, statusLabel, t } from "./common.js";
 
 const config = JSON.parse(document.getElementById("live-config").textContent);
 const STORE_KEY = `scanbook.live.v1.${config.venue_id}`;
@@ -39,6 +39,9 @@ function restore() {
     saved = null;
   }
   if (!saved || saved.day !== config.day || !Array.isArray(saved.items)) return false;
+  // Ids beyond the server's newest mean the data was reset (a restore, a new database):
+  // resuming from them would skip arrivals, so start afresh.
+  if (typeof saved.lastId !== "number" || saved.lastId > config.head) return false;
   state.lastId = saved.lastId;
   state.items = saved.items.slice(0, MAX_ITEMS);
   state.pinned = Array.isArray(saved.pinned) ? saved.pinned : [];
@@ -224,6 +227,12 @@ function onCheckin(ev) {
   state.lastId = Math.max(state.lastId, ev.id);
   api.lastId = state.lastId;
   if (ev.id > config.head) {
+    const day = dayOf(ev.at);
+    if (day > state.day) { // past midnight: "today" starts again
+      state.day = day;
+      state.total = 0;
+      state.abnormal = 0;
+    }
     state.total += 1;
     if (ev.alert) state.abnormal += 1;
   }
