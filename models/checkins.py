@@ -81,9 +81,83 @@ _LOGBOOKS_BY_ID = (
 _CITIZENS = select(_c.c.id, _c.c.name, _c.c.id_number, _c.c.status, _c.c.popup_kind).where(
     _c.c.id.in_(bindparam("ids", expanding=True))
 )
-_RECENT = select(_ck).where(
-    _ck.c.citizen_id.in_(bindparam("ids", expanding=True)), _ck.c.at >= bindparam("since")
-)
+_BY_IDS = select(_ck).where(_ck.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_CHUNK = 500  # rows a statement: 12 parameters a row stay well inside the drivers' limits
+_INSERT_COLUMNS = ("venue_id", "logbook_id", "citizen_id", "helper_id", "via", "status",
+                   "popup_kind", "alert", "minor", "name_masked", "id_masked", "at")
+_sql: dict[tuple[str, str, int], str] = {}
+
+
+def _values(dialect, columns: int, rows: int) -> str:
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    one = "(" + ", ".join([mark] * columns) + ")"
+    return ", ".join([one] * rows)
+
+
+def _statement(dialect, kind: str, rows: int) -> str:
+    """The SQL text of a `rows`-row statement (cached per dialect, kind and size)."""
+    key = (dialect.name, kind, rows)
+    sql = _sql.get(key)
+    if sql is None:
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        if kind == "insert":
+            sql = (f"INSERT INTO {_ck.name} ({', '.join(_INSERT_COLUMNS)}) VALUES "
+                   f"{_values(dialect, len(_INSERT_COLUMNS), rows)} "
+                   "RETURNING id, citizen_id, logbook_id")
+        else:
+            # The batch's own (citizen, logbook) pairs joined to the index on (citizen_id,
+            # logbook_id, at): one index seek a pair. (A row-value IN would be neater, but
+            # SQLite then scans every check-in of the last minute.)
+            sql = (f"SELECT ck.id, ck.citizen_id, ck.logbook_id FROM "
+                   f"(VALUES {_values(dialect, 2, rows)}) AS p "
+                   f"JOIN {_ck.name} ck ON ck.citizen_id = p.column1 "
+                   f"AND ck.logbook_id = p.column2 AND ck.at >= {mark}")
+        _sql[key] = sql
+    return sql
+
+
+def _bind_at(conn: Connection, value: datetime):
+    """A timestamp as the driver takes it for `checkin.at` (SQLite: a naive UTC string)."""
+    # dialect_impl: the dialect's own DATETIME (SQLite's writes microseconds always, so the
+    # stored strings compare in time order); the generic type would let sqlite3 format it.
+    process = _ck.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return process(value) if process else value
+
+
+def _recent(conn: Connection, pairs: list[tuple[int, int]], since: datetime) -> list:
+    """The check-ins since `since` of these (citizen, logbook) pairs, full rows."""
+    ids: list[int] = []
+    for start in range(0, len(pairs), _INSERT_CHUNK):
+        chunk = pairs[start:start + _INSERT_CHUNK]
+        params = [x for pair in chunk for x in pair]
+        params.append(_bind_at(conn, since))
+        sql = _statement(conn.dialect, "recent", len(chunk))
+        ids += [row[0] for row in conn.exec_driver_sql(sql, tuple(params))]
+    return list(conn.execute(_BY_IDS, {"ids": ids})) if ids else []
+
+
+def _insert(conn: Connection, rows: list[dict], at: datetime) -> dict[tuple[int, int], int]:
+    """Insert the rows; returns (citizen, logbook) → new id.
+
+    One multi-row INSERT … RETURNING per chunk, values bound straight through the driver: the
+    ORM/Core per-row machinery was most of a batch's cost. `at` is the same for every row, so
+    its column type converts it once. RETURNING order is not guaranteed, so rows are matched
+    back by (citizen, logbook), which is unique inside a batch.
+    """
+    at_value = _bind_at(conn, at)
+    ids: dict[tuple[int, int], int] = {}
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start:start + _INSERT_CHUNK]
+        params: list = []
+        for r in chunk:
+            params += (r["venue_id"], r["logbook_id"], r["citizen_id"], r["helper_id"], r["via"],
+                       r["status"], r["popup_kind"], r["alert"], r["minor"], r["name_masked"],
+                       r["id_masked"], at_value)
+        result = conn.exec_driver_sql(_statement(conn.dialect, "insert", len(chunk)),
+                                      tuple(params))
+        for checkin_id, citizen_id, logbook_id in result:
+            ids[(citizen_id, logbook_id)] = checkin_id
+    return ids
 
 
 def record_checkins(
@@ -92,43 +166,50 @@ def record_checkins(
     """Record a batch of check-ins in the caller's transaction (the caller commits).
 
     Returns one result or domain error per request, in order, and the feed events of the
-    new check-ins (to publish after the commit).
+    new check-ins in id order (to publish after the commit). Four statements per batch,
+    whatever its size: logbooks, citizens, the 60 s look-back, the insert.
     """
     codes = sorted({r.code for r in requests if r.code})
     lb_ids = sorted({r.logbook_id for r in requests if r.logbook_id is not None})
-    by_code = (
-        {r.code: r for r in conn.execute(_LOGBOOKS_BY_CODE, {"codes": codes})} if codes else {}
-    )
+    by_code = ({r.code: r for r in conn.execute(_LOGBOOKS_BY_CODE, {"codes": codes})}
+               if codes else {})
     by_id = {r.id: r for r in conn.execute(_LOGBOOKS_BY_ID, {"ids": lb_ids})} if lb_ids else {}
     by_id.update({r.id: r for r in by_code.values()})
     citizen_ids = sorted({r.citizen_id for r in requests})
     citizens = {r.id: r for r in conn.execute(_CITIZENS, {"ids": citizen_ids})}
-    since = now - timedelta(seconds=DEDUP_SECONDS)
-    recent: dict[tuple[int, int], object] = {}
-    for row in conn.execute(_RECENT, {"ids": citizen_ids, "since": since}):
-        key = (row.citizen_id, row.logbook_id)
-        if key not in recent or row.id > recent[key].id:
-            recent[key] = row
 
-    today = now.astimezone(BEIJING).date()
-    outcome: list[CheckinResult | DomainError | tuple[int, int]] = []
-    new_rows: dict[tuple[int, int], dict] = {}
+    # Which logbook and citizen each request names, or the error it gets.
+    resolved: list[tuple[int, int] | DomainError] = []
     for req in requests:
         lb = by_code.get(req.code) if req.code else by_id.get(req.logbook_id)
-        citizen = citizens.get(req.citizen_id)
         if lb is None:
-            outcome.append(UnknownCode("无效的登记码 / unknown logbook code"))
+            resolved.append(UnknownCode("无效的登记码 / unknown logbook code"))
+        elif lb.state != "active":
+            resolved.append(LogbookUnavailable(lb.state, lb.reason))
+        elif req.citizen_id not in citizens:
+            resolved.append(ValidationFailed("未知的居民 / unknown citizen"))
+        else:
+            resolved.append((req.citizen_id, lb.id))
+
+    pairs = sorted({key for key in resolved if isinstance(key, tuple)})
+    recent: dict[tuple[int, int], dict] = {}  # key → the public check-in it resolves to
+    if pairs:
+        since = now - timedelta(seconds=DEDUP_SECONDS)
+        latest: dict[tuple[int, int], object] = {}
+        for row in _recent(conn, pairs, since):
+            key = (row.citizen_id, row.logbook_id)
+            if key not in latest or row.id > latest[key].id:
+                latest[key] = row
+        for key, row in latest.items():
+            recent[key] = public_checkin(row, by_id[row.logbook_id].label)
+
+    today = now.astimezone(BEIJING).date()
+    at_iso = iso(now)
+    new_rows: dict[tuple[int, int], dict] = {}
+    for key, req in zip(resolved, requests, strict=True):
+        if not isinstance(key, tuple) or key in recent or key in new_rows:
             continue
-        if lb.state != "active":
-            outcome.append(LogbookUnavailable(lb.state, lb.reason))
-            continue
-        if citizen is None:
-            outcome.append(ValidationFailed("未知的居民 / unknown citizen"))
-            continue
-        key = (citizen.id, lb.id)
-        if key in recent or key in new_rows:
-            outcome.append(key)
-            continue
+        citizen, lb = citizens[key[0]], by_id[key[1]]
         new_rows[key] = {
             "venue_id": lb.venue_id,
             "logbook_id": lb.id,
@@ -141,35 +222,42 @@ def record_checkins(
             "minor": is_minor_id(citizen.id_number, today),
             "name_masked": mask_name(citizen.name),
             "id_masked": mask_id_number(citizen.id_number),
-            "at": now,
         }
-        outcome.append(key)
 
     events: list[dict] = []
-    created: set[tuple[int, int]] = set()
     if new_rows:
-        # One multi-row INSERT … RETURNING; rows are matched back by (citizen, logbook),
-        # which is unique inside a batch, because RETURNING order is not guaranteed.
-        stmt = _ck.insert().returning(_ck)
-        for row in conn.execute(stmt, list(new_rows.values())):
-            key = (row.citizen_id, row.logbook_id)
-            recent[key] = row
-            created.add(key)
-        for key in new_rows:
-            row = recent[key]
-            events.append(public_checkin(row, by_id[row.logbook_id].label))
+        ids = _insert(conn, list(new_rows.values()), now)
+        for key, row in new_rows.items():
+            event = {
+                "type": "checkin",
+                "id": ids[key],
+                "venue_id": row["venue_id"],
+                "logbook_id": row["logbook_id"],
+                "logbook_label": by_id[row["logbook_id"]].label,
+                "name": row["name_masked"],
+                "id_number": row["id_masked"],
+                "status": row["status"],
+                "popup_kind": row["popup_kind"],
+                "alert": row["alert"],
+                "minor": row["minor"],
+                "via": row["via"],
+                "at": at_iso,
+            }
+            recent[key] = event
+            events.append(event)
         events.sort(key=lambda e: e["id"])
 
     results: list[CheckinResult | DomainError] = []
-    for item in outcome:
-        if isinstance(item, DomainError):
-            results.append(item)
+    for key in resolved:
+        if isinstance(key, DomainError):
+            results.append(key)
             continue
-        row = recent[item]
-        lb = by_id[row.logbook_id]
-        results.append(
-            CheckinResult(public_checkin(row, lb.label), lb.venue_name, created=item in created)
-        )
+        # The first request for a new pair created it; a repeat in the same batch, or a
+        # pair already checked in within 60 s, gets that check-in (200).
+        created = key in new_rows
+        if created:
+            new_rows.pop(key)
+        results.append(CheckinResult(recent[key], by_id[key[1]].venue_name, created=created))
     return results, events
 
 
