@@ -9,11 +9,10 @@ batch must run at well over 10,000 changes a second on SQLite and PostgreSQL ali
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Select, and_, bindparam, func, insert, literal, select, update
 from sqlalchemy.engine import Connection
 
 from models.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -148,10 +147,14 @@ def resolve_rows(conn: Connection, rows: list[ParsedRow], outcome: ChangeOutcome
     return changes
 
 
-_CURRENT = select(_c.c.id, _c.c.status, _c.c.popup_kind).where(
-    _c.c.id.in_(bindparam("ids", expanding=True)))
-_DONE = select(_sc.c.citizen_id).where(
-    _sc.c.batch_id == bindparam("batch_id"), _sc.c.citizen_id.in_(bindparam("ids", expanding=True)))
+# Each citizen's current status, and whether this batch already changed them (a re-run).
+_CURRENT = (
+    select(_c.c.id, _c.c.status, _c.c.popup_kind, _sc.c.id.label("done"))
+    .select_from(_c.outerjoin(_sc, and_(_sc.c.citizen_id == _c.c.id,
+                                        _sc.c.batch_id == bindparam("batch_id"))))
+    .where(_c.c.id.in_(bindparam("ids", expanding=True)))
+)
+_LAST_CHANGE = select(func.coalesce(func.max(_sc.c.id), 0))
 
 
 def apply_changes(conn: Connection, *, batch_id: int, changes: list[Change],
@@ -162,59 +165,62 @@ def apply_changes(conn: Connection, *, batch_id: int, changes: list[Change],
     Idempotent per (batch, citizen): a citizen this batch already changed (in an earlier,
     interrupted run) is skipped, so a re-run changes nothing twice and notifies no one twice.
     A citizen who already has the status is left alone (no history row, no notice).
+
+    Set-based: the history rows go in with one multi-row INSERT; the citizens' new status,
+    the notices and the revocations all follow from those rows in SQL (UPDATE … FROM,
+    INSERT … SELECT), so ids cross the wire once. Every status-change insert happens under
+    the notice lock, so the rows after the last id seen before the insert are this call's.
     """
     if not changes:
         return
     ids = sorted({c.citizen_id for c in changes})
-    current = {row.id: row for row in conn.execute(_CURRENT, {"ids": ids})}
-    done = set(conn.execute(_DONE, {"batch_id": batch_id, "ids": ids}).scalars())
+    current = {row.id: row for row in conn.execute(_CURRENT, {"ids": ids, "batch_id": batch_id})}
     history: list[dict] = []
-    notices: list[dict] = []
-    groups: dict[tuple[str, str | None, str], list[int]] = defaultdict(list)
-    not_green: list[int] = []
+    seen: set[int] = set()
     for change in changes:
         cid = change.citizen_id
-        if cid in done:
-            outcome.skipped += 1
-            continue
-        done.add(cid)
         old = current.get(cid)
         if old is None:
             outcome.errors.append(row_error(change.row, None, NotFound(
                 f"居民 {cid} 不存在 / citizen {cid} not found")))
             continue
+        if old.done is not None or cid in seen:
+            outcome.skipped += 1
+            continue
+        seen.add(cid)
         if old.status == change.status and old.popup_kind == change.popup_kind:
             outcome.unchanged += 1
             continue
         history.append({"batch_id": batch_id, "citizen_id": cid, "old_status": old.status,
                         "new_status": change.status, "popup_kind": change.popup_kind,
                         "reason": change.reason, "at": now})
-        notices.append({"citizen_id": cid, "kind": "status", "status": change.status,
-                        "popup_kind": change.popup_kind, "reason": change.reason,
-                        "text": None, "at": now, "batch_id": batch_id})
-        groups[(change.status, change.popup_kind, change.reason)].append(cid)
-        if change.status != Status.GREEN:
-            not_green.append(cid)
     if not history:
         return
+    last = conn.execute(_LAST_CHANGE).scalar_one()
     conn.execute(insert(_sc), history)
-    for (status, popup, reason), members in groups.items():
-        conn.execute(update(_c).where(_c.c.id.in_(members)).values(
-            status=status, popup_kind=popup, reason=reason, status_at=now))
-    # RETURNING order is not guaranteed: events are rebuilt from the returned rows.
-    rows = conn.execute(insert(_n).returning(*_n.c), notices).all()
-    outcome.notices.extend(notice_event(row) for row in sorted(rows, key=lambda r: r.id))
+    mine = and_(_sc.c.id > last, _sc.c.batch_id == batch_id)
+    conn.execute(update(_c).where(_c.c.id == _sc.c.citizen_id, mine).values(
+        status=_sc.c.new_status, popup_kind=_sc.c.popup_kind, reason=_sc.c.reason,
+        status_at=_sc.c.at))
+    notices = insert(_n).from_select(
+        ["citizen_id", "kind", "status", "popup_kind", "reason", "at", "batch_id"],
+        select(_sc.c.citizen_id, literal("status"), _sc.c.new_status, _sc.c.popup_kind,
+               _sc.c.reason, _sc.c.at, _sc.c.batch_id).where(mine).order_by(_sc.c.id),
+    ).returning(*_n.c)
+    # RETURNING order is not guaranteed: events are sorted by id.
+    rows = sorted(conn.execute(notices).all(), key=lambda r: r.id)
+    outcome.notices.extend(notice_event(row) for row in rows)
     outcome.applied += len(history)
-    revoke_registrars(conn, not_green, outcome, now=now)
+    if any(h["new_status"] != Status.GREEN for h in history):
+        revoke_registrars(conn, select(_sc.c.citizen_id).where(
+            mine, _sc.c.new_status != Status.GREEN.value), outcome, now=now)
 
 
-def revoke_registrars(conn: Connection, citizen_ids: list[int], outcome: ChangeOutcome, *,
-                      now: datetime) -> None:
+def revoke_registrars(conn: Connection, citizen_ids: list[int] | Select, outcome: ChangeOutcome,
+                      *, now: datetime) -> None:
     """Registrars who are no longer green: every logbook they own is revoked at once (scans
     answer 410 logbook_revoked) and their co-registrar duty elsewhere ends. A revoked
     logbook never comes back: a registrar green again applies for a new one."""
-    if not citizen_ids:
-        return
     books = conn.execute(
         update(_lb)
         .where(_lb.c.created_by.in_(citizen_ids), _lb.c.state.in_(("active", "suspended")))

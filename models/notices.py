@@ -7,6 +7,7 @@ the insert through the commit to the publish, so ids reach every client in incre
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import func, insert, select, union_all
 from sqlalchemy.engine import Connection
@@ -19,6 +20,7 @@ from models.timeutil import iso
 MAX_TEXT = 2000
 
 _n = Notice.__table__
+_iso = lru_cache(maxsize=64)(iso)  # a chunk of notices shares one timestamp
 
 
 def notice_event(row) -> dict:
@@ -26,8 +28,8 @@ def notice_event(row) -> dict:
     if row.kind == "status":
         return {"type": "status", "id": row.id, "citizen_id": row.citizen_id,
                 "status": row.status, "popup_kind": row.popup_kind, "reason": row.reason,
-                "advice": advice(row.status, row.popup_kind), "at": iso(row.at)}
-    return {"type": "notice", "id": row.id, "text": row.text, "at": iso(row.at)}
+                "advice": advice(row.status, row.popup_kind), "at": _iso(row.at)}
+    return {"type": "notice", "id": row.id, "text": row.text, "at": _iso(row.at)}
 
 
 def clean_text(text: object) -> str:

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
+import redis
 from rq import get_current_job
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -49,9 +50,28 @@ def chunks(items: list[T], size: int | None = None) -> Iterator[list[T]]:
         yield items[start:start + size]
 
 
+def listening(client, channels: list[str]) -> set[str]:
+    """The channels someone is subscribed to right now (one PUBSUB NUMSUB for a chunk)."""
+    if not channels:
+        return set()
+    try:
+        counts = client.pubsub_numsub(*channels)
+    except (redis.RedisError, OSError):
+        return set(channels)  # can't tell: ring every doorbell
+    return {ch.decode() if isinstance(ch, bytes) else ch for ch, n in counts if n}
+
+
 def publish_outcome(client, outcome: ChangeOutcome) -> None:
-    """Doorbells after the commit: each citizen's notice, each venue's logbook event."""
-    items = [(citizen_channel(n["citizen_id"]), n) for n in outcome.notices]
+    """Doorbells after the commit: each citizen's notice, each venue's logbook event.
+
+    Only citizens with a connected /ws/me hear a doorbell: asked after the commit, so anyone
+    who subscribes later reads the notice from the database when their feed starts (feeds
+    subscribe before they replay). For 100,000 exposed citizens of whom a few thousand are
+    online, that saves ~97 % of the PUBLISH round trips.
+    """
+    by_channel = [(citizen_channel(n["citizen_id"]), n) for n in outcome.notices]
+    online = listening(client, [ch for ch, _ in by_channel])
+    items = [(ch, n) for ch, n in by_channel if ch in online]
     items += [(venue_channel(e["venue_id"]), e) for e in outcome.logbook_events]
     publish(client, items)
     outcome.notices.clear()
