@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
@@ -33,11 +34,17 @@ class Principal:
 
 
 class TokenCache:
-    """token hash → citizen id; a token never changes owner, so entries never go stale."""
+    """token hash → citizen id; a token never changes owner, so entries never go stale.
+
+    Misses that arrive together share one database query and one thread-pool hop: a crowd of
+    first-time visitors costs a query per batch, not a query (and a pooled connection) each.
+    """
 
     def __init__(self, size: int = 200_000):
         self.size = size
         self._map: dict[str, int] = {}
+        self._waiting: dict[str, list[asyncio.Future]] = {}
+        self._task: asyncio.Task | None = None
 
     def get(self, key: str) -> int | None:
         return self._map.get(key)
@@ -46,6 +53,52 @@ class TokenCache:
         if len(self._map) >= self.size:
             self._map.pop(next(iter(self._map)))
         self._map[key] = citizen_id
+
+    async def lookup(self, engine, key: str) -> int | None:
+        """The citizen a token hash belongs to: from the cache, else from the database."""
+        citizen_id = self._map.get(key)
+        if citizen_id is not None:
+            return citizen_id
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(future)
+        if self._task is None:
+            self._task = asyncio.create_task(self._resolve(engine), name="token-lookups")
+        return await future
+
+    async def _resolve(self, engine) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, {}
+                try:
+                    found = await run_in_threadpool(_lookup_many, engine, list(batch))
+                except Exception as exc:  # the database is away: every waiter gets the error
+                    for futures in batch.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(exc)
+                    continue
+                for key, futures in batch.items():
+                    citizen_id = found.get(key)
+                    if citizen_id is not None:
+                        self.put(key, citizen_id)
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(citizen_id)
+        finally:
+            self._task = None
+
+
+_LOOKUP_CHUNK = 500
+
+
+def _lookup_many(engine, keys: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = keys[start:start + _LOOKUP_CHUNK]
+            query = select(Citizen.id, Citizen.token_hash).where(Citizen.token_hash.in_(chunk))
+            found.update({token_hash: citizen_id for citizen_id, token_hash in conn.execute(query)})
+    return found
 
 
 def _bearer(conn: HTTPConnection) -> str | None:
@@ -56,23 +109,12 @@ def _bearer(conn: HTTPConnection) -> str | None:
     return None
 
 
-def _lookup(engine, token_hash: str) -> int | None:
-    with Session(engine) as session:
-        return session.exec(select(Citizen.id).where(Citizen.token_hash == token_hash)).first()
-
-
 async def principal_for_token(state, token: str) -> Principal | None:
     """The official (admin token) or the citizen a bearer token belongs to."""
     if hmac.compare_digest(token.encode(), state.settings.admin_token.encode()):
         return Principal("official")
-    key = hash_token(token)
-    citizen_id = state.tokens.get(key)
-    if citizen_id is None:
-        citizen_id = await run_in_threadpool(_lookup, state.engine, key)
-        if citizen_id is None:
-            return None
-        state.tokens.put(key, citizen_id)
-    return Principal("citizen", citizen_id)
+    citizen_id = await state.tokens.lookup(state.engine, hash_token(token))
+    return None if citizen_id is None else Principal("citizen", citizen_id)
 
 
 async def authenticate(conn: HTTPConnection) -> Principal | None:
