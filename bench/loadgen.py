@@ -53,6 +53,7 @@ class Phase:
         self.errors = 0
         self.started = 0.0
         self.ended = 0.0
+        self.cpu = 0.0  # this process's CPU seconds over the phase
 
     def report(self) -> dict:
         by_status = collections.Counter(self.status)
@@ -68,6 +69,7 @@ class Phase:
             "errors": self.errors,
             "by_status": {str(k): v for k, v in sorted(by_status.items())},
             "rate": len(self.status) / elapsed,
+            "loadgen_cpu": round(self.cpu / elapsed, 3),
             "due": self.due.tolist(),
             "done": self.done.tolist(),
             "status": self.status.tolist(),
@@ -226,6 +228,7 @@ class LoadGen:
         self._drain = None
         duration = spec["duration"]
         phase.started = time.monotonic()
+        cpu = time.process_time()
         self.running = True
         if self.mode == "closed":
             # "requests": a warm-up that touches every token once stops when it has sent them
@@ -252,6 +255,7 @@ class LoadGen:
         if phase.status:
             # Answers that came after the stop still belong to the phase, and so does the time.
             phase.ended = max(stopped, phase.done[-1])
+        phase.cpu = time.process_time() - cpu
         report = phase.report()
         report["seq_end"] = self.requests.seq
         return report
@@ -289,6 +293,7 @@ async def main(spec_path: str, out_path: str) -> None:
             await asyncio.sleep(phase["pause"])
         print(f"phase {phase['name']}", flush=True)  # the orchestrator may start a profiler
         reports.append(await gen.run_phase(phase))
+        print(f"end {phase['name']}", flush=True)
         # a line per phase on stderr so a person watching sees progress
         r = reports[-1]
         print(f"loadgen: {r['name']}: {r['rate']:.0f}/s, {r['by_status']}, "
