@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import IntegerConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -33,6 +34,15 @@ from web.security import SecurityMiddleware
 
 log = logging.getLogger("scanbook.web")
 T = TypeVar("T")
+
+
+class _IdConvertor(IntegerConvertor):
+    """`{id:int}` in every route: ids are 64-bit, so a longer number names nothing (404)."""
+
+    regex = "[0-9]{1,18}"
+
+
+register_url_convertor("int", _IdConvertor())  # before the route modules compile their paths
 
 
 async def in_session(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -86,8 +96,15 @@ async def _http_error(request: Request, exc: Exception) -> Any:
     assert isinstance(exc, HTTPException)
     codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated",
              403: "forbidden"}
-    return error(codes.get(exc.status_code, "validation_error"), str(exc.detail),
-                 exc.status_code)
+    response = error(codes.get(exc.status_code, "validation_error"), str(exc.detail),
+                     exc.status_code)
+    response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+    return response
+
+
+async def _out_of_range(request: Request, exc: Exception) -> Any:
+    # A number from the request too large for the database (SQLite's 64-bit integers).
+    return error("validation_error", "数值超出范围 / a number is out of range")
 
 
 async def _unavailable(request: Request, exc: Exception) -> Any:
@@ -146,6 +163,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             DBAPIError: _unavailable,
             RedisError: _unavailable,
             ConnectionError: _unavailable,
+            OverflowError: _out_of_range,
             Exception: _internal,
         },
     )

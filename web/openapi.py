@@ -24,7 +24,7 @@ STR = {"type": "string"}
 INT = {"type": "integer"}
 BOOL = {"type": "boolean"}
 TIME = {"type": "string", "format": "date-time"}
-ID = {"type": "integer", "minimum": 1}
+ID = {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}  # path ids: 18 digits at most
 
 
 def _ref(name: str) -> dict:
@@ -157,6 +157,13 @@ def _json(description: str, schema: dict, **headers: str) -> dict:
 
 def _media(description: str, *types: str) -> dict:
     return {"description": description, "content": {t: {"schema": STR} for t in types}}
+
+
+def _page_error(description: str) -> dict:
+    """A page's error: its HTML error page, or the JSON error when the path does not even
+    match the route (a non-numeric id, an empty code)."""
+    return {"description": description,
+            "content": {HTML: {"schema": STR}, JSON_TYPE: {"schema": _ref("Error")}}}
 
 
 def _redirect(description: str) -> dict:
@@ -384,7 +391,7 @@ OPERATIONS = [
         ok={303: _redirect("home")}),
     _op("GET", "/s/{code}", "The page a phone opens after scanning a logbook's QR code",
         tag="pages", auth=OPTIONAL, params=[_path("code", {"type": "string"})],
-        ok={200: _media("the check-in page", HTML), 404: _media("unknown code", HTML),
+        ok={200: _media("the check-in page", HTML), 404: _page_error("unknown code"),
             410: _media("the logbook is suspended, revoked or deleted", HTML)}),
     _op("GET", "/logbooks/{id}/qr.png", "The logbook's QR code", tag="pages", auth=CITIZEN,
         errors=LOGBOOK_GUARD, params=[PATH_ID], ok={200: _media("PNG", "image/png")}),
@@ -394,12 +401,12 @@ OPERATIONS = [
         tag="pages", auth=OPTIONAL, params=[PATH_ID],
         ok={200: _media("page", HTML), 303: _redirect("sign in first"),
             403: _media("not a registrar of the venue", HTML),
-            404: _media("no such logbook", HTML)}),
+            404: _page_error("no such logbook")}),
     _op("GET", "/venues/{id}/live", "A registrar's live arrivals page", tag="pages",
         auth=OPTIONAL, params=[PATH_ID],
         ok={200: _media("page", HTML), 303: _redirect("sign in first"),
             403: _media("not a registrar of the venue", HTML),
-            404: _media("no such venue", HTML)}),
+            404: _page_error("no such venue")}),
 ]
 
 WEBSOCKETS = {

@@ -33,7 +33,7 @@ _STATES = {"queued": "queued", "deferred": "queued", "scheduled": "queued",
 def job_state(connection: redis.Redis, job_id: str) -> dict | None:
     try:
         job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
-    except NoSuchJobError:
+    except (NoSuchJobError, ValueError):  # ValueError: an id RQ refuses names no job
         return None
     status = job.get_status(refresh=True)
     raw = str(status.value if hasattr(status, "value") else status)
