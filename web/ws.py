@@ -11,7 +11,7 @@ from models.checkins import checkins_after
 from models.errors import Forbidden, NotFound
 from models.notices import notices_after, notices_head
 from models.tables import Checkin
-from models.venues import require_registrar
+from models.venues import get_venue, require_registrar
 from realtime.events import ALL_CITIZENS, citizen_channel, venue_channel
 from realtime.feed import serve_feed
 from web.auth import authenticate
@@ -48,19 +48,21 @@ async def venue_feed(websocket: WebSocket) -> None:
     if after is False:
         return await refuse(websocket, CLOSE_BAD_REQUEST, "after must be a check-in id")
     engine = websocket.app.state.engine
-    if not principal.official:
-        from sqlmodel import Session
+    from sqlmodel import Session
 
-        def check() -> None:
-            with Session(engine) as session:
+    def check() -> None:
+        with Session(engine) as session:
+            if principal.official:  # officials watch any venue, but it must exist
+                get_venue(session, venue_id)
+            else:
                 require_registrar(session, venue_id, principal.citizen_id)
 
-        try:
-            await run_in_threadpool(check)
-        except NotFound:
-            return await refuse(websocket, CLOSE_NOT_FOUND, "venue not found")
-        except Forbidden:
-            return await refuse(websocket, CLOSE_FORBIDDEN, "not a registrar of this venue")
+    try:
+        await run_in_threadpool(check)
+    except NotFound:
+        return await refuse(websocket, CLOSE_NOT_FOUND, "venue not found")
+    except Forbidden:
+        return await refuse(websocket, CLOSE_FORBIDDEN, "not a registrar of this venue")
 
     def _replay(last: int, limit: int) -> list[dict]:
         with engine.connect() as conn:

@@ -1,0 +1,250 @@
+"""The authorization matrix: every endpoint and WebSocket × anonymous, a plain citizen, the
+registrar of another venue, a co-registrar, the owner, and an official — each with the status
+(or WebSocket close code) the contract gives it and, for errors, the contract's error body.
+
+Subjects: venue V (owner + co-registrar) with logbook L; venue W owned by `other`. A row's
+expectations are per role; "ok" statuses depend on the endpoint. Roles run in one order
+(anonymous … official), so each row's requests are chosen not to change what later roles see
+(e.g. every role deletes a logbook of its own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from models.idnumber import make_id_number
+from tests.conftest import ADMIN, People
+from web.openapi import DOCUMENT
+
+ROLES = ("anonymous", "citizen", "other", "co", "owner", "official")
+ERROR_CODE = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict"}
+READY = "ready"  # a WebSocket that opens and sends {"type": "ready"}
+
+
+def official_only(ok) -> dict:
+    return {"anonymous": 401, "citizen": 403, "other": 403, "co": 403, "owner": 403,
+            "official": ok}
+
+
+def citizens(ok) -> dict:
+    return {"anonymous": 401, "citizen": ok, "other": ok, "co": ok, "owner": ok,
+            "official": 403}
+
+
+def registrars(ok) -> dict:
+    """Only registrars of venue V (co-registrar and owner)."""
+    return {**citizens(403), "co": ok, "owner": ok}
+
+
+def owner_only(ok) -> dict:
+    return {**citizens(403), "owner": ok}
+
+
+def public(ok) -> dict:
+    return dict.fromkeys(ROLES, ok)
+
+
+def unknown_venue() -> dict:
+    return {**citizens(404)}
+
+
+@dataclass
+class World:
+    headers: dict[str, dict]
+    ids: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Row:
+    method: str
+    path: str  # str.format()ted with World.ids and {role}
+    expect: dict
+    body: dict | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _id_number(seq: int) -> str:
+    return make_id_number("110105", date(1990, 1, 1 + seq % 28), 500 + seq)
+
+
+ROWS = [
+    # --- operations and documents: public
+    Row("GET", "/healthz", public(200)),
+    Row("GET", "/metrics", public(200)),
+    Row("GET", "/openapi.json", public(200)),
+    Row("GET", "/api/status-guide", public(200)),
+    # --- health authority
+    Row("POST", "/api/admin/citizens", official_only(201),
+        {"name": "钱七", "id_number": _id_number(1), "phone": "13900000000"}),
+    Row("POST", "/api/admin/status-changes", official_only(202),
+        {"changes": [{"id_number": "{citizen_id_number}", "status": "green",
+                      "reason": "复核"}]}),
+    Row("POST", "/api/admin/exposures", official_only(202),
+        {"venue_id": "{venue}", "start": "2022-05-01T08:00:00+08:00",
+         "end": "2022-05-01T12:00:00+08:00", "status": "yellow", "reason": "密接"}),
+    Row("POST", "/api/admin/violations", official_only(202),
+        {"citizen_id": "{other_id}", "reason": "代扫"}),
+    Row("GET", "/api/admin/violations", official_only(200)),
+    Row("POST", "/api/admin/violations/{violation_a}/lift", official_only(202)),
+    Row("DELETE", "/api/admin/violations/{violation_b}", official_only(202)),
+    Row("GET", "/api/admin/jobs/{job}", official_only(200)),
+    Row("GET", "/api/admin/batches/{batch}", official_only(200)),
+    Row("GET", "/api/admin/trace?id_number={citizen_id_number}&purpose=流调",
+        official_only(200)),
+    Row("GET", "/api/admin/audit", official_only(200)),
+    Row("POST", "/api/admin/notices", official_only(201), {"text": "请配合核酸检测"}),
+    Row("GET", "/api/admin/notices", official_only(200)),
+    # --- registrars
+    Row("POST", "/api/venues", citizens(201),
+        {"name": "便利店", "address": "建国路1号", "district": "朝阳区", "category": "shop"}),
+    Row("GET", "/api/venues", citizens(200)),
+    Row("POST", "/api/venues/{venue}/registrars", owner_only(201),
+        {"citizen_id": "{newcomer_{role}}"}),
+    Row("POST", "/api/venues/{venue}/logbooks", registrars(201), {"label": "西门"}),
+    Row("GET", "/api/venues/{venue}/logbooks", registrars(200)),
+    Row("GET", "/api/venues/999999/logbooks", unknown_venue()),
+    Row("GET", "/api/logbooks/{logbook}", registrars(200)),
+    Row("GET", "/api/logbooks/999999", unknown_venue()),
+    Row("DELETE", "/api/logbooks/{doomed_{role}}", registrars(204)),
+    Row("GET", "/api/logbooks/{logbook}/checkins?after=0&limit=10", registrars(200)),
+    Row("GET", "/api/logbooks/{logbook}/export.csv", registrars(200)),
+    Row("GET", "/api/logbooks/{logbook}/export.xlsx", registrars(200)),
+    Row("POST", "/api/logbooks/{logbook}/proxy-checkins", registrars({200, 201}),
+        {"name": "孙八", "id_number": _id_number(2)}),
+    # --- citizens
+    Row("GET", "/api/me", citizens(200)),
+    Row("GET", "/api/me/notices", citizens(200)),
+    Row("GET", "/api/me/traces", citizens(200)),
+    Row("POST", "/api/me/itinerary-verification", citizens(409), {"result": "passed"}),
+    Row("POST", "/api/proxy-check", citizens(200),
+        {"name": "张三丰", "id_number": "{citizen_id_number}"}),
+    Row("POST", "/api/scan", citizens({200, 201}), {"code": "{code}"}),
+    Row("POST", "/api/messages", citizens(201), {"text": "门口排队太长"}),
+    # --- pages
+    Row("GET", "/", public(200)),
+    Row("GET", "/login", public(200)),
+    Row("GET", "/logout", public(303)),
+    Row("POST", "/logout", public(303)),
+    Row("POST", "/login", {**public(303)}, None),  # a form: see _call
+    Row("GET", "/s/{code}", public(200)),
+    Row("GET", "/logbooks/{logbook}/qr.png", registrars(200)),
+    Row("GET", "/logbooks/{logbook}/qr.svg", registrars(200)),
+    Row("GET", "/logbooks/{logbook}/poster", {**registrars(200), "anonymous": 303}),
+    Row("GET", "/venues/{venue}/live", {**registrars(200), "anonymous": 303}),
+    # --- WebSockets (READY or the close code)
+    Row("WS", "/ws/venues/{venue}/feed", {**registrars(READY), "anonymous": 4401,
+                                          "citizen": 4403, "other": 4403,
+                                          "official": READY}),
+    Row("WS", "/ws/venues/999999/feed", {**public(4404), "anonymous": 4401}),
+    Row("WS", "/ws/me", {**citizens(READY), "anonymous": 4401, "official": 4403}),
+]
+
+
+@pytest.fixture
+def world(client: TestClient, people: People, venue_with_logbook) -> World:
+    owner, venue, book = venue_with_logbook
+    co, other, plain = people.make("周九"), people.make("吴十"), people.make("张三丰")
+    r = client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
+                    json={"citizen_id": co["id"]})
+    assert r.status_code == 201, r.text
+    r = client.post("/api/venues", headers=other["headers"], json={
+        "name": "书店", "address": "鼓楼大街", "district": "东城区", "category": "shop"})
+    assert r.status_code == 201, r.text
+    world = World(headers={"anonymous": {}, "citizen": plain["headers"],
+                           "other": other["headers"], "co": co["headers"],
+                           "owner": owner["headers"], "official": ADMIN})
+    ids = world.ids
+    ids.update(venue=venue["id"], logbook=book["id"], code=book["token"],
+               other_id=other["id"], citizen_id_number=plain["id_number"])
+    for role in ROLES:
+        r = client.post(f"/api/venues/{venue['id']}/logbooks", headers=owner["headers"],
+                        json={"label": f"待删{role}"})
+        ids[f"doomed_{role}"] = r.json()["id"]
+        ids[f"newcomer_{role}"] = people.make("郑十一")["id"]
+    for name in ("violation_a", "violation_b"):
+        r = client.post("/api/admin/violations", headers=ADMIN,
+                        json={"citizen_id": other["id"], "reason": "测试"})
+        assert r.status_code == 202, r.text
+        ids[name] = r.json()["violation_id"]
+        ids["job"], ids["batch"] = r.json()["job_id"], r.json()["batch_id"]
+    return world
+
+
+def _fill(value, ids: dict, role: str):
+    """Format {names} in a path or body; a body value that is exactly "{name}" keeps its
+    type (ids are integers)."""
+    if isinstance(value, dict):
+        return {k: _fill(v, ids, role) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, ids, role) for v in value]
+    if isinstance(value, str) and "{" in value:
+        value = value.replace("{role}", role)
+        if value.startswith("{") and value.endswith("}") and value.count("{") == 1:
+            return ids[value[1:-1]]
+        return value.format(**ids)
+    return value
+
+
+def _call(client: TestClient, row: Row, world: World, role: str):
+    path = _fill(row.path, world.ids, role)
+    headers = world.headers[role]
+    if row.method == "WS":
+        try:
+            with client.websocket_connect(path, headers=headers) as ws:
+                message = ws.receive_json()
+                return message["type"], None
+        except WebSocketDisconnect as closed:
+            return closed.code, None
+    if row.method == "POST" and row.path == "/login":
+        # The sign-in form with the role's own token (none when anonymous).
+        token = headers.get("Authorization", " ").split(" ", 1)[1]
+        r = client.post("/login", data={"token": token}, follow_redirects=False)
+        client.cookies.clear()
+        return r.status_code, r
+    body = _fill(row.body, world.ids, role) if row.body is not None else None
+    r = client.request(row.method, path, headers=headers, json=body, follow_redirects=False)
+    return r.status_code, r
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.label)
+def test_authorization(client, world, row):
+    outcome = {}
+    for role in ROLES:
+        got, response = _call(client, row, world, role)
+        want = row.expect[role]
+        ok = got in want if isinstance(want, set) else got == want
+        outcome[role] = got
+        assert ok, f"{row.label} as {role}: {got}, expected {want}" + (
+            f": {response.text[:300]}" if response is not None else "")
+        if response is not None and got >= 400:
+            if response.headers["content-type"].startswith("application/json"):
+                body = response.json()
+                assert set(body) >= {"error", "message"}, body
+                assert body["error"] == ERROR_CODE[got], (role, body)
+            else:  # the pages answer people with HTML error pages
+                assert row.path.startswith(("/logbooks/", "/venues/")), row.label
+                assert response.headers["content-type"].startswith("text/html")
+
+
+def test_every_documented_operation_is_in_the_matrix():
+    covered = {(r.method, r.path.split("?")[0]) for r in ROWS if r.method != "WS"}
+
+    def shape(path: str) -> str:
+        return "/".join("{}" if "{" in part or part.isdigit() else part
+                        for part in path.split("/"))
+
+    covered_shapes = {(m, shape(p)) for m, p in covered}
+    missing = [f"{m.upper()} {p}" for p, item in DOCUMENT["paths"].items() for m in item
+               if (m.upper(), shape(p)) not in covered_shapes]
+    assert not missing, f"add rows for: {missing}"
+    sockets = {shape(r.path) for r in ROWS if r.method == "WS"}
+    assert {shape(p) for p in DOCUMENT["x-websockets"]["paths"]} <= sockets
