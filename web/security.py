@@ -21,10 +21,9 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable
-from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
@@ -89,6 +88,17 @@ def _signed_in(session: dict) -> bool:
     return bool(session.get("official")) or isinstance(session.get("citizen_id"), int)
 
 
+def _cookie(header: str | None, name: str) -> str | None:
+    """One cookie's value from a Cookie header (no full parse on the hot path)."""
+    if not header or name not in header:
+        return None
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
 def _origin_of(url: str) -> tuple[str, str] | None:
     parts = urlsplit(url)
     if not parts.scheme or not parts.netloc:
@@ -107,6 +117,16 @@ class SecurityMiddleware:
         self.script_hashes = list(page_script_hashes() if script_hashes is None
                                   else script_hashes)
         self.cookie_flags = "Path=/; SameSite=Lax" + ("; Secure" if production else "")
+        fixed = {
+            "x-content-type-options": "nosniff",
+            "x-frame-options": "DENY",
+            "referrer-policy": "same-origin",
+            "cross-origin-opener-policy": "same-origin",
+            "permissions-policy": "camera=(self), microphone=(), geolocation=()",
+            **({"strict-transport-security": HSTS} if production else {}),
+        }
+        self.fixed_headers = [(k.encode(), v.encode()) for k, v in fixed.items()]
+        self._policies: dict[str, bytes] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -153,44 +173,47 @@ class SecurityMiddleware:
                         "CSRF token: send the scanbook_csrf cookie's value in X-CSRF-Token "
                         "(web/static/csrf.js) or the form field csrf_token")
 
-        policy = content_security_policy(self.script_hashes, headers.get("host"))
-        sent_cookie = SimpleCookie(headers.get("cookie", "")).get(CSRF_COOKIE)
+        added = [*self.fixed_headers, (b"content-security-policy", self._policy(headers))]
+        sent = _cookie(headers.get("cookie"), CSRF_COOKIE)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                out = MutableHeaders(scope=message)
-                defaults = {
-                    "X-Content-Type-Options": "nosniff",
-                    "X-Frame-Options": "DENY",
-                    "Referrer-Policy": "same-origin",
-                    "Content-Security-Policy": policy,
-                    "Cross-Origin-Opener-Policy": "same-origin",
-                    "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
-                }
-                if self.production:
-                    defaults["Strict-Transport-Security"] = HSTS
-                for name, value in defaults.items():
-                    if name not in out:
-                        out[name] = value
-                self._csrf_cookie(session, sent_cookie.value if sent_cookie else None, out)
+                raw = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in raw}  # a handler's own choice wins
+                raw += [h for h in added if h[0] not in present]
+                cookie = self._csrf_cookie(session, sent)
+                if cookie is not None:
+                    raw.append((b"set-cookie", cookie.encode()))
+                message = {**message, "headers": raw}
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
 
-    def _csrf_cookie(self, session: dict, sent: str | None, out: MutableHeaders) -> None:
-        """Give a signed-in session its token, and the page a readable copy of it."""
+    def _policy(self, headers: Headers) -> bytes:
+        host = headers.get("host", "")
+        policy = self._policies.get(host)
+        if policy is None:
+            if len(self._policies) > 64:  # a cache of the few names the server answers to
+                self._policies.clear()
+            policy = self._policies[host] = content_security_policy(
+                self.script_hashes, host).encode()
+        return policy
+
+    def _csrf_cookie(self, session: dict, sent: str | None) -> str | None:
+        """Give a signed-in session its token; the Set-Cookie that gives the page a readable
+        copy of it (or drops the copy after sign-out), when the browser's copy differs."""
         if _signed_in(session):
             token = session.get(SESSION_KEY)
             if not isinstance(token, str):
                 token = session[SESSION_KEY] = secrets.token_urlsafe(32)
             if sent != token:
-                out.append("Set-Cookie", f"{CSRF_COOKIE}={token}; Max-Age={COOKIE_MAX_AGE}; "
-                           f"{self.cookie_flags}")
-        else:
-            if SESSION_KEY in session:
-                del session[SESSION_KEY]
-            if sent is not None:
-                out.append("Set-Cookie", f"{CSRF_COOKIE}=; Max-Age=0; {self.cookie_flags}")
+                return f"{CSRF_COOKIE}={token}; Max-Age={COOKIE_MAX_AGE}; {self.cookie_flags}"
+            return None
+        if SESSION_KEY in session:
+            del session[SESSION_KEY]
+        if sent is not None:
+            return f"{CSRF_COOKIE}=; Max-Age=0; {self.cookie_flags}"
+        return None
 
     async def _check_token(self, scope: Scope, receive: Receive, headers: Headers,
                            session: dict) -> tuple[Receive, bool]:

@@ -20,7 +20,8 @@ from web.ratelimit import RateLimiter, TooManyRequests, connect
 
 @pytest.fixture
 def tight_client():
-    settings = dataclasses.replace(load_settings(), scan_rate_per_min=3)
+    settings = dataclasses.replace(load_settings(), scan_rate_per_min=3,
+                                   proxy_check_rate_per_min=2)
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -42,6 +43,21 @@ def test_scan_is_limited_per_citizen(tight_client, redis_client):
     assert r.status_code == 404
     # Nor are the caller's other endpoints.
     assert tight_client.get("/api/me", headers=alice["headers"]).status_code == 200
+
+
+def test_proxy_check_is_limited_per_caller(tight_client):
+    people = People(tight_client)
+    caller, subject = people.make("王五"), people.make("赵六")
+    ask = {"name": "赵六", "id_number": subject["id_number"]}
+    for _ in range(2):
+        r = tight_client.post("/api/proxy-check", headers=caller["headers"], json=ask)
+        assert r.status_code == 200, r.text
+    r = tight_client.post("/api/proxy-check", headers=caller["headers"], json=ask)
+    assert r.status_code == 429 and r.json()["error"] == "rate_limited"
+    assert int(r.headers["Retry-After"]) >= 1
+    # The scan limit is a separate bucket.
+    r = tight_client.post("/api/scan", headers=caller["headers"], json={"code": "nope"})
+    assert r.status_code == 404
 
 
 def test_unauthenticated_scans_are_refused_before_counting(tight_client, redis_client):
