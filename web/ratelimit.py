@@ -4,8 +4,9 @@
     await limiter.hit("scan", principal.citizen_id, limit=settings.scan_rate_per_min)
 
 `hit` counts one request of `ident` in the bucket's current window and raises `TooManyRequests`
-(the contract's 429 `rate_limited`, with `Retry-After`) past `limit`. One pipelined
-INCR + EXPIRE round trip per call. A limit of 0 or less turns the bucket off.
+(the contract's 429 `rate_limited`, with `Retry-After`) past `limit`: a pipelined INCR +
+EXPIRE, one round trip (shared by the hits that arrive together). A limit of 0 or less turns
+the bucket off.
 
 When Redis is slow or down the limiter lets requests through (scans must keep working while
 Redis restarts) and stops asking it for a few seconds, so an outage costs one short timeout,
@@ -14,6 +15,8 @@ not one per request.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -60,10 +63,16 @@ def connect(url: str) -> aioredis.Redis:
 
 
 class RateLimiter:
+    """Hits that arrive together share one pipeline (like the check-ins' group commit): one
+    round trip in flight at a time, so a busy process pays Redis's per-call cost once per
+    batch instead of once per request. A quiet one sends each hit at once."""
+
     def __init__(self, client: aioredis.Redis, *, prefix: str = "sb:rl"):
         self.client = client
         self.prefix = prefix
         self._skip_until = 0.0
+        self._pending: list[tuple[str, int, asyncio.Future[int]]] = []
+        self._flusher: asyncio.Task | None = None
 
     async def hit(self, bucket: str, ident: object, *, limit: int, window: int = 60) -> int:
         """Count a request; the count so far in this window (0 when unchecked), or raise
@@ -74,22 +83,51 @@ class RateLimiter:
         if now < self._skip_until:
             return 0
         slot = int(now // window)
-        key = f"{self.prefix}:{bucket}:{ident}:{slot}"
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        # The key names its window, so it only has to outlive it.
+        self._pending.append((f"{self.prefix}:{bucket}:{ident}:{slot}", window + 1, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush(), name="ratelimit-flush")
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.incr(key)
-                # The key names its window, so it only has to outlive it.
-                pipe.expire(key, window + 1)
-                count, _ = await pipe.execute()
+            count = await future
         except (RedisError, OSError, TimeoutError) as exc:
+            if time.time() >= self._skip_until:
+                log.warning("rate limiter unavailable, not limiting for %.0f s: %s",
+                            BACKOFF, exc)
             self._skip_until = time.time() + BACKOFF
-            log.warning("rate limiter unavailable, not limiting for %.0f s: %s", BACKOFF, exc)
             return 0
         if count > limit:
             raise TooManyRequests(max(1, math.ceil((slot + 1) * window - now)))
         return count
 
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    async with self.client.pipeline(transaction=False) as pipe:
+                        for key, ttl, _ in batch:
+                            pipe.incr(key)
+                            pipe.expire(key, ttl)
+                        replies = await pipe.execute()
+                except (RedisError, OSError, TimeoutError) as exc:
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for i, (_, _, future) in enumerate(batch):
+                    if not future.done():  # its request may have been cancelled
+                        future.set_result(replies[2 * i])
+        finally:
+            self._flusher = None
+
     async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        for _, _, future in self._pending:
+            future.cancel()
         await self.client.aclose()
 
 

@@ -100,6 +100,25 @@ def test_window_resets_and_limit_zero_turns_off(redis_client):
         assert 0 < redis_client.ttl(key) <= 2
 
 
+def test_hits_that_arrive_together_are_each_counted(redis_client):
+    async def run():
+        limiter = RateLimiter(connect(os.environ["REDIS_URL"]))
+        try:
+            results = await asyncio.gather(
+                *(limiter.hit("together", 7, limit=50, window=10**6) for _ in range(80)),
+                *(limiter.hit("together", 8, limit=50, window=10**6) for _ in range(10)),
+                return_exceptions=True)
+        finally:
+            await limiter.close()
+        return results
+
+    results = asyncio.run(run())
+    seven, eight = results[:80], results[80:]
+    assert sorted(r for r in seven if isinstance(r, int)) == list(range(1, 51))
+    assert sum(isinstance(r, TooManyRequests) for r in seven) == 30
+    assert sorted(eight) == list(range(1, 11))
+
+
 def test_fails_open_quickly_without_redis():
     async def run():
         limiter = RateLimiter(connect(f"redis://127.0.0.1:{free_port()}/0"))
