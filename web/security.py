@@ -1,5 +1,6 @@
-"""Browser-facing protections: security headers, CSRF for cookie-authenticated requests, and a
-same-origin check on sign-in/out and on cookie-authenticated WebSocket handshakes.
+"""Browser-facing protections: security headers, CSRF for cookie-authenticated requests, a
+same-origin check on sign-in/out and on cookie-authenticated WebSocket handshakes, and a cap on
+request bodies (payload_too_large before anything is buffered).
 
 CSRF. A request is cookie-authenticated when the session cookie names a principal and there is
 no bearer token (API clients with `Authorization: Bearer` are exempt: a browser never adds that
@@ -29,7 +30,8 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from web.responses import error
+from models.errors import DomainError
+from web.responses import MAX_BODY, error
 
 CSRF_COOKIE = "scanbook_csrf"
 CSRF_HEADER = "x-csrf-token"
@@ -38,6 +40,7 @@ SESSION_KEY = "csrf"
 COOKIE_MAX_AGE = 14 * 24 * 3600  # the session cookie's lifetime (SessionMiddleware's default)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 ORIGIN_CHECKED = frozenset({"/login", "/logout"})
+TOO_LARGE = "请求体过大 / request body too large"
 MAX_FORM = 64 * 1024  # the app's forms are a token and a path; a CSRF check buffers no more
 CLOSE_FORBIDDEN = 4403
 HSTS = "max-age=31536000; includeSubDomains"
@@ -86,6 +89,22 @@ def _bearer(headers: Headers) -> bool:
 
 def _signed_in(session: dict) -> bool:
     return bool(session.get("official")) or isinstance(session.get("citizen_id"), int)
+
+
+def _capped(receive: Receive) -> Receive:
+    """A chunked body (no Content-Length) is cut off past MAX_BODY: the endpoint reading it
+    gets payload_too_large instead of buffering without end."""
+    seen = 0
+
+    async def capped() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > MAX_BODY:
+            raise DomainError(TOO_LARGE, code="payload_too_large")
+        return message
+
+    return capped
 
 
 def _cookie(header: str | None, name: str) -> str | None:
@@ -160,6 +179,12 @@ class SecurityMiddleware:
         session = scope.get("session")
         if session is None:
             raise RuntimeError("SecurityMiddleware must run inside SessionMiddleware")
+        length = headers.get("content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > MAX_BODY:
+                return await self._too_large(scope, receive, send)
+        elif "transfer-encoding" in headers:
+            receive = _capped(receive)
         if scope["method"] not in SAFE_METHODS:
             if scope["path"] in ORIGIN_CHECKED:
                 if not self._same_origin(headers):
@@ -258,6 +283,9 @@ class SecurityMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, message: str) -> None:
         await error("forbidden", message, 403)(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await error("payload_too_large", TOO_LARGE)(scope, receive, send)
 
     # --- WebSocket --------------------------------------------------------------------------
 

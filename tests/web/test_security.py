@@ -249,3 +249,37 @@ def test_every_page_fits_the_content_security_policy(client, venue_with_logbook)
         # style-src 'self': no inline styles, no inline event handlers (script-src)
         assert not re.search(r"<style\b|\sstyle\s*=", r.text, re.I), path
         assert not re.search(r"<[^>]+\son[a-z]+\s*=", r.text, re.I), path
+
+
+# --- request bodies ---------------------------------------------------------------------------
+
+def test_oversized_bodies_are_refused_before_buffering(client, people, monkeypatch):
+    monkeypatch.setattr("web.security.MAX_BODY", 1000)
+    person = people.make()
+    big = b'{"code": "' + b"x" * 2000 + b'"}'
+    r = client.post("/api/scan", headers={**person["headers"],
+                                          "Content-Type": "application/json"}, content=big)
+    assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
+
+    def chunks():  # no Content-Length: chunked transfer encoding
+        for i in range(0, len(big), 100):
+            yield big[i:i + 100]
+
+    r = client.post("/api/scan", headers=person["headers"], content=chunks())
+    assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
+    r = client.post("/api/scan", headers=person["headers"], content=iter([b'{"code": "x"}']))
+    assert r.status_code == 404 and r.json()["error"] == "unknown_code"
+
+
+def test_tokens_are_stored_only_as_hashes(client, people, engine):
+    from sqlalchemy import text
+
+    person = people.make()
+    with engine.connect() as conn:
+        tables = [row[0] for row in conn.execute(text(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            if engine.dialect.name == "sqlite" else
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))]
+        for table in tables:
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
+                assert not any(person["token"] in str(value) for value in row), table
