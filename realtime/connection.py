@@ -25,8 +25,10 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import NoBackoff
+from redis.connection import SSLConnection
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedConnection
+from redis.utils import SENTINEL
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 DEFAULT_SENTINEL_PORT = 26379
@@ -34,6 +36,26 @@ DEFAULT_SENTINEL_PORT = 26379
 # for the master longer than this before the next one is tried (and no retries on the same
 # Sentinel: the next Sentinel in the list is the retry).
 _SENTINEL_TIMEOUT = 1.0
+
+
+class _MasterConnection(SentinelManagedConnection):
+    """redis-py's sync Sentinel connection, but dropped when a read is interrupted.
+
+    Unlike every other redis-py connection class, the sync `SentinelManagedConnection`
+    defaults `disconnect_on_error` to False: a read cut short by an exception (RQ's warm
+    shutdown interrupts its blocking BLMOVE so) goes back to the pool with the reply still
+    pending, and the next command on it waits behind that BLMOVE for minutes.
+    """
+
+    def read_response(self, disable_decoding=False, *, timeout=SENTINEL,
+                      disconnect_on_error=True, push_request=False):
+        return super().read_response(disable_decoding, timeout=timeout,
+                                     disconnect_on_error=disconnect_on_error,
+                                     push_request=push_request)
+
+
+class _MasterSSLConnection(_MasterConnection, SSLConnection):
+    pass
 
 
 class SentinelRedis(redis.Redis):
@@ -127,6 +149,8 @@ def sync_client(url: str, **kw: Any) -> redis.Redis:
         return redis.Redis.from_url(url, **kw)
     sentinels, service, sentinel_kwargs, node_kwargs = _sentinel_args(
         url, kw, Retry(NoBackoff(), 0))
+    node_kwargs["connection_class"] = (
+        _MasterSSLConnection if node_kwargs.pop("ssl", False) else _MasterConnection)
     manager = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs)
     return manager.master_for(service, redis_class=SentinelRedis, **node_kwargs)
 
