@@ -109,10 +109,11 @@ def _republish(engine: Engine, client, lock, batch_id: int) -> int:
     with engine.connect() as conn, lock.hold(conn):
         if not applied_count(conn, batch_id):
             return 0
-        events = batch_notices(conn, batch_id)
+        outcome = ChangeOutcome(notices=batch_notices(conn, batch_id))
         conn.rollback()
-        publish(client, [(citizen_channel(e["citizen_id"]), e) for e in events])
-    return len(events)
+        count = len(outcome.notices)
+        publish_outcome(client, outcome)
+    return count
 
 
 def _run(batch_id: int, pieces: Iterable[list], total: int, outcome: ChangeOutcome,

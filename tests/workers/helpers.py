@@ -51,3 +51,23 @@ def counts(engine, batch_id: int | None = None) -> tuple[int, int]:
             sc = sc.where(StatusChange.batch_id == batch_id)
             n = n.where(Notice.batch_id == batch_id)
         return conn.execute(sc).scalar_one(), conn.execute(n).scalar_one()
+
+
+def bulk_citizens(engine, n: int, *, region: str = "120101") -> list[str]:
+    """n citizens written straight into the database (fast); returns their ID numbers."""
+    from datetime import date, timedelta
+
+    from sqlalchemy import insert
+
+    from models.idnumber import make_id_number
+    from models.tables import Citizen, utcnow
+
+    now = utcnow()
+    numbers = [make_id_number(region, date(1960, 1, 1) + timedelta(days=i // 1000), i % 1000)
+               for i in range(n)]
+    with engine.begin() as conn:
+        conn.execute(insert(Citizen), [
+            {"name": "批量居民", "id_number": number, "phone": "", "status": "green",
+             "popup_kind": None, "reason": "", "status_at": now, "created_at": now}
+            for number in numbers])
+    return numbers
