@@ -3,6 +3,8 @@ itinerary verification that clears a travel popup, scan (check-in), 他人代查
 
 from __future__ import annotations
 
+import re
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,7 +13,7 @@ from starlette.routing import Route
 from models.audit import my_traces, proxy_check
 from models.checkins import CheckinRequest
 from models.citizens import citizen_card
-from models.errors import ValidationFailed
+from models.errors import UnknownCode, ValidationFailed
 from models.guidance import guidance, status_guide
 from models.health import verify_itinerary
 from models.notices import notices_after
@@ -22,6 +24,7 @@ from web.auth import Unauthenticated, require
 from web.responses import JSON, read_json
 
 MAX_CODE = 200
+_CODE = re.compile(r"[A-Za-z0-9_-]+")  # logbook codes are URL-safe base64 (models.venues)
 
 
 def card(citizen: Citizen, itinerary_url: str) -> dict:
@@ -146,8 +149,11 @@ async def scan(request: Request) -> Response:
     code = body.get("code")
     if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE:
         raise ValidationFailed("code 必填 / code is required (the token inside the QR code)")
+    code = code.strip()
+    if not _CODE.fullmatch(code):  # no logbook has it; and a NUL fails a PostgreSQL batch
+        raise UnknownCode("无效的登记码 / unknown logbook code")
     result = await request.app.state.writer.submit(
-        CheckinRequest(citizen_id=principal.citizen_id, code=code.strip())
+        CheckinRequest(citizen_id=principal.citizen_id, code=code)
     )
     return JSON(scan_response(result), status_code=201 if result.created else 200)
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -37,9 +37,12 @@ T = TypeVar("T")
 
 
 class _IdConvertor(IntegerConvertor):
-    """`{id:int}` in every route: ids are 64-bit, so a longer number names nothing (404)."""
+    """`{id:int}` in every route: ids are `integer` columns (32-bit in PostgreSQL), so a
+    number past 2147483647 names nothing (404) instead of failing in the database."""
 
-    regex = "[0-9]{1,18}"
+    regex = ("[0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}"
+             "|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}"
+             "|21474836[0-3][0-9]|214748364[0-7]")
 
 
 register_url_convertor("int", _IdConvertor())  # before the route modules compile their paths
@@ -103,8 +106,10 @@ async def _http_error(request: Request, exc: Exception) -> Any:
 
 
 async def _out_of_range(request: Request, exc: Exception) -> Any:
-    # A number from the request too large for the database (SQLite's 64-bit integers).
-    return error("validation_error", "数值超出范围 / a number is out of range")
+    # A value from the request the database cannot take: a number past its integers
+    # (OverflowError in SQLite, DataError in PostgreSQL) or text with NUL characters.
+    return error("validation_error", "数值超出范围或含无效字符 / a value is out of range or "
+                 "contains invalid characters")
 
 
 async def _unavailable(request: Request, exc: Exception) -> Any:
@@ -164,6 +169,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             RedisError: _unavailable,
             ConnectionError: _unavailable,
             OverflowError: _out_of_range,
+            DataError: _out_of_range,
             Exception: _internal,
         },
     )

@@ -24,7 +24,7 @@ STR = {"type": "string"}
 INT = {"type": "integer"}
 BOOL = {"type": "boolean"}
 TIME = {"type": "string", "format": "date-time"}
-ID = {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}  # path ids: 18 digits at most
+ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}  # `integer` columns
 
 
 def _ref(name: str) -> dict:

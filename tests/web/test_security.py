@@ -283,3 +283,26 @@ def test_tokens_are_stored_only_as_hashes(client, people, engine):
         for table in tables:
             for row in conn.execute(text(f'SELECT * FROM "{table}"')):
                 assert not any(person["token"] in str(value) for value in row), table
+
+
+def test_values_the_database_cannot_take_are_validation_errors(client, people,
+                                                               venue_with_logbook):
+    owner, venue, book = venue_with_logbook
+    person = people.make()
+    # A NUL in a scan code never reaches the group commit (on PostgreSQL it would fail the
+    # whole batch, everyone's scans with it).
+    r = client.post("/api/scan", headers=person["headers"], json={"code": "ab\x00cd"})
+    assert r.status_code == 404 and r.json()["error"] == "unknown_code"
+    r = client.post("/api/scan", headers=person["headers"], json={"code": book["token"]})
+    assert r.status_code == 201
+    # Text with a NUL, numbers past the database's integers: 422, never 500 or 503.
+    r = client.post("/api/messages", headers=person["headers"], json={"text": "a\x00b"})
+    assert r.status_code in (201, 422)
+    for path in ("/api/logbooks/2147483648", "/api/venues/99999999999999999999/logbooks"):
+        r = client.get(path, headers=owner["headers"])
+        assert r.status_code == 404 and r.json()["error"] == "not_found", path
+    r = client.get("/api/logbooks/2147483647", headers=owner["headers"])
+    assert r.status_code == 404  # the largest id still reaches the endpoint
+    r = client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
+                    json={"citizen_id": 10**30})
+    assert r.status_code in (404, 422) and r.json()["error"] in ("not_found", "validation_error")
