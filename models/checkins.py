@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
@@ -66,32 +67,32 @@ _v = Venue.__table__
 _c = Citizen.__table__
 _ck = Checkin.__table__
 
-_LOGBOOKS_BY_CODE = (
-    select(_lb.c.id, _lb.c.venue_id, _lb.c.label, _lb.c.state, _lb.c.reason, _lb.c.code,
-           _v.c.name.label("venue_name"))
-    .join(_v, _v.c.id == _lb.c.venue_id)
-    .where(_lb.c.code.in_(bindparam("codes", expanding=True)))
-)
-_LOGBOOKS_BY_ID = (
-    select(_lb.c.id, _lb.c.venue_id, _lb.c.label, _lb.c.state, _lb.c.reason, _lb.c.code,
-           _v.c.name.label("venue_name"))
-    .join(_v, _v.c.id == _lb.c.venue_id)
-    .where(_lb.c.id.in_(bindparam("ids", expanding=True)))
-)
-_CITIZENS = select(_c.c.id, _c.c.name, _c.c.id_number, _c.c.status, _c.c.popup_kind).where(
-    _c.c.id.in_(bindparam("ids", expanding=True))
-)
 _BY_IDS = select(_ck).where(_ck.c.id.in_(bindparam("ids", expanding=True)))
-_INSERT_CHUNK = 500  # rows a statement: 12 parameters a row stay well inside the drivers' limits
+_CHUNK = 500  # rows a statement: 12 parameters a row stay well inside the drivers' limits
 _INSERT_COLUMNS = ("venue_id", "logbook_id", "citizen_id", "helper_id", "via", "status",
                    "popup_kind", "alert", "minor", "name_masked", "id_masked", "at")
+_LOGBOOKS = (f"SELECT lb.id, lb.venue_id, lb.label, lb.state, lb.reason, lb.code, v.name "
+             f"FROM {_lb.name} lb JOIN {_v.name} v ON v.id = lb.venue_id WHERE lb.")
+# The statements of a batch, as SQL text with `{rows}` placeholders for the batch's values.
+# They go straight to the driver (exec_driver_sql): SQLAlchemy's per-execution work (cache
+# key, expanding IN, result processing) was most of a small batch's cost, and none of these
+# columns needs a type conversion except `at`, which _bind_at converts once.
+_TEMPLATES = {
+    "logbooks_by_code": _LOGBOOKS + "code IN ({rows})",
+    "logbooks_by_id": _LOGBOOKS + "id IN ({rows})",
+    "citizens": f"SELECT id, name, id_number, status, popup_kind FROM {_c.name} "
+                "WHERE id IN ({rows})",
+    # The batch's own (citizen, logbook) pairs joined to the index on (citizen_id, logbook_id,
+    # at): one index seek a pair. (A row-value IN would be neater, but SQLite then scans
+    # every check-in of the last minute.)
+    "recent": f"SELECT ck.id, ck.citizen_id, ck.logbook_id FROM (VALUES {{rows}}) AS p "
+              f"JOIN {_ck.name} ck ON ck.citizen_id = p.column1 AND ck.logbook_id = p.column2 "
+              "AND ck.at >= {mark}",
+    "insert": f"INSERT INTO {_ck.name} ({', '.join(_INSERT_COLUMNS)}) VALUES {{rows}} "
+              "RETURNING id, citizen_id, logbook_id",
+}
+_WIDTH = {"recent": 2, "insert": len(_INSERT_COLUMNS)}  # parameters a row (else 1)
 _sql: dict[tuple[str, str, int], str] = {}
-
-
-def _values(dialect, columns: int, rows: int) -> str:
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    one = "(" + ", ".join([mark] * columns) + ")"
-    return ", ".join([one] * rows)
 
 
 def _statement(dialect, kind: str, rows: int) -> str:
@@ -100,64 +101,76 @@ def _statement(dialect, kind: str, rows: int) -> str:
     sql = _sql.get(key)
     if sql is None:
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        if kind == "insert":
-            sql = (f"INSERT INTO {_ck.name} ({', '.join(_INSERT_COLUMNS)}) VALUES "
-                   f"{_values(dialect, len(_INSERT_COLUMNS), rows)} "
-                   "RETURNING id, citizen_id, logbook_id")
-        else:
-            # The batch's own (citizen, logbook) pairs joined to the index on (citizen_id,
-            # logbook_id, at): one index seek a pair. (A row-value IN would be neater, but
-            # SQLite then scans every check-in of the last minute.)
-            sql = (f"SELECT ck.id, ck.citizen_id, ck.logbook_id FROM "
-                   f"(VALUES {_values(dialect, 2, rows)}) AS p "
-                   f"JOIN {_ck.name} ck ON ck.citizen_id = p.column1 "
-                   f"AND ck.logbook_id = p.column2 AND ck.at >= {mark}")
-        _sql[key] = sql
+        width = _WIDTH.get(kind, 1)
+        one = mark if width == 1 else "(" + ", ".join([mark] * width) + ")"
+        sql = _sql[key] = _TEMPLATES[kind].format(rows=", ".join([one] * rows), mark=mark)
     return sql
+
+
+def _fetch(conn: Connection, kind: str, rows: list, *extra) -> list[tuple]:
+    """Run a statement of `kind` for `rows` (chunked) on the DBAPI cursor; tuples back.
+
+    On the connection's own DBAPI connection, so inside the caller's transaction (begun
+    here if it was not yet: SQLAlchemy only commits a transaction it knows of).
+    """
+    if not rows:
+        return []
+    if not conn.in_transaction():
+        conn.begin()
+    out: list[tuple] = []
+    width = _WIDTH.get(kind, 1)
+    cursor = conn.connection.cursor()
+    try:
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start:start + _CHUNK]
+            params = chunk if width == 1 else [x for row in chunk for x in row]
+            cursor.execute(_statement(conn.dialect, kind, len(chunk)), (*params, *extra))
+            out += cursor.fetchall()
+    finally:
+        cursor.close()
+    return out
+
+
+class _Logbook(NamedTuple):
+    id: int
+    venue_id: int
+    label: str
+    state: str
+    reason: str | None
+    code: str
+    venue_name: str
 
 
 def _bind_at(conn: Connection, value: datetime):
     """A timestamp as the driver takes it for `checkin.at` (SQLite: a naive UTC string)."""
     # dialect_impl: the dialect's own DATETIME (SQLite's writes microseconds always, so the
     # stored strings compare in time order); the generic type would let sqlite3 format it.
-    process = _ck.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    process = _at_processors.get(conn.dialect.name, False)
+    if process is False:
+        process = _at_processors[conn.dialect.name] = (
+            _ck.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect))
     return process(value) if process else value
+
+
+_at_processors: dict[str, object] = {}
 
 
 def _recent(conn: Connection, pairs: list[tuple[int, int]], since: datetime) -> list:
     """The check-ins since `since` of these (citizen, logbook) pairs, full rows."""
-    ids: list[int] = []
-    for start in range(0, len(pairs), _INSERT_CHUNK):
-        chunk = pairs[start:start + _INSERT_CHUNK]
-        params = [x for pair in chunk for x in pair]
-        params.append(_bind_at(conn, since))
-        sql = _statement(conn.dialect, "recent", len(chunk))
-        ids += [row[0] for row in conn.exec_driver_sql(sql, tuple(params))]
+    ids = [row[0] for row in _fetch(conn, "recent", pairs, _bind_at(conn, since))]
     return list(conn.execute(_BY_IDS, {"ids": ids})) if ids else []
 
 
 def _insert(conn: Connection, rows: list[dict], at: datetime) -> dict[tuple[int, int], int]:
-    """Insert the rows; returns (citizen, logbook) → new id.
-
-    One multi-row INSERT … RETURNING per chunk, values bound straight through the driver: the
-    ORM/Core per-row machinery was most of a batch's cost. `at` is the same for every row, so
-    its column type converts it once. RETURNING order is not guaranteed, so rows are matched
-    back by (citizen, logbook), which is unique inside a batch.
-    """
+    """Insert the rows in multi-row INSERT … RETURNING statements; returns (citizen, logbook)
+    → new id. RETURNING order is not guaranteed, so rows are matched back by (citizen,
+    logbook), which is unique inside a batch."""
     at_value = _bind_at(conn, at)
-    ids: dict[tuple[int, int], int] = {}
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        chunk = rows[start:start + _INSERT_CHUNK]
-        params: list = []
-        for r in chunk:
-            params += (r["venue_id"], r["logbook_id"], r["citizen_id"], r["helper_id"], r["via"],
-                       r["status"], r["popup_kind"], r["alert"], r["minor"], r["name_masked"],
-                       r["id_masked"], at_value)
-        result = conn.exec_driver_sql(_statement(conn.dialect, "insert", len(chunk)),
-                                      tuple(params))
-        for checkin_id, citizen_id, logbook_id in result:
-            ids[(citizen_id, logbook_id)] = checkin_id
-    return ids
+    values = [(r["venue_id"], r["logbook_id"], r["citizen_id"], r["helper_id"], r["via"],
+               r["status"], r["popup_kind"], r["alert"], r["minor"], r["name_masked"],
+               r["id_masked"], at_value) for r in rows]
+    return {(citizen_id, logbook_id): checkin_id
+            for checkin_id, citizen_id, logbook_id in _fetch(conn, "insert", values)}
 
 
 def record_checkins(
@@ -171,12 +184,11 @@ def record_checkins(
     """
     codes = sorted({r.code for r in requests if r.code})
     lb_ids = sorted({r.logbook_id for r in requests if r.logbook_id is not None})
-    by_code = ({r.code: r for r in conn.execute(_LOGBOOKS_BY_CODE, {"codes": codes})}
-               if codes else {})
-    by_id = {r.id: r for r in conn.execute(_LOGBOOKS_BY_ID, {"ids": lb_ids})} if lb_ids else {}
+    by_code = {r.code: r for r in map(_Logbook._make, _fetch(conn, "logbooks_by_code", codes))}
+    by_id = {r.id: r for r in map(_Logbook._make, _fetch(conn, "logbooks_by_id", lb_ids))}
     by_id.update({r.id: r for r in by_code.values()})
-    citizen_ids = sorted({r.citizen_id for r in requests})
-    citizens = {r.id: r for r in conn.execute(_CITIZENS, {"ids": citizen_ids})}
+    citizens = {row[0]: row for row in
+                _fetch(conn, "citizens", sorted({r.citizen_id for r in requests}))}
 
     # Which logbook and citizen each request names, or the error it gets.
     resolved: list[tuple[int, int] | DomainError] = []
@@ -209,19 +221,20 @@ def record_checkins(
     for key, req in zip(resolved, requests, strict=True):
         if not isinstance(key, tuple) or key in recent or key in new_rows:
             continue
-        citizen, lb = citizens[key[0]], by_id[key[1]]
+        citizen_id, name, id_number, status, popup_kind = citizens[key[0]]
+        lb = by_id[key[1]]
         new_rows[key] = {
             "venue_id": lb.venue_id,
             "logbook_id": lb.id,
-            "citizen_id": citizen.id,
+            "citizen_id": citizen_id,
             "helper_id": req.helper_id,
             "via": req.via,
-            "status": citizen.status,
-            "popup_kind": citizen.popup_kind,
-            "alert": is_abnormal(citizen.status),
-            "minor": is_minor_id(citizen.id_number, today),
-            "name_masked": mask_name(citizen.name),
-            "id_masked": mask_id_number(citizen.id_number),
+            "status": status,
+            "popup_kind": popup_kind,
+            "alert": is_abnormal(status),
+            "minor": is_minor_id(id_number, today),
+            "name_masked": mask_name(name),
+            "id_masked": mask_id_number(id_number),
         }
 
     events: list[dict] = []

@@ -94,12 +94,16 @@ async def serve_feed(
 
         async def writer() -> None:
             nonlocal last
+            queue = sub.queue
             while True:
-                try:
-                    event = await asyncio.wait_for(sub.queue.get(), PING_SECONDS)
-                except TimeoutError:
-                    await _send(websocket, {"type": "ping"})
-                    continue
+                if queue.empty():  # the timer only when there is nothing to send yet
+                    try:
+                        event = await asyncio.wait_for(queue.get(), PING_SECONDS)
+                    except TimeoutError:
+                        await _send(websocket, {"type": "ping"})
+                        continue
+                else:
+                    event = queue.get_nowait()
                 if event is RESYNC:
                     last = await _replay(websocket, replay, last)
                     continue
