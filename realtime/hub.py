@@ -13,7 +13,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from realtime.connection import async_client
-from realtime.events import HUB_CONTROL, decode
+from realtime.events import HUB_CONTROL, SEQ_FEEDS, decode
 
 log = logging.getLogger("scanbook.hub")
 
@@ -49,6 +49,8 @@ class Hub:
         self._task: asyncio.Task | None = None
         self._connected = asyncio.Event()
         self.reconnects = 0
+        self.gaps = 0
+        self._seq: dict[str, int] = {}  # feed -> the last id its sequence messages announced
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="hub-listener")
@@ -110,6 +112,25 @@ class Hub:
                 await self._client.aclose()
         self._pubsub = self._client = None
 
+    def _control(self, message: dict) -> None:
+        """HUB_CONTROL: a feed's sequence check (see realtime.events.sequence_message)."""
+        if message.get("type") != "seq" or message.get("feed") not in SEQ_FEEDS:
+            return
+        feed = message["feed"]
+        known = self._seq.get(feed)
+        self._seq[feed] = message["last"]
+        if known == message["prev"]:
+            return
+        # A batch of this feed was committed but never reached us (or we just reconnected and
+        # cannot tell): its connections catch up from the database before anything newer.
+        if known is not None:
+            self.gaps += 1
+            log.warning("%s feed gap (%s before %s); resyncing", feed, known, message["prev"])
+        prefix = SEQ_FEEDS[feed]
+        for sub in {s for channel, subs in self._subs.items() if channel.startswith(prefix)
+                    for s in subs}:
+            sub.deliver(RESYNC)
+
     async def _listen(self) -> None:
         backoff = 0.05
         first = True
@@ -121,6 +142,7 @@ class Hub:
                     self.redis_url, retry=Retry(NoBackoff(), 0), health_check_interval=10
                 )
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                self._seq.clear()  # whatever was published meanwhile, we did not see
                 await self._pubsub.subscribe(HUB_CONTROL, *self._subs.keys())
                 self._connected.set()
                 if not first:
@@ -136,6 +158,9 @@ class Hub:
                     if msg is None or msg.get("type") != "message":
                         continue
                     channel = msg["channel"].decode()
+                    if channel == HUB_CONTROL:
+                        self._control(decode(msg["data"]))
+                        continue
                     subs = self._subs.get(channel)
                     if not subs:
                         continue

@@ -7,15 +7,17 @@ import logging
 
 import anyio.to_thread
 import redis
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from models.checkins import CheckinRequest, CheckinResult, record_checkins
 from models.db import CHECKIN_LOCK, FeedLock
 from models.errors import DomainError
-from models.tables import utcnow
-from realtime.events import publish, venue_channel
+from models.tables import Checkin, utcnow
+from realtime.events import publish, sequence_message, venue_channel
 
 log = logging.getLogger("scanbook.ingest")
+_NEWEST = select(func.max(Checkin.id))
 
 
 class CheckinWriter:
@@ -84,10 +86,14 @@ class CheckinWriter:
     def write(self, requests: list[CheckinRequest]) -> list[CheckinResult | DomainError]:
         """Record, commit, then publish — all under the feed lock."""
         with self.engine.connect() as conn, self.lock.hold(conn):
+            # The newest id before this batch (the lock keeps other writers out): hubs check
+            # the chain and resync when a batch never reached them (see sequence_message).
+            prev = conn.execute(_NEWEST).scalar() or 0
             results, events = record_checkins(conn, requests, now=utcnow())
             conn.commit()
-            if events and not publish(self.redis, [(venue_channel(e["venue_id"]), e)
-                                                   for e in events]):
+            if events and not publish(self.redis, [
+                    sequence_message("checkin", prev, events[-1]["id"]),
+                    *[(venue_channel(e["venue_id"]), e) for e in events]]):
                 self.publish_failures += 1
         self.batches += 1
         self.rows += len(events)
