@@ -24,7 +24,10 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 WAIT_MS = 15_000
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: while sync_playwright is open the main thread has a running
+# event loop, and any later test calling asyncio.run() would fail. Leaving tests/browser
+# closes it.
+@pytest.fixture(scope="package")
 def browser():
     if not os.path.exists(CHROMIUM):
         message = f"{CHROMIUM} is missing: apt-get install -y chromium (browser tests)"
