@@ -18,9 +18,11 @@ log = logging.getLogger("scanbook")
 def _migrate() -> None:
     from models.db import make_engine
     from models.migrate import upgrade
+    from models.partitions import ensure_partitions
 
     engine = make_engine(load_settings().database_url)
     upgrade(engine)
+    ensure_partitions(engine)  # PostgreSQL: today's check-in partition and the next days'
     engine.dispose()
 
 
