@@ -39,6 +39,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from realtime.connection import sync_client
     from workers.queues import QUEUE
+    from workers.recovery import requeue_orphans
 
     settings = load_settings()
     url = settings.redis_url
@@ -46,7 +47,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         from realtime.embedded import ensure_embedded_redis
 
         url = ensure_embedded_redis(settings.data_dir)
-    worker = Worker([QUEUE], connection=sync_client(url), serializer=JSONSerializer)
+    connection = sync_client(url)
+    requeue_orphans(connection)  # jobs of a worker that was killed: now, not in 10 minutes
+    worker = Worker([QUEUE], connection=connection, serializer=JSONSerializer)
     worker.work(with_scheduler=True, burst=args.burst)
     return 0
 
