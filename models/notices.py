@@ -23,12 +23,18 @@ _n = Notice.__table__
 _iso = lru_cache(maxsize=64)(iso)  # a chunk of notices shares one timestamp
 
 
+def status_event(notice_id: int, citizen_id: int, status: str, popup_kind: str | None,
+                 reason: str | None, at: str) -> dict:
+    return {"type": "status", "id": notice_id, "citizen_id": citizen_id, "status": status,
+            "popup_kind": popup_kind, "reason": reason, "advice": advice(status, popup_kind),
+            "at": at}
+
+
 def notice_event(row) -> dict:
     """The /ws/me event of a notice row (status change or announcement)."""
     if row.kind == "status":
-        return {"type": "status", "id": row.id, "citizen_id": row.citizen_id,
-                "status": row.status, "popup_kind": row.popup_kind, "reason": row.reason,
-                "advice": advice(row.status, row.popup_kind), "at": _iso(row.at)}
+        return status_event(row.id, row.citizen_id, row.status, row.popup_kind, row.reason,
+                            _iso(row.at))
     return {"type": "notice", "id": row.id, "text": row.text, "at": _iso(row.at)}
 
 
