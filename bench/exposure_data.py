@@ -27,6 +27,7 @@ class ExposureData:
     venue_id: int = 0
     window: tuple[datetime, datetime] = (utcnow(), utcnow())
     visitor_ids: list[int] = field(default_factory=list)
+    id_numbers: list[str] = field(default_factory=list)  # the visitors' ID numbers
     tokens: dict[int, str] = field(default_factory=dict)  # citizen id → bearer token
     registrar_id_number: str = ""
     registrar_token: str = ""
@@ -84,6 +85,7 @@ def seed(engine: Engine, *, visitors: int, logbooks: int = 100, seed: int = 11
             ids = list(conn.execute(select(Citizen.id).where(Citizen.id > first)
                                     .order_by(Citizen.id)).scalars())
             data.visitor_ids.extend(ids)
+            data.id_numbers.extend(row["id_number"] for row in rows)
             data.tokens.update(zip(ids, tokens, strict=True))
             span = int((end - start).total_seconds())
             conn.execute(insert(Checkin), [

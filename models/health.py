@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     ARRAY,
@@ -105,11 +105,11 @@ def clean_reason(reason: object, status: str) -> str:
     return reason
 
 
-def validate_row(row: object) -> tuple[str, str, str | None, str]:
+def validate_row(row: object, today: date | None = None) -> tuple[str, str, str | None, str]:
     """One row of a status-change batch → (id number, status, popup kind, reason)."""
     if not isinstance(row, dict):
         raise ValidationFailed("每行须为对象 / each change must be an object")
-    id_number = parse_id_number(row.get("id_number")).value
+    id_number = parse_id_number(row.get("id_number"), today=today).value
     status, popup = parse_status(row.get("status"), row.get("popup_kind"))
     reason = clean_reason(row.get("reason"), status)
     return id_number, status.value, popup.value if popup else None, reason
@@ -130,9 +130,10 @@ def parse_rows(rows: list) -> tuple[list[ParsedRow], list[dict]]:
     parsed: list[ParsedRow] = []
     errors: list[dict] = []
     first: dict[str, int] = {}
+    today = date.today()
     for number, row in enumerate(rows):
         try:
-            id_number, status, popup, reason = validate_row(row)
+            id_number, status, popup, reason = validate_row(row, today)
         except DomainError as exc:
             raw = row.get("id_number") if isinstance(row, dict) else None
             errors.append(row_error(number, raw, exc))
