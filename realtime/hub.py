@@ -164,9 +164,12 @@ class Hub:
                     subs = self._subs.get(channel)
                     if not subs:
                         continue
-                    event = decode(msg["data"])
+                    data = decode(msg["data"])
+                    # A check-in batch is one message: a list of the venue's events in id order.
+                    events = data if isinstance(data, list) else (data,)
                     for sub in tuple(subs):
-                        sub.deliver(event)
+                        for event in events:
+                            sub.deliver(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
