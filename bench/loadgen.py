@@ -274,8 +274,10 @@ class LoadGen:
                     self.free.popleft().send(self.requests.next(), due)
                 else:
                     self.backlog.append(due)
+            # Ticks of at least 1 ms (the loop's timer resolution; shorter ones spin): what
+            # fell due meanwhile goes out together, each request keeping its own due time.
             next_due = start + issued / rate
-            await asyncio.sleep(max(0.0, next_due - time.monotonic()))
+            await asyncio.sleep(max(0.001, next_due - time.monotonic()))
 
     async def close(self) -> None:
         for conn in list(self.conns):

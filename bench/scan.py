@@ -63,14 +63,15 @@ def free_port() -> int:
 class Server:
     """A uvicorn process serving `target` on a free loopback port."""
 
-    def __init__(self, target: str, env: dict[str, str], log_path: Path):
+    def __init__(self, target: str, env: dict[str, str], log_path: Path,
+                 flags: list[str] = UVICORN_FLAGS):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port",
-             str(self.port), *UVICORN_FLAGS],
+             str(self.port), *flags],
             cwd=ROOT, env={**os.environ, **env}, stdout=self._log, stderr=self._log)
         deadline = time.monotonic() + 60
         while True:
@@ -103,15 +104,32 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     tick = os.sysconf("SC_CLK_TCK")
     for name, pid in pids.items():
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            out[name] = (int(fields[11]) + int(fields[12])) / tick
+            out[name] = _cpu(Path(f"/proc/{pid}/stat"), tick)
+            if name == "server":  # the event loop's thread (the rest: thread pool, writer)
+                out["server_loop_thread"] = _cpu(Path(f"/proc/{pid}/task/{pid}/stat"), tick)
         except (OSError, IndexError, ValueError):
             pass
     return out
 
 
+def _cpu(stat: Path, tick: int) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
+def writer_counters(url: str) -> dict[str, float]:
+    """The check-in writer's batches and rows so far, from the app's /metrics."""
+    out = {}
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            name, _, value = line.partition(" ")
+            if name in ("scanbook_checkin_batches", "scanbook_checkins_written"):
+                out[name] = float(value)
+    return out
+
+
 async def run_loadgen(workdir: Path, name: str, spec: dict, watch: dict[str, int],
-                      profile: list[str] | None = None) -> dict:
+                      profile: list[str] | None = None, metrics_url: str | None = None) -> dict:
     """The load generator in its own process; returns its per-phase results. With `profile`
     (a py-spy command), the profiler starts when the max phase does."""
     spec_path, out_path = workdir / f"{name}.spec.json", workdir / f"{name}.out.json"
@@ -122,9 +140,13 @@ async def run_loadgen(workdir: Path, name: str, spec: dict, watch: dict[str, int
     profiler = None
     marks: dict[str, tuple[float, dict[str, float]]] = {}
     cpu: dict[str, dict[str, float]] = {}
+    counters: dict[str, dict[str, float]] = {}
+    writer: dict[str, dict] = {}
     async for line in proc.stdout:
         what, _, phase = line.decode().strip().partition(" ")
         if what == "phase":
+            if metrics_url:
+                counters[phase] = writer_counters(metrics_url)
             marks[phase] = (time.monotonic(), cpu_seconds(watch))
             if profile and phase == "max" and profiler is None:
                 profiler = await asyncio.create_subprocess_exec(
@@ -134,6 +156,14 @@ async def run_loadgen(workdir: Path, name: str, spec: dict, watch: dict[str, int
             started, before = marks[phase]
             elapsed, after = time.monotonic() - started, cpu_seconds(watch)
             cpu[phase] = {k: round((after[k] - before[k]) / elapsed, 3) for k in after}
+            if metrics_url:
+                now = writer_counters(metrics_url)
+                batches = now["scanbook_checkin_batches"] - counters[phase][
+                    "scanbook_checkin_batches"]
+                rows = now["scanbook_checkins_written"] - counters[phase][
+                    "scanbook_checkins_written"]
+                writer[phase] = {"batches": int(batches),
+                                 "rows_per_batch": round(rows / batches, 1) if batches else None}
     if await proc.wait() != 0:
         raise SystemExit(f"load generator failed ({name})")
     if profiler is not None:
@@ -142,6 +172,8 @@ async def run_loadgen(workdir: Path, name: str, spec: dict, watch: dict[str, int
     out = orjson.loads(out_path.read_bytes())
     for p in out["phases"]:
         p["cpu"] = {**cpu.get(p["name"], {}), "loadgen": p["loadgen_cpu"]}
+        if p["name"] in writer:
+            p["writer"] = writer[p["name"]]
     return out
 
 
@@ -164,6 +196,11 @@ def merge(phases: list[dict]) -> dict:
         for k, v in (p.get("cpu") or {}).items():
             cpu[k] = cpu.get(k, 0.0) + v * p["duration_s"] / total
     out["cpu"] = {k: round(v, 3) for k, v in cpu.items()}
+    batches = sum(p["writer"]["batches"] for p in phases if p.get("writer"))
+    rows = sum(p["writer"]["batches"] * (p["writer"]["rows_per_batch"] or 0)
+               for p in phases if p.get("writer"))
+    out["writer"] = ({"batches": batches, "rows_per_batch": round(rows / batches, 1)}
+                     if batches else None)
     return out
 
 
@@ -171,6 +208,7 @@ def http_summary(phase: dict) -> dict:
     latencies = [d - s for s, d in zip(phase["due"], phase["done"], strict=True)]
     by_status = phase["by_status"]
     accepted = by_status.get("201", 0)
+    server_cpu = (phase.get("cpu") or {}).get("server")
     return {
         "mode": phase["mode"],
         "connections": phase["connections"],
@@ -185,6 +223,10 @@ def http_summary(phase: dict) -> dict:
         "http_p99_ms": ms(pct(latencies, 99)),
         "http_max_ms": ms(max(latencies, default=None)),
         "cpu_cores": phase.get("cpu"),
+        # CPU the server spent per answer: steadier than rates on a shared machine
+        "server_cpu_us_per_answer": round(server_cpu * 1e6 / phase["rate"], 1)
+        if server_cpu and phase["rate"] else None,
+        "writer": phase.get("writer"),
     }
 
 
@@ -265,8 +307,9 @@ async def bench(args) -> dict:
                "SCANBOOK_ADMIN_TOKEN": "bench-official-" + "y" * 24}
         d, c = args.duration, args.connections
         load_avg_before = os.getloadavg()
-        ref = Server("bench.thin_ref:app", env, workdir / "thin_ref.log")
-        app = Server("web.main:app", env, workdir / "app.log")
+        flags = UVICORN_FLAGS + (args.uvicorn.split() if args.uvicorn else [])
+        ref = Server("bench.thin_ref:app", env, workdir / "thin_ref.log", flags)
+        app = Server("web.main:app", env, workdir / "app.log", flags)
         redis_pid = {"redis": redis_proc.pid} if redis_proc else {}
         ref_watch = {"server": ref.proc.pid, **redis_pid}
         app_watch = {"server": app.proc.pid, **redis_pid}
@@ -282,7 +325,7 @@ async def bench(args) -> dict:
         async def run_app(name: str, phases: list[dict]) -> list[dict]:
             nonlocal seq, profile
             out = await run_loadgen(workdir, name, loadgen_spec(app, data, args, phases, seq),
-                                    app_watch, profile)
+                                    app_watch, profile, metrics_url=app.url)
             seq = out["seq"]
             if any(p["name"] == "max" for p in phases):
                 profile = None
@@ -357,7 +400,7 @@ async def bench(args) -> dict:
             "config": {"db": engine.dialect.name, "duration_s": d, "rounds": args.rounds,
                        "connections": c, "fixed_rate": rate, "visitors": args.citizens,
                        "venues": args.venues, "logbooks_per_venue": args.logbooks_per_venue,
-                       "feeds": len(feeds), "uvicorn": UVICORN_FLAGS},
+                       "feeds": len(feeds), "uvicorn": flags},
             "reference": {"max": ref_max, "fixed": ref_fixed,
                           "rounds_per_s": [round(p["rate"], 1) for p in ref_rounds]},
             "app": {"max": app_max, "fixed": app_fixed, "first_scans": app_first,
@@ -429,6 +472,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--feeds-per-venue", type=int, default=2)
     parser.add_argument("--profile", metavar="FILE",
                         help="run the app under py-spy; collapsed stacks go to FILE")
+    parser.add_argument("--uvicorn", metavar="FLAGS",
+                        help="more uvicorn flags, for both servers (e.g. \"--ws wsproto\")")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, DB)")
     parser.add_argument("--markdown", action="store_true", help="also print a table on stderr")
     args = parser.parse_args(argv)
