@@ -15,6 +15,12 @@ from sqlmodel import Session, create_engine
 # Advisory-lock keys (PostgreSQL): class 1 = check-in feed order, class 2 = notice feed order.
 CHECKIN_LOCK = 1
 NOTICE_LOCK = 2
+# How long a SQLite writer waits for another's write lock before the request fails (503):
+# long enough for any transaction of ours (a 2,000-row job chunk holds it well under a
+# second), short enough that a stuck lock is an outage the client hears about in seconds.
+SQLITE_BUSY_SECONDS = 5
+# PostgreSQL: a database host that does not answer is down, not slow.
+PG_CONNECT_TIMEOUT = 5
 
 
 def make_engine(url: str) -> Engine:
@@ -23,7 +29,8 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                    "timeout": SQLITE_BUSY_SECONDS})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -33,11 +40,12 @@ def make_engine(url: str) -> Engine:
             # lost on power loss; an fsync per scan would cap throughput at the disk's rate.
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT})
 
 
 @contextmanager

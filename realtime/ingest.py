@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 
 import anyio.to_thread
+import psycopg
 import redis
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from models.checkins import CheckinRequest, CheckinResult, record_checkins
 from models.db import CHECKIN_LOCK, FeedLock
@@ -18,6 +21,12 @@ from realtime.events import publish, sequence_message, venue_channel
 
 log = logging.getLogger("scanbook.ingest")
 _NEWEST = select(func.max(Checkin.id))
+
+
+def _unavailable(exc: Exception) -> bool:
+    """The database could not be reached or locked (not a problem with the batch)."""
+    return isinstance(exc, (OperationalError, sqlite3.OperationalError,
+                            psycopg.OperationalError))
 
 
 class CheckinWriter:
@@ -75,6 +84,11 @@ class CheckinWriter:
                     )
                 except Exception as exc:  # database down: every caller gets the error
                     log.warning("check-in batch of %d failed: %s", len(batch), exc)
+                    if _unavailable(exc):
+                        # Those who queued meanwhile waited on the same dead database: they
+                        # hear now, instead of each batch sitting out the timeout in turn.
+                        batch += self._pending
+                        self._pending = []
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)

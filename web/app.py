@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import psycopg
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
@@ -166,6 +168,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             IntegrityError: _integrity,
             OperationalError: _unavailable,
             DBAPIError: _unavailable,
+            # Statements run on the raw DBAPI cursor (the check-in hot path) raise these.
+            sqlite3.OperationalError: _unavailable,
+            psycopg.OperationalError: _unavailable,
             RedisError: _unavailable,
             ConnectionError: _unavailable,
             OverflowError: _out_of_range,

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from models.db import SQLITE_BUSY_SECONDS
 from web.responses import JSON
 
 _HUB = Gauge("scanbook_hub_connections", "WebSocket connections subscribed in this process")
@@ -19,7 +20,17 @@ _ROWS = Gauge("scanbook_checkins_written", "Check-ins written by this process")
 def _db_ok(engine) -> bool:
     try:
         with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            if engine.dialect.name != "sqlite":
+                conn.execute(text("SELECT 1"))
+                return True
+            # SQLite reads go on while another process holds the write lock; writes (every
+            # scan) do not: ask for the lock, briefly.
+            conn.exec_driver_sql("PRAGMA busy_timeout=1000")
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                conn.exec_driver_sql("ROLLBACK")
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         return True
     except Exception:
         return False
@@ -37,8 +48,13 @@ async def healthz(request: Request) -> Response:
     db = await run_in_threadpool(_db_ok, state.engine)
     rds = await run_in_threadpool(_redis_ok, state.redis)
     ok = db and rds
-    return JSON({"status": "ok" if ok else "unavailable", "database": db, "redis": rds,
-                 "hub": state.hub.connected}, status_code=200 if ok else 503)
+    body = {"status": "ok" if ok else "unavailable", "database": db, "redis": rds,
+            "hub": state.hub.connected}
+    if not ok:  # the contract's error shape too, like every other 503
+        down = " and ".join(name for name, up in (("database", db), ("redis", rds)) if not up)
+        body.update(error="unavailable", message=f"{down} unavailable")
+    return JSON(body, status_code=200 if ok else 503,
+                headers=None if ok else {"Retry-After": "2"})
 
 
 async def metrics(request: Request) -> Response:
