@@ -229,10 +229,12 @@ def apply_changes(conn: Connection, *, batch_id: int, changes: list[Change],
     _insert_history(conn, history, batch_id=batch_id, now=now)
     # The rows after `last` are exactly ours (checked, not assumed): a primary-key range, so
     # each chunk costs the same however many rows the batch already has.
-    mine = _sc.c.id > last
-    ours = conn.execute(select(func.count()).select_from(_sc).where(mine)).scalar_one()
+    ours, newest = conn.execute(select(func.count(), func.max(_sc.c.id)).where(
+        _sc.c.id > last)).one()
     if ours != len(history):
         raise RuntimeError("status changes were inserted without the notice lock")
+    # Closed at both ends, so even with stale statistics the planner sees a small range.
+    mine = _sc.c.id.between(last + 1, newest)
     conn.execute(update(_c).where(_c.c.id == _sc.c.citizen_id, mine).values(
         status=_sc.c.new_status, popup_kind=_sc.c.popup_kind, reason=_sc.c.reason,
         status_at=_sc.c.at))
