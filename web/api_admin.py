@@ -1,10 +1,12 @@
 """Health-authority endpoints (official token): citizens, status changes, exposures,
-violations and their lifting, jobs, the audited trace, the audit log, announcements."""
+violations and their lifting, jobs, the audited trace, the audit log, announcements, and
+citizens' messages."""
 
 from __future__ import annotations
 
 from urllib.parse import unquote
 
+from sqlmodel import col, select
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,7 +20,7 @@ from models.errors import NotFound, ValidationFailed
 from models.health import exposure_payload
 from models.masking import mask_id_number, mask_name
 from models.notices import announcements, clean_text, insert_announcement
-from models.tables import Batch, Venue, utcnow
+from models.tables import Batch, Citizen, Message, Venue, utcnow
 from models.timeutil import iso, parse_iso
 from models.violations import (
     create_violation,
@@ -253,6 +255,29 @@ async def notices_list(request: Request) -> Response:
     return JSON({"items": await in_session(request, load)})
 
 
+# --- citizens' messages (留言) -------------------------------------------------------------
+
+def list_messages(session, *, before: int | None = None, limit: int = 50) -> list[dict]:
+    """Citizens' messages, newest first; the sender masked (page with before=<last id>)."""
+    query = (select(Message, Citizen.name, Citizen.id_number)
+             .join(Citizen, Citizen.id == Message.citizen_id)
+             .order_by(col(Message.id).desc()).limit(limit))
+    if before is not None:
+        query = query.where(col(Message.id) < before)
+    return [{"id": m.id, "at": iso(m.at), "text": m.text, "citizen_id": m.citizen_id,
+             "name_masked": mask_name(name), "id_masked": mask_id_number(id_number)}
+            for m, name, id_number in session.exec(query).all()]
+
+
+async def messages_list(request: Request) -> Response:
+    """GET /api/admin/messages?before=&limit=: what citizens wrote to the authority."""
+    await require(request, "official")
+    limit = _int_query(request, "limit", low=1, high=500) or 50
+    items = await in_session(request, list_messages, before=_int_query(request, "before"),
+                             limit=limit)
+    return JSON({"items": items, "next_before": items[-1]["id"] if items else None})
+
+
 routes = [
     Route("/api/admin/citizens", citizens_create, methods=["POST"]),
     Route("/api/admin/status-changes", status_changes, methods=["POST"]),
@@ -267,4 +292,5 @@ routes = [
     Route("/api/admin/audit", audit_list, methods=["GET"]),
     Route("/api/admin/notices", notices_create, methods=["POST"]),
     Route("/api/admin/notices", notices_list, methods=["GET"]),
+    Route("/api/admin/messages", messages_list, methods=["GET"]),
 ]

@@ -28,6 +28,7 @@ from models.settings import Settings, load_settings
 from realtime.connection import sync_client
 from realtime.hub import Hub
 from realtime.ingest import CheckinWriter
+from realtime.wallboard import Wallboard
 from web.auth import TokenCache
 from web.ratelimit import RateLimiter, TooManyRequests, rate_limited_handler
 from web.ratelimit import connect as connect_limiter
@@ -82,9 +83,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     await app.state.writer.start()
     app.state.tokens = TokenCache()
     app.state.limiter = RateLimiter(connect_limiter(redis_url))
+    app.state.wallboard = Wallboard(app.state.engine)  # runs while a wallboard is connected
     try:
         yield
     finally:
+        await app.state.wallboard.stop()
         await app.state.writer.stop()
         await app.state.hub.stop()
         await app.state.limiter.close()
@@ -133,7 +136,7 @@ async def _internal(request: Request, exc: Exception) -> Any:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; settings are read from the environment unless given."""
-    from web import api_admin, api_citizen, api_registrar, openapi, ops, pages, ws
+    from web import api_admin, api_citizen, api_registrar, openapi, ops, pages, pages_official, ws
 
     settings = settings or load_settings()
     routes = [
@@ -144,6 +147,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *api_citizen.routes,
         *ws.routes,
         *pages.routes,
+        *pages_official.routes,
         Mount("/static", StaticFiles(packages=[("web", "static")]), name="static"),
     ]
     app = Starlette(

@@ -309,6 +309,11 @@ OPERATIONS = [
     _op("GET", "/api/admin/notices", "Announcements, newest first", tag="admin",
         auth=OFFICIAL, errors=(422,), params=[_query("before", ID), _limit(500)],
         ok={200: _json("announcements", _items(_ref("Notice")))}),
+    _op("GET", "/api/admin/messages", "Citizens' messages (留言), newest first; senders masked",
+        tag="admin", auth=OFFICIAL, errors=(422,), params=[_query("before", ID), _limit(500)],
+        ok={200: _json("messages", _items(
+            _obj({"id": ID, "at": TIME, "text": STR, "citizen_id": INT},
+                 {"name_masked": STR, "id_masked": MASKED_ID}), next_before=_null(INT)))}),
     # --- registrars
     _op("POST", "/api/venues", "Open a venue (the caller becomes its owner)", tag="registrar",
         auth=CITIZEN,
@@ -407,6 +412,26 @@ OPERATIONS = [
         ok={200: _media("page", HTML), 303: _redirect("sign in first"),
             403: _media("not a registrar of the venue", HTML),
             404: _page_error("no such venue")}),
+    # --- the officials' console and the wallboard (web/pages_official.py)
+    *[_op("GET", path, summary, tag="pages", auth=OPTIONAL, params=params,
+          ok={200: _media("page", HTML), 303: _redirect("sign in first"),
+              403: _media("officials only", HTML), **extra})
+      for path, summary, params, extra in [
+          ("/admin", "Officials' console: overview", [], {}),
+          ("/admin/status-changes", "Upload status changes as CSV; per-row results", [], {}),
+          ("/admin/exposures", "Exposure tracing form", [_query("venue_id", ID)], {}),
+          ("/admin/jobs", "Recent jobs", [_query("before", ID)], {}),
+          ("/admin/jobs/{job_id}", "A job's progress and result",
+           [_path("job_id", {"type": "string"})], {404: _page_error("no such job")}),
+          ("/admin/trace", "Audited trace search (with its purpose)", [], {}),
+          ("/admin/audit", "The audit log",
+           [_query("action", STR), _query("before", ID)], {}),
+          ("/admin/violations", "Violations and lifting them", [_query("show", STR)], {}),
+          ("/admin/notices", "Announcements", [], {}),
+          ("/admin/messages", "Citizens' messages", [_query("before", ID)], {}),
+          ("/wallboard", "The control room's crowding wallboard (live from /ws/wallboard)",
+           [], {}),
+      ]],
 ]
 
 WEBSOCKETS = {
@@ -418,6 +443,13 @@ WEBSOCKETS = {
         "summary": "A citizen's own notices: status changes and announcements",
         "query": {"after": "the last notice id seen"},
         "messages": ["status", "notice", "ready", "ping"]},
+    "/ws/wallboard": {
+        "summary": "Officials: crowding across venues at least once a second — {type: "
+                   "crowding, at, scans_per_min, alerts_last_hour, venues: [{venue_id, name, "
+                   "district, recent, capacity, level, load, rate_per_min}], venues_active, "
+                   "window_minutes, districts, series, ticker, advice} (models/crowding.py)",
+        "query": {},
+        "messages": ["crowding", "ping"]},
 }
 CLOSE_CODES = {
     "1003": "binary frames", "1008": "a client message that is not a JSON object, or a bad "

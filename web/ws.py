@@ -1,4 +1,5 @@
-"""WebSocket endpoints: a venue's live feed for its registrars; a citizen's own notices."""
+"""WebSocket endpoints: a venue's live feed for its registrars; a citizen's own notices;
+the officials' wallboard."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from models.tables import Checkin
 from models.venues import get_venue, require_registrar
 from realtime.events import ALL_CITIZENS, citizen_channel, venue_channel
 from realtime.feed import serve_feed
+from realtime.wallboard import serve_wallboard
 from web.auth import authenticate
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -119,7 +121,20 @@ async def my_notices(websocket: WebSocket) -> None:
                      after=after, replay=replay, head=head)
 
 
+async def wallboard(websocket: WebSocket) -> None:
+    """/ws/wallboard: officials only; crowding frames at least once a second (the process's
+    one aggregator, realtime/wallboard.py; nothing is queried per connection)."""
+    principal = await authenticate(websocket)
+    if principal is None:
+        return await refuse(websocket, CLOSE_UNAUTHENTICATED, "unauthenticated")
+    if not principal.official:
+        return await refuse(websocket, CLOSE_FORBIDDEN, "officials only")
+    await websocket.accept()
+    await serve_wallboard(websocket, websocket.app.state.wallboard)
+
+
 routes = [
     WebSocketRoute("/ws/venues/{id:int}/feed", venue_feed),
     WebSocketRoute("/ws/me", my_notices),
+    WebSocketRoute("/ws/wallboard", wallboard),
 ]

@@ -103,6 +103,7 @@ ROWS = [
     Row("GET", "/api/admin/audit", official_only(200)),
     Row("POST", "/api/admin/notices", official_only(201), {"text": "请配合核酸检测"}),
     Row("GET", "/api/admin/notices", official_only(200)),
+    Row("GET", "/api/admin/messages", official_only(200)),
     # --- registrars
     Row("POST", "/api/venues", citizens(201),
         {"name": "便利店", "address": "建国路1号", "district": "朝阳区", "category": "shop"}),
@@ -140,12 +141,19 @@ ROWS = [
     Row("GET", "/logbooks/{logbook}/qr.svg", registrars(200)),
     Row("GET", "/logbooks/{logbook}/poster", {**registrars(200), "anonymous": 303}),
     Row("GET", "/venues/{venue}/live", {**registrars(200), "anonymous": 303}),
+    # --- the officials' console and the wallboard: signed out → sign in, citizens → 403 page
+    *[Row("GET", path, {**official_only(200), "anonymous": 303})
+      for path in ("/admin", "/admin/status-changes", "/admin/exposures", "/admin/jobs",
+                   "/admin/jobs/{job}", "/admin/trace", "/admin/audit", "/admin/violations",
+                   "/admin/notices", "/admin/messages", "/wallboard")],
     # --- WebSockets (READY or the close code)
     Row("WS", "/ws/venues/{venue}/feed", {**registrars(READY), "anonymous": 4401,
                                           "citizen": 4403, "other": 4403,
                                           "official": READY}),
     Row("WS", "/ws/venues/999999/feed", {**public(4404), "anonymous": 4401}),
     Row("WS", "/ws/me", {**citizens(READY), "anonymous": 4401, "official": 4403}),
+    Row("WS", "/ws/wallboard", {**official_only("crowding"), "anonymous": 4401,
+                                **dict.fromkeys(("citizen", "other", "co", "owner"), 4403)}),
 ]
 
 
@@ -231,7 +239,8 @@ def test_authorization(client, world, row):
                 assert set(body) >= {"error", "message"}, body
                 assert body["error"] == ERROR_CODE[got], (role, body)
             else:  # the pages answer people with HTML error pages
-                assert row.path.startswith(("/logbooks/", "/venues/")), row.label
+                assert row.path.startswith(("/logbooks/", "/venues/", "/admin", "/wallboard")
+                                           ), row.label
                 assert response.headers["content-type"].startswith("text/html")
 
 

@@ -1,0 +1,278 @@
+"""The officials' console (/admin…) and the control room's wallboard (/wallboard).
+
+Server-rendered over the same domain functions as the officials' API. What changes state —
+status-change uploads, exposures, violations and their lifting, announcements — and the
+audited trace go through that API from the pages' modules (web/static/official/: session
+cookie + CSRF header). Officials only: signed out → the sign-in page; a citizen → 403.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session, col, func, select
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from models.audit import list_audit
+from models.masking import mask_id_number, mask_name
+from models.notices import announcements
+from models.tables import Batch, Citizen, Logbook, Message, Venue, Violation
+from models.timeutil import BEIJING
+from models.violations import list_violations, violation_public
+from web import i18n
+from web.api_admin import list_messages
+from web.app import in_session
+from web.auth import Principal, authenticate
+from web.pages import login_url, render
+
+_STATIC = Path(__file__).parent / "static" / "official"
+PAGE_SIZE = 50
+VENUE_CHOICES = 500  # the exposure form's venue suggestions (newest venues)
+
+# (section, path, label key) — the console's navigation, in order.
+NAV = [
+    ("home", "/admin", "adm_nav_home"),
+    ("status_changes", "/admin/status-changes", "adm_nav_status_changes"),
+    ("exposures", "/admin/exposures", "adm_nav_exposures"),
+    ("jobs", "/admin/jobs", "adm_nav_jobs"),
+    ("trace", "/admin/trace", "adm_nav_trace"),
+    ("audit", "/admin/audit", "adm_nav_audit"),
+    ("violations", "/admin/violations", "adm_nav_violations"),
+    ("notices", "/admin/notices", "adm_nav_notices"),
+    ("messages", "/admin/messages", "adm_nav_messages"),
+    ("wallboard", "/wallboard", "adm_nav_wallboard"),
+]
+
+
+def _static_version() -> str:
+    """A short hash of the console's static files (the modules import each other with it)."""
+    digest = hashlib.sha256()
+    for path in sorted(_STATIC.glob("*")):
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+OFFICIAL_VERSION = _static_version()
+
+
+def _strings(lang: str) -> dict[str, str]:
+    index = i18n.LANGS.index(lang)
+    merged = {**i18n.STRINGS, **i18n.CONSOLE_STRINGS}
+    return {key: pair[index] for key, pair in merged.items()}
+
+
+def when(value: str | datetime | None) -> str:
+    """A time as officials read it: Beijing, to the second."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(BEIJING).isoformat()
+    return value[:19].replace("T", " ")
+
+
+def page(request: Request, name: str, principal: Principal | None, context: dict | None = None,
+         *, section: str = "", status: int = 200) -> Response:
+    """Render official/<name> with the console's strings (which the phone pages never carry)."""
+    strings = _strings(i18n.lang_of(request))
+    return render(request, f"official/{name}", {
+        "t": lambda key: strings.get(key, key),
+        "js_strings": strings,
+        "nav": NAV,
+        "section": section,
+        "official_version": OFFICIAL_VERSION,
+        "when": when,
+        **(context or {}),
+    }, status=status, principal=principal)
+
+
+async def _official(request: Request) -> Principal | Response:
+    """The signed-in official, or the response for everyone else."""
+    principal = await authenticate(request)
+    if principal is None:
+        return RedirectResponse(login_url(request), status_code=303)
+    if not principal.official:
+        return page(request, "forbidden.html", principal, status=403)
+    return principal
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name, "")
+    return int(raw) if raw.isdigit() and len(raw) <= 9 else None
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+def _overview(session: Session) -> dict:
+    batches = session.exec(select(Batch).order_by(col(Batch.id).desc()).limit(8)).all()
+    active = session.exec(select(func.count()).select_from(Violation)
+                          .where(col(Violation.lifted_at).is_(None))).one()
+    messages = session.exec(select(func.count()).select_from(Message)).one()
+    return {"batches": list(batches), "active_violations": active, "messages": messages}
+
+
+async def home(request: Request) -> Response:
+    principal = await _official(request)
+    if isinstance(principal, Response):
+        return principal
+    return page(request, "home.html", principal, await in_session(request, _overview),
+                section="home")
+
+
+async def status_changes(request: Request) -> Response:
+    principal = await _official(request)
+    if isinstance(principal, Response):
+        return principal
+    return page(request, "status_changes.html", principal, section="status_changes")
+
+
+def _venue_choices(session: Session) -> list[Venue]:
+    return list(session.exec(select(Venue).order_by(col(Venue.id).desc())
+                             .limit(VENUE_CHOICES)).all())
+
+
+async def exposures(request: Request) -> Response:
+    principal = await _official(request)
+    if isinstance(principal, Response):
+        return principal
+    venues = await in_session(request, _venue_choices)
+    return page(request, "exposures.html", principal, {
+        "venues": venues, "venue_id": _int_param(request, "venue_id")}, section="exposures")
+
+
+async def jobs(request: Request) -> Response:
+    principal = await _official(request)
+    if isinstance(principal, Response):
+        return principal
+    before = _int_param(request, "before")
+
+    def load(session: Session) -> list[Batch]:
+        query = select(Batch).order_by(col(Batch.id).desc()).limit(PAGE_SIZE)
+        if before is not None:
+            query = query.where(col(Batch.id) < before)
+        return list(session.exec(query).all())
+
+    batches = await in_session(request, load)
+    return page(request, "jobs.html", principal, {
+        "batches": batches,
+        "next_before": batches[-1].id if len(batches) == PAGE_SIZE else None,
+    }, section="jobs")
+
+
+async def job(request: Request) -> Response:
+    """One job's progress and result (the page polls /api/admin/jobs/{job_id})."""
+    principal = await _official(request)
+    if isinstance(principal, Response):
+        return principal
+    job_id = request.path_params["job_id"]
+
+    def load(session: Session) -> Batch | None:
+        return session.exec(select(Batch).where(Batch.job_id == job_id)).first()
+
+    batch = await in_session(request, load) if len(job_id) <= 64 else None
+    if batch is None:
+        return page(request, "not_found.html", principal, section="jobs", status=404)
+    return page(request, "job.html", principal, {"batch": batch}, section="jobs")
+
+
+async def trace(request: Request) -> Response:
+    principal = await _official(request)
+    if isinstance(principal, Response):
+        return principal
+    return page(request, "trace.html", principal, section="trace")
+
+
+async def audit(request: Request) -> Response:
+    principal = await _official(request)
+    if isinstance(principal, Response):
+        return principal
+    action = request.query_params.get("action") or None
+    if action not in (None, "trace", "proxy_check"):
+        action = None
+    items = await in_session(request, list_audit, action=action,
+                             before=_int_param(request, "before"), limit=PAGE_SIZE)
+    return page(request, "audit.html", principal, {
+        "items": items, "action": action or "",
+        "next_before": items[-1]["id"] if len(items) == PAGE_SIZE else None,
+    }, section="audit")
+
+
+def _violations(session: Session, active: bool | None) -> list[dict]:
+    rows = list_violations(session, active=active, limit=PAGE_SIZE * 4)
+    ids = {v.citizen_id for v in rows}
+    people = {c.id: c for c in session.exec(select(Citizen).where(col(Citizen.id).in_(ids)))}
+    suspended = dict(session.exec(
+        select(Logbook.created_by, func.count()).where(
+            col(Logbook.created_by).in_(ids), Logbook.state == "suspended")
+        .group_by(Logbook.created_by)).all()) if ids else {}
+    out = []
+    for v in rows:
+        person = people.get(v.citizen_id)
+        out.append({**violation_public(v),
+                    "name_masked": mask_name(person.name) if person else "",
+                    "id_masked": mask_id_number(person.id_number) if person else "",
+                    "suspended": suspended.get(v.citizen_id, 0)})
+    return out
+
+
+async def violations(request: Request) -> Response:
+    principal = await _official(request)
+    if isinstance(principal, Response):
+        return principal
+    show = request.query_params.get("show", "active")
+    active = {"active": True, "lifted": False}.get(show)
+    items = await in_session(request, _violations, active)
+    return page(request, "violations.html", principal, {
+        "items": items, "show": show if show in ("active", "lifted") else "all",
+    }, section="violations")
+
+
+async def notices(request: Request) -> Response:
+    principal = await _official(request)
+    if isinstance(principal, Response):
+        return principal
+
+    def load(session: Session) -> list[dict]:
+        return announcements(session.connection(), limit=PAGE_SIZE)
+
+    return page(request, "notices.html", principal, {"items": await in_session(request, load)},
+                section="notices")
+
+
+async def messages(request: Request) -> Response:
+    principal = await _official(request)
+    if isinstance(principal, Response):
+        return principal
+    items = await in_session(request, list_messages, before=_int_param(request, "before"),
+                             limit=PAGE_SIZE)
+    return page(request, "messages.html", principal, {
+        "items": items, "next_before": items[-1]["id"] if len(items) == PAGE_SIZE else None,
+    }, section="messages")
+
+
+async def wallboard(request: Request) -> Response:
+    """The control room's full-screen board, live from /ws/wallboard."""
+    principal = await _official(request)
+    if isinstance(principal, Response):
+        return principal
+    return page(request, "wallboard.html", principal, section="wallboard")
+
+
+routes = [
+    Route("/admin", home, methods=["GET"]),
+    Route("/admin/status-changes", status_changes, methods=["GET"]),
+    Route("/admin/exposures", exposures, methods=["GET"]),
+    Route("/admin/jobs", jobs, methods=["GET"]),
+    Route("/admin/jobs/{job_id:str}", job, methods=["GET"]),
+    Route("/admin/trace", trace, methods=["GET"]),
+    Route("/admin/audit", audit, methods=["GET"]),
+    Route("/admin/violations", violations, methods=["GET"]),
+    Route("/admin/notices", notices, methods=["GET"]),
+    Route("/admin/messages", messages, methods=["GET"]),
+    Route("/wallboard", wallboard, methods=["GET"]),
+]
