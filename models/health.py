@@ -16,6 +16,7 @@ from sqlalchemy import (
     ARRAY,
     Integer,
     Select,
+    String,
     and_,
     any_,
     bindparam,
@@ -148,7 +149,10 @@ def parse_rows(rows: list) -> tuple[list[ParsedRow], list[dict]]:
     return parsed, errors
 
 
-_BY_ID_NUMBER = select(_c.c.id, _c.c.id_number).where(
+_BY_ID_NUMBER = {  # PostgreSQL: one array parameter (see _CURRENT)
+    "postgresql": select(_c.c.id, _c.c.id_number).where(
+        _c.c.id_number == any_(bindparam("numbers", type_=ARRAY(String))))}
+_BY_ID_NUMBER_IN = select(_c.c.id, _c.c.id_number).where(
     _c.c.id_number.in_(bindparam("numbers", expanding=True)))
 
 
@@ -157,8 +161,9 @@ def resolve_rows(conn: Connection, rows: list[ParsedRow], outcome: ChangeOutcome
     """Parsed rows → changes by citizen id; unknown ID numbers become per-row errors."""
     if not rows:
         return []
+    query = _BY_ID_NUMBER.get(conn.dialect.name, _BY_ID_NUMBER_IN)
     ids = {number: citizen_id for citizen_id, number in
-           conn.execute(_BY_ID_NUMBER, {"numbers": [r.id_number for r in rows]})}
+           conn.execute(query, {"numbers": [r.id_number for r in rows]})}
     changes = []
     for r in rows:
         citizen_id = ids.get(r.id_number)
