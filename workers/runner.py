@@ -1,5 +1,6 @@
-"""Running the RQ worker: JSON serializer, job modules imported before the first fork, and the
-cron scheduler (retention) in a thread.
+"""Running the RQ worker: JSON serializer, job modules imported before the first fork, dead
+workers' jobs handed on at start (workers.recovery), and the cron scheduler (retention) in a
+thread. `scanbook worker` is meant to call run_worker().
 
 RQ forks a work horse per job. A horse that has to import the job's module (SQLAlchemy,
 SQLModel, the domain) first spends about a second on it — every job, because each horse is
@@ -37,8 +38,10 @@ def run_worker(connection: redis.Redis, *, burst: bool = False, cron: bool = Tru
     from rq.serializers import JSONSerializer
 
     from workers.queues import QUEUE
+    from workers.recovery import requeue_orphans
 
     preload()
+    requeue_orphans(connection)  # jobs of a worker that was killed: now, not in 10 minutes
     stop = None
     if cron and not burst:
         from workers.schedule import start_thread
