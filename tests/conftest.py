@@ -61,9 +61,9 @@ def engine():
 
 @pytest.fixture(scope="session")
 def redis_client():
-    import redis
+    from realtime.connection import sync_client
 
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    client = sync_client(os.environ["REDIS_URL"])
     yield client
     client.close()
 
