@@ -183,7 +183,7 @@ def crowding(conn: Connection, *, now: datetime, cache: MinuteCache | None = Non
             _add(rate_counts, minute.venues)
     rate_span = (now - (current - MINUTE * (RATE_MINUTES - 1))) / MINUTE  # minutes, 4..5
     last_minute = _span(conn, now - MINUTE, current, abnormal=False).total + minutes[-1][1].total
-    hour_edge = _span(conn, now - MINUTE * HOUR_MINUTES, minutes[0][0], abnormal=False)
+    hour_edge = _span(conn, now - MINUTE * HOUR_MINUTES, minutes[0][0])
     alerts = hour_edge.alerts + sum(m.alerts for _, m in minutes)
 
     rows = _venue_rows(conn, sorted(v for v, n in recent.items() if n), now, cache)
@@ -197,7 +197,9 @@ def crowding(conn: Connection, *, now: datetime, cache: MinuteCache | None = Non
     venues.sort(key=lambda v: (-v["load"], -v["recent"], v["venue_id"]))
 
     names = {v["venue_id"]: v for v in venues}
-    ticker = sorted((a for _, m in minutes for a in m.abnormal), key=lambda a: -a["id"])
+    spans = [hour_edge, *(m for _, m in minutes)]
+    ticker = sorted((a for m in spans for a in m.abnormal), reverse=True,
+                    key=lambda a: (datetime.fromisoformat(a["at"]), a["id"]))
     ticker = [{**a, "venue_name": names.get(a["venue_id"], {}).get("name"),
                "district": names.get(a["venue_id"], {}).get("district")}
               for a in ticker[:TICKER]]
