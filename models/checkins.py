@@ -14,7 +14,7 @@ from models.idnumber import MINOR_AGE
 from models.masking import mask_id_number, mask_name
 from models.status import is_abnormal
 from models.tables import Checkin, Citizen, Logbook, Venue
-from models.timeutil import BEIJING, iso
+from models.timeutil import BEIJING, iso, parse_iso
 
 DEDUP_SECONDS = 60
 
@@ -28,6 +28,25 @@ class CheckinRequest:
     logbook_id: int | None = None
     via: str = "scan"
     helper_id: int | None = None
+    at: datetime | None = None  # a scan queued on an offline phone: when it was scanned
+
+
+SCANNED_AT_MAX = timedelta(hours=2)  # how far back a queued scan's own time is believed
+SCANNED_AT_SKEW = timedelta(minutes=1)  # a phone's clock a little ahead of ours
+
+
+def scanned_at(value: object, now: datetime) -> datetime | None:
+    """The scan time a phone sends with a scan it queued while offline (None when absent).
+    At most SCANNED_AT_MAX in the past; a time slightly ahead (clock skew) counts as now."""
+    if value is None:
+        return None
+    at = parse_iso(value, "scanned_at")
+    if at > now + SCANNED_AT_SKEW:
+        raise ValidationFailed("scanned_at 晚于当前时间 / scanned_at is in the future")
+    if at < now - SCANNED_AT_MAX:
+        raise ValidationFailed("离线登记已超过2小时，请重新扫码 / a scan queued more than 2 "
+                               "hours ago is no longer accepted: scan again")
+    return min(at, now)
 
 
 @dataclass(frozen=True)
@@ -164,11 +183,13 @@ def _recent(conn: Connection, pairs: list[tuple[int, int]], since: datetime) -> 
 def _insert(conn: Connection, rows: list[dict], at: datetime) -> dict[tuple[int, int], int]:
     """Insert the rows in multi-row INSERT … RETURNING statements; returns (citizen, logbook)
     → new id. RETURNING order is not guaranteed, so rows are matched back by (citizen,
-    logbook), which is unique inside a batch."""
+    logbook), which is unique inside a batch. A row's own "at" (a queued offline scan)
+    overrides the batch's time."""
     at_value = _bind_at(conn, at)
     values = [(r["venue_id"], r["logbook_id"], r["citizen_id"], r["helper_id"], r["via"],
                r["status"], r["popup_kind"], r["alert"], r["minor"], r["name_masked"],
-               r["id_masked"], at_value) for r in rows]
+               r["id_masked"], at_value if r["at"] is None else _bind_at(conn, r["at"]))
+              for r in rows]
     return {(citizen_id, logbook_id): checkin_id
             for checkin_id, citizen_id, logbook_id in _fetch(conn, "insert", values)}
 
@@ -235,6 +256,7 @@ def record_checkins(
             "minor": is_minor_id(id_number, today),
             "name_masked": mask_name(name),
             "id_masked": mask_id_number(id_number),
+            "at": req.at,
         }
 
     events: list[dict] = []
@@ -254,7 +276,7 @@ def record_checkins(
                 "alert": row["alert"],
                 "minor": row["minor"],
                 "via": row["via"],
-                "at": at_iso,
+                "at": at_iso if row["at"] is None else iso(row["at"]),
             }
             recent[key] = event
             events.append(event)

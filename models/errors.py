@@ -55,5 +55,11 @@ class UnknownCode(DomainError):
     code = "unknown_code"
 
 
+class CodeExpired(DomainError):
+    """A rotating entrance code past its window and grace (models/rotating.py): 410."""
+
+    code = "code_expired"
+
+
 class RateLimited(DomainError):
     code = "rate_limited"

@@ -40,6 +40,9 @@ class Settings:
     itinerary_url: str
     scan_rate_per_min: int
     proxy_check_rate_per_min: int
+    # "module:factory" of the SMS gateway that sends sign-in codes (web/otp.py); empty: the
+    # development gateway (the code goes to the server log) outside production.
+    sms_gateway: str = ""
 
     @property
     def production(self) -> bool:
@@ -97,4 +100,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         itinerary_url=env.get("SCANBOOK_ITINERARY_URL", "https://xc.caict.ac.cn/"),
         scan_rate_per_min=int(env.get("SCANBOOK_SCAN_RATE_PER_MIN", "30")),
         proxy_check_rate_per_min=int(env.get("SCANBOOK_PROXY_CHECK_RATE_PER_MIN", "10")),
+        sms_gateway=env.get("SCANBOOK_SMS_GATEWAY", ""),
     )

@@ -4,14 +4,16 @@ itinerary verification that clears a travel popup, scan (check-in), 他人代查
 from __future__ import annotations
 
 import re
+import time
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from models import rotating
 from models.audit import my_traces, proxy_check
-from models.checkins import CheckinRequest
+from models.checkins import CheckinRequest, scanned_at
 from models.citizens import citizen_card
 from models.errors import UnknownCode, ValidationFailed
 from models.guidance import guidance, status_guide
@@ -19,6 +21,7 @@ from models.health import verify_itinerary
 from models.notices import notices_after
 from models.tables import Citizen, Message, utcnow
 from realtime.events import citizen_channel, publish, venue_channel
+from web.api_photo import photo_url
 from web.app import in_session
 from web.auth import Unauthenticated, require
 from web.responses import JSON, read_json
@@ -31,7 +34,7 @@ def card(citizen: Citizen, itinerary_url: str) -> dict:
     """GET /api/me: the card, and what its state means (label, advice {zh, en}, action)."""
     return {**citizen_card(citizen),
             **guidance(citizen.status, citizen.popup_kind, itinerary_url),
-            "itinerary_url": itinerary_url}
+            "itinerary_url": itinerary_url, "photo_url": photo_url(citizen)}
 
 
 async def _me(request: Request) -> Citizen:
@@ -150,10 +153,15 @@ async def scan(request: Request) -> Response:
     if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE:
         raise ValidationFailed("code 必填 / code is required (the token inside the QR code)")
     code = code.strip()
+    # A scan queued on an offline phone carries its own time (≤ 2 h old): recorded at it.
+    at = None if body.get("scanned_at") is None else scanned_at(body["scanned_at"], utcnow())
+    if rotating.is_rotating(code):  # an entrance display's code: check its window, unwrap
+        code = rotating.resolve(code, request.app.state.settings.secret, now=time.time(),
+                                scanned_at=at.timestamp() if at else None)
     if not _CODE.fullmatch(code):  # no logbook has it; and a NUL fails a PostgreSQL batch
         raise UnknownCode("无效的登记码 / unknown logbook code")
     result = await request.app.state.writer.submit(
-        CheckinRequest(citizen_id=principal.citizen_id, code=code)
+        CheckinRequest(citizen_id=principal.citizen_id, code=code, at=at)
     )
     return JSON(scan_response(result), status_code=201 if result.created else 200)
 

@@ -137,6 +137,7 @@ async def _internal(request: Request, exc: Exception) -> Any:
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; settings are read from the environment unless given."""
     from web import api_admin, api_citizen, api_registrar, openapi, ops, pages, pages_official, ws
+    from web import api_auth, api_photo, pages_console
 
     settings = settings or load_settings()
     routes = [
@@ -145,8 +146,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *api_admin.routes,
         *api_registrar.routes,
         *api_citizen.routes,
+        *api_auth.routes,
+        *api_photo.routes,
         *ws.routes,
         *pages.routes,
+        *pages_console.routes,
         *pages_official.routes,
         Mount("/static", StaticFiles(packages=[("web", "static")]), name="static"),
     ]

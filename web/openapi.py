@@ -60,7 +60,7 @@ ERROR_CODES = [
     "unauthenticated", "forbidden", "registrar_not_green", "not_found", "unknown_code",
     "method_not_allowed", "conflict", "logbook_suspended", "logbook_revoked",
     "logbook_deleted", "payload_too_large", "invalid_id_number", "validation_error",
-    "rate_limited", "unavailable",
+    "rate_limited", "unavailable", "code_expired",
 ]
 
 SCHEMAS: dict[str, dict] = {
@@ -71,7 +71,8 @@ SCHEMAS: dict[str, dict] = {
                   "popup_kind": POPUP_KIND, "reason": _null(STR), "minor": BOOL,
                   "photo_label": _null(STR)},
                  {"status_at": _null(TIME), "label": BILINGUAL, "abnormal": BOOL,
-                  "advice": {}, "action": {}, "itinerary_url": STR}),
+                  "advice": {}, "action": {}, "itinerary_url": STR, "photo_url": _null(STR),
+                  "signed_in": BOOL}),
     "CitizenCreated": _obj({"id": ID, "token": STR, "name_masked": STR, "id_masked": MASKED_ID,
                             "minor": BOOL}, {"status": STATUS}),
     "Job": _obj({"state": {"type": "string",
@@ -125,6 +126,12 @@ SCHEMAS: dict[str, dict] = {
     "ProxyCheck": _obj({"name_masked": STR, "status": STATUS}, {"popup_kind": POPUP_KIND}),
     "Health": _obj({"status": {"type": "string", "enum": ["ok", "unavailable"]},
                     "database": BOOL, "redis": BOOL}, {"hub": BOOL}),
+    "RotatingCode": _obj({"logbook_id": ID, "code": STR, "scan_url": STR, "qr_svg": STR,
+                          "window": INT, "period": INT, "grace": INT, "expires_at": TIME,
+                          "expires_in": {"type": "number"}},
+                         description="An entrance display's current code: `{logbook code}."
+                                     "{30-s window}.{HMAC}`; scans take it in its window and "
+                                     "`grace` seconds after (410 code_expired later)."),
 }
 
 # --- responses -------------------------------------------------------------------------------
@@ -135,7 +142,8 @@ _ERRORS = {
          "registrar_not_green",
     404: "not_found (unknown_code for a scan)",
     409: "conflict",
-    410: "logbook_suspended | logbook_revoked | logbook_deleted",
+    410: "logbook_suspended | logbook_revoked | logbook_deleted | code_expired (an entrance "
+         "display's rotating code past its window and grace)",
     413: "payload_too_large",
     422: "validation_error | invalid_id_number",
     429: "rate_limited (see Retry-After)",
@@ -212,12 +220,12 @@ SECURITY = {
 def _op(method: str, path: str, summary: str, *, tag: str, auth: str,
         ok: dict[int, dict], body: dict | None = None, form: dict | None = None,
         params: list[dict] | None = None, errors: tuple[int, ...] = (),
-        body_required: bool = True) -> tuple[str, str, dict]:
+        body_required: bool = True, multipart: dict | None = None) -> tuple[str, str, dict]:
     responses: dict[str, dict] = {str(status): answer for status, answer in ok.items()}
     codes = set(errors) | {503}
     if auth in (OFFICIAL, CITIZEN):
         codes |= {401, 403}
-    if body is not None:
+    if body is not None or multipart is not None:
         codes |= {413, 422}
     if method in ("POST", "PUT", "PATCH", "DELETE") and auth != PUBLIC:
         codes.add(403)  # the CSRF check on cookie-authenticated writes
@@ -236,6 +244,9 @@ def _op(method: str, path: str, summary: str, *, tag: str, auth: str,
         operation["requestBody"] = {
             "required": True,
             "content": {"application/x-www-form-urlencoded": {"schema": form}}}
+    if multipart is not None:
+        operation["requestBody"] = {"required": True,
+                                    "content": {"multipart/form-data": {"schema": multipart}}}
     return method, path, operation
 
 
@@ -376,12 +387,39 @@ OPERATIONS = [
         ok={200: _json("their status", _ref("ProxyCheck"))}),
     _op("POST", "/api/scan", "Check in with the code inside a logbook's QR code",
         tag="citizen", auth=CITIZEN, errors=(404, 410, 429),
-        body=_obj({"code": _text(200)}),
+        body=_obj({"code": _text(200)},
+                  {"scanned_at": {**TIME, "description": "a scan queued on an offline phone: "
+                                  "when it was scanned (at most 2 h ago); recorded at it"}}),
         ok={201: _json("checked in", _ref("ScanResult")),
             200: _json("the same check-in, within 60 s", _ref("ScanResult"))}),
     _op("POST", "/api/messages", "留言: a message to the health authority", tag="citizen",
         auth=CITIZEN, body=_obj({"text": _text(2000)}),
         ok={201: _json("stored", _obj({"id": ID}))}),
+    _op("POST", "/api/me/photo", "A new photo for my card (JPEG, PNG or WebP, ≤ 8 MB)",
+        tag="citizen", auth=CITIZEN,
+        multipart=_obj({"photo": {"type": "string", "format": "binary"}}),
+        ok={201: _json("stored (re-encoded as JPEG)",
+                       _obj({"photo_url": STR, "bytes": INT}))}),
+    _op("GET", "/api/me/photo", "My card's photo", tag="citizen", auth=CITIZEN, errors=(404,),
+        params=[_query("v", STR, "the photo's version (from photo_url)")],
+        ok={200: _media("JPEG", "image/jpeg")}),
+    # --- sign-in by SMS code (web/api_auth.py)
+    _op("POST", "/api/auth/otp", "Text a sign-in code to a registered citizen's phone",
+        tag="auth", auth=PUBLIC, errors=(403, 429),
+        body=_obj({"phone": {"type": "string", "maxLength": 32,
+                             "description": "a mainland mobile number (11 digits, +86 ok)"}}),
+        ok={202: _json("sent if the phone is registered (the answer does not say)",
+                       _obj({"sent": BOOL, "ttl": INT, "resend_after": INT}))}),
+    _op("POST", "/api/auth/verify", "Sign in with the code: sets the session cookie",
+        tag="auth", auth=PUBLIC, errors=(401, 403, 409, 429),
+        body=_obj({"phone": {"type": "string", "maxLength": 32},
+                   "code": {"type": "string", "pattern": "^[0-9]{6}$"}},
+                  {"citizen_id": ID}),
+        ok={200: _json("signed in: my card", _ref("Card"))}),
+    _op("GET", "/api/logbooks/{id}/rotating-code",
+        "An entrance display's current QR code (changes every 30 s)", tag="registrar",
+        auth=CITIZEN, errors=(*LOGBOOK_GUARD, 410), params=[PATH_ID],
+        ok={200: _json("the current code", _ref("RotatingCode"))}),
     # --- pages
     _op("GET", "/", "Home page", tag="pages", auth=OPTIONAL, ok={200: _media("page", HTML)}),
     _op("GET", "/login", "Sign-in page", tag="pages", auth=PUBLIC,
@@ -397,7 +435,20 @@ OPERATIONS = [
     _op("GET", "/s/{code}", "The page a phone opens after scanning a logbook's QR code",
         tag="pages", auth=OPTIONAL, params=[_path("code", {"type": "string"})],
         ok={200: _media("the check-in page", HTML), 404: _page_error("unknown code"),
-            410: _media("the logbook is suspended, revoked or deleted", HTML)}),
+            410: _media("the logbook is suspended, revoked or deleted, or an entrance "
+                        "display's code has expired", HTML)}),
+    _op("GET", "/console", "The registrar's console: my venues, open a venue", tag="pages",
+        auth=OPTIONAL, ok={200: _media("page", HTML), 303: _redirect("sign in first")}),
+    _op("GET", "/venues/{id}", "A venue's console: logbooks, registrars, proxy check-in",
+        tag="pages", auth=OPTIONAL, params=[PATH_ID],
+        ok={200: _media("page", HTML), 303: _redirect("sign in first"),
+            403: _media("not a registrar of the venue", HTML),
+            404: _page_error("no such venue")}),
+    _op("GET", "/logbooks/{id}/display", "The entrance screen: a QR code rotating every 30 s",
+        tag="pages", auth=OPTIONAL, params=[PATH_ID],
+        ok={200: _media("page", HTML), 303: _redirect("sign in first"),
+            403: _media("not a registrar of the venue", HTML),
+            404: _page_error("no such logbook")}),
     _op("GET", "/logbooks/{id}/qr.png", "The logbook's QR code", tag="pages", auth=CITIZEN,
         errors=LOGBOOK_GUARD, params=[PATH_ID], ok={200: _media("PNG", "image/png")}),
     _op("GET", "/logbooks/{id}/qr.svg", "The logbook's QR code", tag="pages", auth=CITIZEN,

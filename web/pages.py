@@ -1,35 +1,34 @@
-"""Server-rendered pages: home, sign-in, the phone page behind a QR code, posters, the
-registrar's live page, and the QR images. The pages call the same domain functions as the API;
-their JavaScript (web/static/) talks to the public API and the venue feed."""
+"""Server-rendered pages for everyone: home (a citizen's status card, notices, 他人代查, 留言),
+sign-in (SMS code, or a token), the page behind a QR code; and what every page shares
+(rendering in the caller's language, the error pages, the registrar-page guard). The
+registrar's console is web/pages_console.py. The pages' JavaScript (web/static/) talks to the
+public API and the feeds."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+import time
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlalchemy import case, func
-from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from models.errors import Forbidden, NotFound
-from models.tables import Checkin, Citizen, Logbook, Venue
-from models.timeutil import BEIJING
-from models.venues import get_logbook, get_venue, require_registrar
+from models import rotating
+from models.errors import CodeExpired, Forbidden, NotFound, UnknownCode
+from models.masking import mask_id_number, mask_name
+from models.notices import announcements, notices_head
+from models.tables import Citizen, Logbook, Venue
 from web import i18n
 from web.app import in_session
 from web.auth import Principal, Unauthenticated, authenticate
-from web.qr import qr_png, qr_svg
 
 _HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=_HERE / "templates")
-
-LIVE_BACKFILL = 200  # arrivals a freshly opened live page shows from earlier today
+NOTICE_BAR = 3  # announcements the 通知栏 shows when the page opens (newer ones arrive live)
 
 
 def _static_version() -> str:
@@ -45,7 +44,7 @@ def _static_version() -> str:
 STATIC_VERSION = _static_version()
 # Modules the page modules import: the import map adds the version to their URLs too.
 IMPORT_MAP = {"imports": {f"/static/{name}": f"/static/{name}?v={STATIC_VERSION}"
-                          for name in ("common.js", "csrf.js")}}
+                          for name in ("common.js", "csrf.js", "offline.js", "photo.js")}}
 
 
 def safe_next(value: object) -> str:
@@ -114,11 +113,25 @@ async def _page_citizen(request: Request) -> tuple[Principal | None, Citizen | N
     return (principal, citizen) if citizen is not None else (None, None)
 
 
+
 # --- home, sign-in, sign-out -------------------------------------------------------------
 
+def _home_data(session: Session, citizen_id: int) -> dict:
+    conn = session.connection()
+    return {"notices": announcements(conn, limit=NOTICE_BAR),
+            "notice_head": notices_head(conn, citizen_id=citizen_id)}
+
+
 async def home(request: Request) -> Response:
-    principal = await authenticate(request)
-    return render(request, "home.html", principal=principal)
+    """GET /: a citizen's status card, the 通知栏, 他人代查, 留言栏 and their venues."""
+    from web.api_citizen import card
+
+    principal, citizen = await _page_citizen(request)
+    context: dict = {"citizen": citizen}
+    if citizen is not None:
+        context.update(await in_session(request, _home_data, citizen.id))
+        context["card"] = card(citizen, request.app.state.settings.itinerary_url)
+    return render(request, "home.html", context, principal=principal)
 
 
 async def login_page(request: Request) -> Response:
@@ -163,26 +176,54 @@ def _logbook_by_code(session: Session, code: str) -> tuple[Logbook, Venue] | Non
     return (row[0], row[1]) if row else None
 
 
+def _plain_code(request: Request, code: str) -> tuple[str | None, bool]:
+    """(the logbook code a scanned code names, whether it is an expired rotating code)."""
+    if len(code) > 200:
+        return None, False
+    if not rotating.is_rotating(code):
+        return code, False
+    try:
+        return rotating.resolve(code, request.app.state.settings.secret, now=time.time()), False
+    except CodeExpired:
+        parsed = rotating.parse(code)
+        return (parsed[0] if parsed else None), True
+    except UnknownCode:
+        return None, False
+
+
 async def scan_page(request: Request) -> Response:
-    """GET /s/{code}: the venue and logbook, and one big button that checks the caller in."""
+    """GET /s/{code}: the venue and logbook, and one big button that checks the caller in.
+    {code} is a poster's fixed code or an entrance display's rotating one."""
     code = request.path_params["code"]
     principal, citizen = await _page_citizen(request)
-    found = await in_session(request, _logbook_by_code, code) if len(code) <= 200 else None
+    plain, expired = _plain_code(request, code)
+    found = await in_session(request, _logbook_by_code, plain) if plain else None
     if found is None:
         return render(request, "scan.html", {"invalid": True}, status=404, principal=principal)
     logbook, venue = found
+    photo = name_masked = id_masked = None
+    if citizen is not None:
+        from web.api_photo import photo_url
+
+        photo = photo_url(citizen)
+        name_masked, id_masked = mask_name(citizen.name), mask_id_number(citizen.id_number)
+    usable = logbook.state == "active" and not expired
     return render(request, "scan.html", {
         "invalid": False,
+        "expired": expired,
         "code": code,
         "logbook": logbook,
         "venue": venue,
         "citizen": citizen,
-    }, status=200 if logbook.state == "active" else 410, principal=principal)
+        "photo_url": photo,
+        "name_masked": name_masked,  # for the card of a scan queued offline
+        "id_masked": id_masked,
+    }, status=200 if usable else 410, principal=principal)
 
 
-# --- registrar pages: poster, live arrivals, QR images -----------------------------------
+# --- what the registrar pages share ------------------------------------------------------
 
-async def _registrar_page(request: Request, load) -> tuple[Principal | None, object]:
+async def registrar_page(request: Request, load) -> tuple[Principal | None, object]:
     """Run `load(session, citizen)` for a signed-in citizen; raises for the error pages."""
     principal = await authenticate(request)
     if principal is None:
@@ -199,10 +240,10 @@ async def _registrar_page(request: Request, load) -> tuple[Principal | None, obj
     return principal, await in_session(request, call)
 
 
-async def _guarded(request: Request, load, what: str):
+async def guarded(request: Request, load, what: str):
     """The loaded value, or the HTML response for signed-out / forbidden / missing."""
     try:
-        return await _registrar_page(request, load)
+        return await registrar_page(request, load)
     except Unauthenticated:
         return RedirectResponse(login_url(request), status_code=303)
     except Forbidden:
@@ -215,109 +256,10 @@ async def _guarded(request: Request, load, what: str):
                           principal=principal)
 
 
-def _scan_url(request: Request, logbook: Logbook) -> str:
-    return f"{request.app.state.settings.public_url}/s/{logbook.code}"
-
-
-async def poster(request: Request) -> Response:
-    """GET /logbooks/{id}/poster: the printable A4 poster (registrars of the venue only)."""
-
-    def load(session: Session, citizen: Citizen):
-        logbook = get_logbook(session, logbook_id=request.path_params["id"], actor=citizen)
-        return logbook, get_venue(session, logbook.venue_id)
-
-    result = await _guarded(request, load, "logbook")
-    if isinstance(result, Response):
-        return result
-    principal, (logbook, venue) = result
-    svg = qr_svg(_scan_url(request, logbook)).decode()
-    svg = svg[svg.index("<svg"):]  # drop any XML declaration: it is inlined into HTML
-    return render(request, "poster.html", {"logbook": logbook, "venue": venue, "qr": svg},
-                  principal=principal)
-
-
-def _today_start() -> datetime:
-    now = datetime.now(BEIJING)
-    return now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
-
-
-def live_snapshot(session: Session, venue_id: int) -> dict:
-    """Where a fresh live page starts: today's counts up to `head`, and the id to replay
-    from so that the page shows up to LIVE_BACKFILL of today's arrivals."""
-    day_start = _today_start()
-    ck = Checkin.__table__.c  # type: ignore[attr-defined]
-    conn = session.connection()
-    head = conn.execute(
-        core_select(func.coalesce(func.max(ck.id), 0)).where(ck.venue_id == venue_id)
-    ).scalar_one()
-    today = (ck.venue_id == venue_id) & (ck.at >= day_start) & (ck.id <= head)
-    total, abnormal = conn.execute(
-        core_select(func.count(), func.sum(case((ck.alert, 1), else_=0))).where(today)
-    ).one()
-    before_today = conn.execute(
-        core_select(func.coalesce(func.max(ck.id), 0))
-        .where(ck.venue_id == venue_id, ck.at < day_start)
-    ).scalar_one()
-    cutoff = conn.execute(
-        core_select(ck.id).where(today).order_by(ck.id.desc()).offset(LIVE_BACKFILL).limit(1)
-    ).scalar()
-    return {
-        "head": int(head),
-        "total": int(total),
-        "abnormal": int(abnormal or 0),
-        "start_after": int(max(before_today, cutoff or 0)),
-        "day": datetime.now(BEIJING).date().isoformat(),
-    }
-
-
-async def live(request: Request) -> Response:
-    """GET /venues/{id}/live: the registrar's live arrivals page."""
-    venue_id = request.path_params["id"]
-
-    def load(session: Session, citizen: Citizen):
-        require_registrar(session, venue_id, citizen.id)
-        venue = get_venue(session, venue_id)
-        books = session.exec(
-            select(Logbook).where(Logbook.venue_id == venue_id).order_by(Logbook.id)
-        ).all()
-        return venue, list(books), live_snapshot(session, venue_id)
-
-    result = await _guarded(request, load, "venue")
-    if isinstance(result, Response):
-        return result
-    principal, (venue, books, snapshot) = result
-    config = {
-        "venue_id": venue.id,
-        "logbooks": {str(b.id): {"label": b.label, "state": b.state, "reason": b.reason}
-                     for b in books},
-        **snapshot,
-    }
-    return render(request, "live.html", {"venue": venue, "logbooks": books, "config": config,
-                                         "snapshot": snapshot}, principal=principal)
-
-
-async def logbook_qr(request: Request) -> Response:
-    """GET /logbooks/{id}/qr.png|svg: the code as an image (registrars of the venue only)."""
-    from web.api_registrar import _citizen
-
-    citizen = await _citizen(request)
-    logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
-                               actor=citizen)
-    url = _scan_url(request, logbook)
-    if request.path_params["fmt"] == "png":
-        return Response(qr_png(url), media_type="image/png")
-    if request.path_params["fmt"] == "svg":
-        return Response(qr_svg(url), media_type="image/svg+xml")
-    raise NotFound("仅支持 png 与 svg / qr.png or qr.svg")
-
-
 routes = [
     Route("/", home, methods=["GET"]),
     Route("/login", login_page, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["GET", "POST"]),
     Route("/s/{code:str}", scan_page, methods=["GET"]),
-    Route("/logbooks/{id:int}/qr.{fmt:str}", logbook_qr, methods=["GET"]),
-    Route("/logbooks/{id:int}/poster", poster, methods=["GET"]),
-    Route("/venues/{id:int}/live", live, methods=["GET"]),
 ]

@@ -10,6 +10,7 @@ expectations are per role; "ok" statuses depend on the endpoint. Roles run in on
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -66,6 +67,7 @@ class Row:
     path: str  # str.format()ted with World.ids and {role}
     expect: dict
     body: dict | None = None
+    files: dict | None = None  # a multipart upload instead of a JSON body
 
     @property
     def label(self) -> str:
@@ -74,6 +76,17 @@ class Row:
 
 def _id_number(seq: int) -> str:
     return make_id_number("110105", date(1990, 1, 1 + seq % 28), 500 + seq)
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (30, 40), (200, 180, 160)).save(out, format="PNG")
+    return out.getvalue()
+
+
+PHOTO = {"photo": ("me.png", _png(), "image/png")}
 
 
 ROWS = [
@@ -130,6 +143,12 @@ ROWS = [
         {"name": "张三丰", "id_number": "{citizen_id_number}"}),
     Row("POST", "/api/scan", citizens({200, 201}), {"code": "{code}"}),
     Row("POST", "/api/messages", citizens(201), {"text": "门口排队太长"}),
+    Row("POST", "/api/me/photo", citizens(201), files=PHOTO),
+    Row("GET", "/api/me/photo", citizens(404)),  # none uploaded in this world
+    Row("GET", "/api/logbooks/{logbook}/rotating-code", registrars(200)),
+    # --- sign-in by SMS code: public; no code was sent, so verifying fails for everyone
+    Row("POST", "/api/auth/otp", public(202), {"phone": "{phone_{role}}"}),
+    Row("POST", "/api/auth/verify", public(401), {"phone": "13900000000", "code": "123456"}),
     # --- pages
     Row("GET", "/", public(200)),
     Row("GET", "/login", public(200)),
@@ -141,6 +160,9 @@ ROWS = [
     Row("GET", "/logbooks/{logbook}/qr.svg", registrars(200)),
     Row("GET", "/logbooks/{logbook}/poster", {**registrars(200), "anonymous": 303}),
     Row("GET", "/venues/{venue}/live", {**registrars(200), "anonymous": 303}),
+    Row("GET", "/console", {**citizens(200), "anonymous": 303, "official": 303}),
+    Row("GET", "/venues/{venue}", {**registrars(200), "anonymous": 303}),
+    Row("GET", "/logbooks/{logbook}/display", {**registrars(200), "anonymous": 303}),
     # --- the officials' console and the wallboard: signed out → sign in, citizens → 403 page
     *[Row("GET", path, {**official_only(200), "anonymous": 303})
       for path in ("/admin", "/admin/status-changes", "/admin/exposures", "/admin/jobs",
@@ -178,6 +200,7 @@ def world(client: TestClient, people: People, venue_with_logbook) -> World:
                         json={"label": f"待删{role}"})
         ids[f"doomed_{role}"] = r.json()["id"]
         ids[f"newcomer_{role}"] = people.make("郑十一")["id"]
+        ids[f"phone_{role}"] = f"1390000{ROLES.index(role):04d}"  # one code a minute each
     for name in ("violation_a", "violation_b"):
         r = client.post("/api/admin/violations", headers=ADMIN,
                         json={"citizen_id": other["id"], "reason": "测试"})
@@ -219,7 +242,8 @@ def _call(client: TestClient, row: Row, world: World, role: str):
         client.cookies.clear()
         return r.status_code, r
     body = _fill(row.body, world.ids, role) if row.body is not None else None
-    r = client.request(row.method, path, headers=headers, json=body, follow_redirects=False)
+    r = client.request(row.method, path, headers=headers, json=body, files=row.files,
+                       follow_redirects=False)
     return r.status_code, r
 
 

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from models.tables import Logbook
 from models.venues import set_logbook_state
 from tests.conftest import ADMIN
-from web import pages
+from web import pages_console
 
 
 def sign_in(client, person_or_token, next_path="/"):
@@ -256,7 +256,7 @@ def test_live_page_backfill_is_bounded(client, people, venue_with_logbook, monke
     owner, venue, logbook = venue_with_logbook
     ids = [client.post("/api/scan", headers=people.make(f"访客{i}")["headers"],
                        json={"code": logbook["token"]}).json()["checkin_id"] for i in range(3)]
-    monkeypatch.setattr(pages, "LIVE_BACKFILL", 2)
+    monkeypatch.setattr(pages_console, "LIVE_BACKFILL", 2)
     sign_in(client, owner)
     config = live_config(client.get(f"/venues/{venue['id']}/live").text)
     assert config["start_after"] == ids[0]  # replays the newest two

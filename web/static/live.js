@@ -26,7 +26,8 @@ const state = {
   abnormal: config.abnormal,
 };
 const seen = new Set();
-const api = { sirenCount: 0, lastId: state.lastId, connected: false, readyCount: 0 };
+const api = { sirenCount: 0, lastId: state.lastId, connected: false, readyCount: 0,
+  filter: "all" };
 window.scanbook = api;
 
 // ---- state that survives a reload -------------------------------------------------------
@@ -78,7 +79,8 @@ function statusText(ev) {
 }
 
 function arrivalRow(ev) {
-  return el("li", { class: `arrival status-${ev.status}`, dataset: { id: ev.id, status: ev.status } },
+  return el("li", { class: `arrival status-${ev.status}${ev.alert ? " alert" : ""}`,
+    dataset: { id: ev.id, status: ev.status } },
     el("span", { class: "badge" }, statusLabel(ev.status),
       ev.popup_kind ? el("small", { class: "badge-kind" }, popupLabel(ev.popup_kind)) : null),
     el("span", { class: "who" },
@@ -108,8 +110,27 @@ function renderPinned() {
 function renderCounts() {
   $("count-total").textContent = state.total;
   $("count-abnormal").textContent = state.abnormal;
-  $("empty").hidden = state.items.length > 0;
+  const abnormalOnly = api.filter === "abnormal";
+  $("empty").hidden = abnormalOnly || state.items.length > 0;
+  $("empty-abnormal").hidden = !abnormalOnly || state.items.some((item) => item.alert);
 }
+
+// "只看异常": the list shows abnormal arrivals only (the counts stay the day's).
+const FILTER_KEY = `scanbook.live.filter.${config.venue_id}`;
+function setFilter(filter) {
+  api.filter = filter;
+  const on = filter === "abnormal";
+  list.classList.toggle("only-abnormal", on);
+  const button = $("filter-abnormal");
+  button.setAttribute("aria-pressed", String(on));
+  button.textContent = on ? t("filter_all") : t("filter_abnormal");
+  try {
+    sessionStorage.setItem(FILTER_KEY, filter);
+  } catch { /* the filter just does not survive a reload */ }
+  renderCounts();
+}
+$("filter-abnormal").addEventListener("click", () =>
+  setFilter(api.filter === "abnormal" ? "all" : "abnormal"));
 
 function renderAll() {
   list.replaceChildren(...state.items.map(arrivalRow));
@@ -375,6 +396,11 @@ document.addEventListener("visibilitychange", () => {
 if (restore()) backfill = false; // resuming: whatever replays now is new to this registrar
 api.lastId = state.lastId;
 renderAll();
+let savedFilter = "all";
+try {
+  savedFilter = sessionStorage.getItem(FILTER_KEY) === "abnormal" ? "abnormal" : "all";
+} catch { /* storage disabled */ }
+setFilter(savedFilter);
 showSoundState();
 unlockAudio(); // allowed without a tap where the browser's autoplay policy permits it
 connect();
