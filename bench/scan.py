@@ -129,9 +129,10 @@ def writer_counters(url: str) -> dict[str, float]:
 
 
 async def run_loadgen(workdir: Path, name: str, spec: dict, watch: dict[str, int],
-                      profile: list[str] | None = None, metrics_url: str | None = None) -> dict:
+                      profile: list[str] | None = None, metrics_url: str | None = None,
+                      profile_phase: str = "max") -> dict:
     """The load generator in its own process; returns its per-phase results. With `profile`
-    (a py-spy command), the profiler starts when the max phase does."""
+    (a py-spy command), the profiler starts when `profile_phase` does."""
     spec_path, out_path = workdir / f"{name}.spec.json", workdir / f"{name}.out.json"
     spec_path.write_bytes(orjson.dumps(spec))
     proc = await asyncio.create_subprocess_exec(
@@ -148,7 +149,7 @@ async def run_loadgen(workdir: Path, name: str, spec: dict, watch: dict[str, int
             if metrics_url:
                 counters[phase] = writer_counters(metrics_url)
             marks[phase] = (time.monotonic(), cpu_seconds(watch))
-            if profile and phase == "max" and profiler is None:
+            if profile and phase == profile_phase and profiler is None:
                 profiler = await asyncio.create_subprocess_exec(
                     *profile, stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL)
@@ -313,27 +314,38 @@ async def bench(args) -> dict:
         redis_pid = {"redis": redis_proc.pid} if redis_proc else {}
         ref_watch = {"server": ref.proc.pid, **redis_pid}
         app_watch = {"server": app.proc.pid, **redis_pid}
-        profile = None
+        profiles = {}
         if args.profile:
-            # py-spy samples the server (every thread: the check-in writer's too) during the
-            # first max round only; --nonblocking: it must not pause the process it measures.
-            profile = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
-                       "--format", "raw", "--rate", "200", "--duration", str(int(d)),
-                       "--pid", str(app.proc.pid), "-o", str(Path(args.profile).resolve())]
+            base = Path(args.profile).resolve()
+            profiles = {"app": (app.proc.pid, base),
+                        "reference": (ref.proc.pid, base.with_name(base.name + ".reference"))}
+
+        def py_spy(who: str) -> list[str] | None:
+            """py-spy on a server (every thread: the check-in writer's too) for the first
+            max round; --nonblocking: it must not pause the process it measures."""
+            if who not in profiles:
+                return None
+            pid, out = profiles.pop(who)
+            return [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
+                    "--format", "raw", "--rate", "200", "--duration", str(int(d)),
+                    "--pid", str(pid), "-o", str(out)]
+
         seq = 0
 
         async def run_app(name: str, phases: list[dict]) -> list[dict]:
-            nonlocal seq, profile
+            nonlocal seq
+            profile = (py_spy("app") if any(p["name"] == args.profile_phase for p in phases)
+                       else None)
             out = await run_loadgen(workdir, name, loadgen_spec(app, data, args, phases, seq),
-                                    app_watch, profile, metrics_url=app.url)
+                                    app_watch, profile, metrics_url=app.url,
+                                    profile_phase=args.profile_phase)
             seq = out["seq"]
-            if any(p["name"] == "max" for p in phases):
-                profile = None
             return out["phases"]
 
         async def run_ref(name: str, phases: list[dict]) -> list[dict]:
+            profile = py_spy("reference") if any(p["name"] == "max" for p in phases) else None
             out = await run_loadgen(workdir, name, loadgen_spec(ref, data, args, phases, 0),
-                                    ref_watch)
+                                    ref_watch, profile)
             return out["phases"]
 
         try:
@@ -365,6 +377,13 @@ async def bench(args) -> dict:
             app_phases += await run_app("app-fixed", [
                 {"name": "fixed", "mode": "open", "connections": c, "duration": d,
                  "rate": rate}])
+            # And at half Scanbook's own maximum: the latency of the pipeline itself when the
+            # server has room (the target's rate may be past what it can take).
+            own_max = merge([p for p in app_phases if p["name"] == "max"])
+            own_rate = round(own_max["by_status"].get("201", 0) / own_max["duration_s"] / 2)
+            app_phases += await run_app("app-half-own", [
+                {"name": "half_own_max", "mode": "open", "connections": c, "duration": d,
+                 "rate": own_rate}])
             with engine.connect() as conn:
                 rows = conn.execute(text("SELECT id, venue_id FROM checkin")).all()
             venue_of = {r.id: r.venue_id for r in rows}
@@ -385,6 +404,9 @@ async def bench(args) -> dict:
                    **feed_summary(app_max_phase, feeds, arrivals, venue_of)}
         app_fixed = {**http_summary(fixed_phase),
                      **feed_summary(fixed_phase, feeds, arrivals, venue_of)}
+        half_phase = next(p for p in app_phases if p["name"] == "half_own_max")
+        app_half = {**http_summary(half_phase),
+                    **feed_summary(half_phase, feeds, arrivals, venue_of)}
         app_first = {**http_summary(app_phases[0]),
                      **feed_summary(app_phases[0], feeds, arrivals, venue_of)}
         created = sum(p["by_status"].get("201", 0) for p in app_phases)
@@ -395,6 +417,7 @@ async def bench(args) -> dict:
             "benchmark": "scan",
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "profiled": bool(args.profile),
+            "loop_thread_breakdown": breakdowns(args.profile, ref_max, app_max),
             "machine": {"cpus": os.cpu_count(), "loadavg_before": load_avg_before,
                         "loadavg_after": load_avg_after},
             "config": {"db": engine.dialect.name, "duration_s": d, "rounds": args.rounds,
@@ -403,7 +426,8 @@ async def bench(args) -> dict:
                        "feeds": len(feeds), "uvicorn": flags},
             "reference": {"max": ref_max, "fixed": ref_fixed,
                           "rounds_per_s": [round(p["rate"], 1) for p in ref_rounds]},
-            "app": {"max": app_max, "fixed": app_fixed, "first_scans": app_first,
+            "app": {"max": app_max, "fixed": app_fixed, "half_own_max": app_half,
+                    "first_scans": app_first,
                     "rounds_per_s": [round(p["by_status"].get("201", 0) / p["duration_s"], 1)
                                      for p in app_phases if p["name"] == "max"]},
             "totals": {"created_201": created, "rows_in_db": len(venue_of),
@@ -429,6 +453,26 @@ async def bench(args) -> dict:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def breakdowns(profile: str | None, ref_max: dict, app_max: dict) -> dict | None:
+    """µs of event-loop-thread CPU per answer, by part of the hot path (from py-spy)."""
+    if not profile:
+        return None
+    from bench.profile import breakdown
+
+    out = {}
+    for who, path, summary, rate_key in (
+            ("app", Path(profile), app_max, "accepted_per_s"),
+            ("reference", Path(profile + ".reference"), ref_max, "answers_per_s")):
+        loop_cores = (summary.get("cpu_cores") or {}).get("server_loop_thread")
+        if not path.exists() or not loop_cores or not summary[rate_key]:
+            continue
+        us = loop_cores * 1e6 / summary[rate_key]
+        shares = breakdown(str(path))["loop"]
+        out[who] = {"loop_us_per_answer": round(us, 1),
+                    "parts_us": {k: round(v * us, 1) for k, v in shares.items()}}
+    return out
+
+
 def markdown(report: dict) -> str:
     ref, app = report["reference"], report["app"]
     cfg = report["config"]
@@ -439,6 +483,8 @@ def markdown(report: dict) -> str:
         ("Scanbook, max", app["max"]["accepted_per_s"], app["max"], app["max"]),
         (f"Scanbook, {cfg['fixed_rate']}/s", app["fixed"]["accepted_per_s"], app["fixed"],
          app["fixed"]),
+        (f"Scanbook, {app['half_own_max']['target_rate']}/s (½ its own max)",
+         app["half_own_max"]["accepted_per_s"], app["half_own_max"], app["half_own_max"]),
         ("Scanbook, max, first scan of each visitor", app["first_scans"]["accepted_per_s"],
          app["first_scans"], app["first_scans"]),
     ]
@@ -453,6 +499,15 @@ def markdown(report: dict) -> str:
     out.append(f"\nratio accepted ÷ reference max: **{report['ratio_accepted_vs_reference']}**"
                f" ({cfg['db']}, {cfg['connections']} connections, {cfg['feeds']} feeds, "
                f"{cfg['duration_s']} s per phase)")
+    parts = report.get("loop_thread_breakdown") or {}
+    if parts.get("app"):
+        ref_parts = (parts.get("reference") or {}).get("parts_us", {})
+        out.append("\n| event-loop thread, µs CPU per answer | Scanbook | reference |")
+        out.append("|---|---:|---:|")
+        for name, us in parts["app"]["parts_us"].items():
+            out.append(f"| {name} | {us:.0f} | {ref_parts.get(name, 0):.0f} |")
+        out.append(f"| **total** | **{parts['app']['loop_us_per_answer']:.0f}** | "
+                   f"**{(parts.get('reference') or {}).get('loop_us_per_answer', 0):.0f}** |")
     return "\n".join(out)
 
 
@@ -474,6 +529,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="run the app under py-spy; collapsed stacks go to FILE")
     parser.add_argument("--uvicorn", metavar="FLAGS",
                         help="more uvicorn flags, for both servers (e.g. \"--ws wsproto\")")
+    parser.add_argument("--profile-phase", default="max",
+                        choices=["max", "fixed", "half_own_max", "first"],
+                        help="the Scanbook phase to profile (the reference: always max)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, DB)")
     parser.add_argument("--markdown", action="store_true", help="also print a table on stderr")
     args = parser.parse_args(argv)
