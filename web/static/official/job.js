@@ -18,7 +18,8 @@ function showRowErrors(result) {
 }
 
 try {
-  const state = await watchJob(config.job_id, (s) => renderJob(s, config.job_id));
+  const state = await watchJob(config.job_id, (s) => renderJob(s, config.job_id,
+                                                    { rows: config.kind === "status_changes" }));
   if (state.state === "finished") showRowErrors(state.result);
 } catch (error) {
   showError(document.getElementById("job-error"), error);

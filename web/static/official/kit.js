@@ -126,9 +126,10 @@ export async function watchJob(jobId, onUpdate) {
 
 const SUMMARY_KEYS = ["total", "applied", "unchanged", "skipped", "revoked_logbooks",
   "ended_duties", "logbooks"];
+const SHOWN_WHEN_ZERO = new Set(["total", "applied", "unchanged", "logbooks"]);
 
-// Fill the _job.html section from a job state.
-export function renderJob(state, jobId) {
+// Fill the _job.html section from a job state; `rows`: the job has rows of a file (errors).
+export function renderJob(state, jobId, { rows = false } = {}) {
   const box = document.getElementById("job");
   box.hidden = false;
   const badge = document.getElementById("job-state");
@@ -163,11 +164,11 @@ export function renderJob(state, jobId) {
   if (kind === "finished" && result) {
     summary.replaceChildren();
     for (const key of SUMMARY_KEYS) {
-      if (result[key] === undefined) continue;
+      if (result[key] === undefined || (!result[key] && !SHOWN_WHEN_ZERO.has(key))) continue;
       summary.append(el("div", { dataset: { key } }, el("dt", {}, t(`adm_sum_${key}`)),
                         el("dd", {}, result[key])));
     }
-    if (Array.isArray(result.errors)) {
+    if (Array.isArray(result.errors) && (rows || result.errors.length)) {
       summary.append(el("div", { dataset: { key: "errors" },
                                  class: result.errors.length ? "bad" : "" },
                         el("dt", {}, t("adm_sum_errors")), el("dd", {}, result.errors.length)));
@@ -188,7 +189,8 @@ export function errorsByRow(result) {
 export function errorText(error) {
   const known = t(`adm_err_${error.error}`);
   const detail = localMessage(error.message);
-  return known.startsWith("adm_err_") ? detail : `${known}${detail ? ` — ${detail}` : ""}`;
+  if (known.startsWith("adm_err_")) return detail;
+  return detail && detail !== known ? `${known} — ${detail}` : known;
 }
 
 export function when(iso) {

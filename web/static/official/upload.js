@@ -184,7 +184,8 @@ form.addEventListener("submit", async (event) => {
   try {
     const queued = await api("POST", "/api/admin/status-changes",
                              { changes: parsed.rows.map((r) => r.change) });
-    const state = await watchJob(queued.job_id, (s) => renderJob(s, queued.job_id));
+    const state = await watchJob(queued.job_id, (s) => renderJob(s, queued.job_id,
+                                                                  { rows: true }));
     if (state.state === "finished") {
       window.scanbook.lastResult = state.result;
       $("only-problems").checked = errorsByRow(state.result).size > 0;

@@ -7,7 +7,7 @@ import { el, statusLabel, t } from "/static/common.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 const STALE_MS = 3000; // frames come every ~0.5 s: 3 s without one means the data is old
-const TOP = 10;
+const TOP = 8; // what fits beside the chart at 1080 lines
 const GRID = 60; // venue tiles on the level grid
 const STOP_CODES = { 4401: "closed_4401", 4403: "wb_closed_4403" };
 const SVG = "http://www.w3.org/2000/svg";
@@ -47,13 +47,12 @@ function setEmpty(listId, emptyId, items) {
 
 // ---- the chart: check-ins per minute over the last hour ----------------------------------
 
-function niceMax(value) {
-  if (value <= 5) return 5;
-  const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) {
-    if (step * power >= value) return step * power;
-  }
-  return 10 * power;
+// Gridlines at a round step (1, 2 or 5 × 10ⁿ), about four of them, always whole numbers.
+function scale(max) {
+  const rough = Math.max(max, 4) / 4;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough);
+  return { step, top: Math.ceil(Math.max(max, 4) / step) * step };
 }
 
 function drawChart(series) {
@@ -63,7 +62,7 @@ function drawChart(series) {
   const pad = { left: 56, right: 12, top: 12, bottom: 34 };
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
-  const top = niceMax(Math.max(1, ...series.map((m) => m.count)));
+  const { step, top } = scale(Math.max(0, ...series.map((m) => m.count)));
   const y = (value) => pad.top + plotH - (value / top) * plotH;
   const slot = plotW / Math.max(series.length, 1);
   const total = series.reduce((sum, m) => sum + m.count, 0);
@@ -73,12 +72,11 @@ function drawChart(series) {
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
     "aria-label": label, class: "chart" });
   chart.append(svg("title", {}, label));
-  for (let i = 0; i <= 4; i += 1) {
-    const value = (top / 4) * i;
+  for (let value = 0; value <= top; value += step) {
     chart.append(svg("line", { x1: pad.left, x2: width - pad.right, y1: y(value), y2: y(value),
-      class: i ? "grid" : "axis" }));
+      class: value ? "grid" : "axis" }));
     chart.append(svg("text", { x: pad.left - 8, y: y(value) + 5, class: "tick",
-      "text-anchor": "end" }, Number.isInteger(value) ? value : value.toFixed(1)));
+      "text-anchor": "end" }, value));
   }
   series.forEach((minute, index) => {
     const x = pad.left + index * slot + 1;
@@ -124,6 +122,7 @@ function drawDistricts(districts) {
     el("td", { class: "num busy-n" }, d.busy || "–"),
     el("td", { class: "num crowded-n" }, d.crowded || "–"))));
   $("wb-districts-empty").hidden = districts.length > 0;
+  $("wb-district-table").hidden = districts.length === 0;
 }
 
 function loadBar(venue) {
@@ -185,10 +184,11 @@ function drawTicker(ticker) {
   $("wb-ticker-list").replaceChildren(...ticker.map((a) => {
     const fresh = !firstTicker && !seenAlerts.has(a.id);
     seenAlerts.add(a.id);
-    return el("li", { class: `tick-item status-${a.status}${fresh ? " fresh" : ""}`,
-      dataset: { id: a.id } },
+    return el("li", { class: `tick-item tick-${a.status}${fresh ? " fresh" : ""}`,
+      dataset: { id: a.id, status: a.status } },
       el("span", { class: "tick-time" }, clock(a.at)),
-      el("span", { class: `tick-status badge-status-${a.status}` }, statusLabel(a.status)),
+      el("span", { class: `tick-status badge-status-${a.status}`, title: statusLabel(a.status) },
+         t(`wb_status_${a.status}`)),
       el("span", { class: "tick-who" }, a.name, " ", el("span", { class: "mono" }, a.id_number)),
       el("span", { class: "tick-where" }, a.venue_name || `#${a.venue_id}`,
          a.district ? ` · ${a.district}` : ""));
