@@ -230,19 +230,7 @@ def apply_changes(conn: Connection, *, batch_id: int, changes: list[Change],
                         "reason": change.reason, "at": now})
     if not history:
         return
-    last = conn.execute(_LAST_CHANGE).scalar_one()
-    _insert_history(conn, history, batch_id=batch_id, now=now)
-    # The rows after `last` are exactly ours (checked, not assumed): a primary-key range, so
-    # each chunk costs the same however many rows the batch already has.
-    ours, newest = conn.execute(select(func.count(), func.max(_sc.c.id)).where(
-        _sc.c.id > last)).one()
-    if ours != len(history):
-        raise RuntimeError("status changes were inserted without the notice lock")
-    # Closed at both ends, so even with stale statistics the planner sees a small range.
-    mine = _sc.c.id.between(last + 1, newest)
-    conn.execute(update(_c).where(_c.c.id == _sc.c.citizen_id, mine).values(
-        status=_sc.c.new_status, popup_kind=_sc.c.popup_kind, reason=_sc.c.reason,
-        status_at=_sc.c.at))
+    mine = _write_changes(conn, history, batch_id=batch_id, now=now)
     notices = insert(_n).from_select(
         ["citizen_id", "kind", "status", "popup_kind", "reason", "at", "batch_id"],
         select(_sc.c.citizen_id, literal("status"), _sc.c.new_status, _sc.c.popup_kind,
@@ -262,26 +250,51 @@ def apply_changes(conn: Connection, *, batch_id: int, changes: list[Change],
             mine, _sc.c.new_status != Status.GREEN.value), outcome, now=now)
 
 
-# PostgreSQL: one INSERT … SELECT FROM unnest(arrays) instead of 2,000 pipelined INSERTs.
+# PostgreSQL: arrays (unnest) instead of 2,000 bound rows. The citizens are updated first, so
+# the history rows' foreign-key checks find those rows already locked by this transaction.
+_PG_ARRAYS = ("unnest(CAST(:citizen_ids AS integer[]), CAST(:olds AS varchar[]), "
+              "CAST(:news AS varchar[]), CAST(:popups AS varchar[]), "
+              "CAST(:reasons AS varchar[])) AS u (citizen_id, old, new, popup, reason)")
+_PG_UPDATE = text(
+    "UPDATE citizen SET status = u.new, popup_kind = u.popup, reason = u.reason, "
+    f"status_at = :at FROM {_PG_ARRAYS} WHERE citizen.id = u.citizen_id"
+).bindparams(bindparam("at", type_=UTCDateTime()))
 _PG_HISTORY = text(
     "INSERT INTO statuschange (batch_id, citizen_id, old_status, new_status, popup_kind, "
-    "reason, at) SELECT :batch_id, u.*, :at FROM unnest(CAST(:citizen_ids AS integer[]), "
-    "CAST(:olds AS varchar[]), CAST(:news AS varchar[]), CAST(:popups AS varchar[]), "
-    "CAST(:reasons AS varchar[])) AS u"
+    f"reason, at) SELECT :batch_id, u.citizen_id, u.old, u.new, u.popup, u.reason, :at "
+    f"FROM {_PG_ARRAYS}"
 ).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
-def _insert_history(conn: Connection, history: list[dict], *, batch_id: int,
-                    now: datetime) -> None:
-    if conn.dialect.name != "postgresql":
+def _write_changes(conn: Connection, history: list[dict], *, batch_id: int, now: datetime):
+    """Insert the history rows and give the citizens their new status; returns the condition
+    that selects this call's history rows."""
+    postgres = conn.dialect.name == "postgresql"
+    last = conn.execute(_LAST_CHANGE).scalar_one()
+    if postgres:
+        arrays = {"batch_id": batch_id, "at": now,
+                  "citizen_ids": [h["citizen_id"] for h in history],
+                  "olds": [h["old_status"] for h in history],
+                  "news": [h["new_status"] for h in history],
+                  "popups": [h["popup_kind"] for h in history],
+                  "reasons": [h["reason"] for h in history]}
+        conn.execute(_PG_UPDATE, arrays)
+        conn.execute(_PG_HISTORY, arrays)
+    else:
         conn.execute(insert(_sc), history)
-        return
-    conn.execute(_PG_HISTORY, {
-        "batch_id": batch_id, "at": now,
-        "citizen_ids": [h["citizen_id"] for h in history],
-        "olds": [h["old_status"] for h in history], "news": [h["new_status"] for h in history],
-        "popups": [h["popup_kind"] for h in history], "reasons": [h["reason"] for h in history],
-    })
+    # The rows after `last` are exactly ours (checked, not assumed): a primary-key range, so
+    # each chunk costs the same however many rows the batch already has.
+    ours, newest = conn.execute(select(func.count(), func.max(_sc.c.id)).where(
+        _sc.c.id > last)).one()
+    if ours != len(history):
+        raise RuntimeError("status changes were inserted without the notice lock")
+    # Closed at both ends, so even with stale statistics the planner sees a small range.
+    mine = _sc.c.id.between(last + 1, newest)
+    if not postgres:
+        conn.execute(update(_c).where(_c.c.id == _sc.c.citizen_id, mine).values(
+            status=_sc.c.new_status, popup_kind=_sc.c.popup_kind, reason=_sc.c.reason,
+            status_at=_sc.c.at))
+    return mine
 
 
 def revoke_registrars(conn: Connection, citizen_ids: list[int] | Select, outcome: ChangeOutcome,
