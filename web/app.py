@@ -136,8 +136,19 @@ async def _internal(request: Request, exc: Exception) -> Any:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; settings are read from the environment unless given."""
-    from web import api_admin, api_citizen, api_registrar, openapi, ops, pages, pages_official, ws
-    from web import api_auth, api_photo, pages_console
+    from web import (
+        api_admin,
+        api_auth,
+        api_citizen,
+        api_photo,
+        api_registrar,
+        openapi,
+        ops,
+        pages,
+        pages_console,
+        pages_official,
+        ws,
+    )
 
     settings = settings or load_settings()
     routes = [

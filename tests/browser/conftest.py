@@ -90,5 +90,42 @@ def sign_in(page, base_url: str, token: str, next_path: str = "/") -> None:
 def shot(page, name: str, **options) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
+    if options.get("full_page"):
+        page.evaluate("window.scrollTo(0, 0)")  # else the sticky top bar lands mid-page
     page.screenshot(path=str(path), **options)
     return path
+
+
+def register(client, name: str, phone: str, *, born=None, seq: int = 1) -> dict:
+    """A citizen with their own phone number (the `people` fixture shares one)."""
+    from datetime import date
+
+    from models.idnumber import make_id_number
+    from tests.conftest import ADMIN
+
+    id_number = make_id_number("110105", born or date(1986, 4, 2), 700 + seq)
+    r = client.post("/api/admin/citizens", headers=ADMIN,
+                    json={"name": name, "id_number": id_number, "phone": phone})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    return {**body, "id_number": id_number, "phone": phone,
+            "headers": {"Authorization": f"Bearer {body['token']}"}}
+
+
+def sign_in_by_sms(page, base_url: str, redis_client, phone: str, next_path: str = "/",
+                   name: str | None = None) -> None:
+    """Sign in the way a citizen does: phone number, the SMS code (read from the development
+    gateway's store), 登录; lands on next_path."""
+    from web.otp import last_dev_code
+
+    page.goto(f"{base_url}/login?next={quote(next_path, safe='')}")
+    page.fill("#otp-phone", phone)
+    page.click("#otp-send")
+    page.wait_for_selector("#otp-status:not([hidden])")
+    code = last_dev_code(redis_client, phone)
+    assert code, "the development gateway keeps the last code"
+    if name:
+        shot(page, name)
+    page.fill("#otp-code", code)
+    page.click("#otp-submit")
+    page.wait_for_url(f"{base_url}{next_path}")

@@ -39,6 +39,7 @@ function failure(result) {
 // ---- /console: open a venue ---------------------------------------------------------------
 
 const venueForm = $("venue-form");
+venueForm?.addEventListener("input", () => { $("venue-error").hidden = true; });
 venueForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
   const errorBox = $("venue-error");

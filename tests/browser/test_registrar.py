@@ -1,0 +1,202 @@
+"""A registrar in a real browser: open a venue, add logbooks and a co-registrar, check in a
+visitor without a phone, export CSV and XLSX, delete a logbook after confirming; the live
+page's abnormal-only filter and siren; the entrance display whose code rotates every 30 s
+and the phone that scans an expired one."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import time
+from datetime import date
+
+import zxingcpp
+from openpyxl import load_workbook
+from PIL import Image
+
+from models import rotating
+from models.idnumber import make_id_number
+from tests.browser.conftest import register, shot, sign_in, sign_in_by_sms
+from tests.browser.test_live import ROWS, check_in_on_phone, open_live, set_status
+
+SECRET = os.environ["SCANBOOK_SECRET"]
+TABLET = {"viewport": {"width": 800, "height": 1150}, "is_mobile": False, "has_touch": True}
+
+
+def test_console_from_opening_a_venue_to_deleting_a_logbook(server, client, redis_client,
+                                                            people, run_jobs, new_page):
+    owner = register(client, "李四", "13912340002")
+    page = new_page()
+    sign_in_by_sms(page, server.url, redis_client, owner["phone"], "/console")
+    assert page.locator("#console-empty").is_visible()
+
+    # Open a venue with the unit's details.
+    page.fill("#venue-name-input", "朝阳大悦城")
+    page.click("#venue-submit")  # incomplete: says what is missing, sends nothing
+    page.wait_for_selector("#venue-error:not([hidden])")
+    assert "地址" in page.inner_text("#venue-error")
+    page.fill("#venue-address", "朝阳北路101号")
+    page.select_option("#venue-district", "朝阳区")
+    page.select_option("#venue-category", "shop")
+    page.fill("#venue-capacity", "500")
+    shot(page, "console-open-venue", full_page=True)
+    page.click("#venue-submit")
+    page.wait_for_url(re.compile(r"/venues/\d+$"))
+    venue_id = int(page.url.rsplit("/", 1)[1])
+    assert page.inner_text("#venue-title") == "朝阳大悦城"
+    meta = page.inner_text("#venue-meta")
+    assert "朝阳区" in meta and "商场超市" in meta
+
+    # Two logbooks.
+    for label in ("东门", "西门"):
+        page.fill("#logbook-label-input", label)
+        page.click("#logbook-form button[type=submit]")
+        page.wait_for_selector(f"li.logbook[data-label='{label}']")
+    books = {b["label"]: b for b in client.get(f"/api/venues/{venue_id}/logbooks",
+                                               headers=owner["headers"]).json()["items"]}
+    east, west = books["东门"], books["西门"]
+
+    # A co-registrar, by the citizen number on their card.
+    helper = people.make("周七")
+    page.fill("#registrar-id", str(helper["id"]))
+    page.click("#registrar-form button[type=submit]")
+    page.wait_for_selector("#registrar-status.notice-ok")
+    assert client.get(f"/venues/{venue_id}/live", headers=helper["headers"]).status_code == 200
+
+    # A visitor without a phone, checked in by the registrar.
+    page.select_option("#proxy-logbook", str(east["id"]))
+    page.fill("#visitor-name", "赵六")
+    page.fill("#visitor-id", make_id_number("110102", date(1950, 2, 3), 41))
+    page.click("#proxy-checkin-form button[type=submit]")
+    page.wait_for_selector("#proxy-checkin-card")
+    assert "赵*" in page.inner_text("#proxy-checkin-card")
+    assert "未见异常" in page.inner_text("#proxy-checkin-card")
+    yellow = people.make("王小明")
+    set_status(client, run_jobs, yellow, "yellow")
+    assert client.post("/api/scan", headers=yellow["headers"],
+                       json={"code": east["token"]}).status_code == 201
+    page.reload()
+    assert "今日到访 2 人 · 异常 1 人" in page.inner_text("#venue-today")
+    shot(page, "venue-console", full_page=True)
+
+    # Exports: the browser downloads them with the session cookie.
+    row = page.locator(f"li.logbook[data-logbook-id='{east['id']}']")
+    with page.expect_download() as csv_download:
+        row.get_by_text("导出 CSV").click()
+    assert csv_download.value.suggested_filename == f"logbook-{east['id']}-东门.csv"
+    text = open(csv_download.value.path(), encoding="utf-8-sig").read()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][0] == "编号 id" and [r[3] for r in rows[1:]] == ["赵*", "王**"]
+    assert [r[5] for r in rows[1:]] == ["green", "yellow"]
+    with page.expect_download() as xlsx_download:
+        row.get_by_text("导出 Excel").click()
+    assert xlsx_download.value.suggested_filename.endswith(".xlsx")
+    data = open(xlsx_download.value.path(), "rb").read()
+    sheet = load_workbook(io.BytesIO(data), read_only=True).active
+    values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert values[0][0] == "编号 id" and [r[3] for r in values[1:]] == ["赵*", "王**"]
+
+    # Delete asks first; cancelling keeps the logbook.
+    west_row = page.locator(f"li.logbook[data-logbook-id='{west['id']}']")
+    west_row.locator(".delete-logbook").click()
+    page.wait_for_selector("#confirm-delete[open]")
+    assert "确定删除登记簿「西门」" in page.inner_text("#confirm-text")
+    shot(page, "venue-delete-confirm")
+    page.click("#confirm-cancel")
+    page.wait_for_selector("#confirm-delete", state="hidden")
+    assert west_row.count() == 1
+    assert client.get(f"/api/logbooks/{west['id']}",
+                      headers=owner["headers"]).json()["state"] == "active"
+    west_row.locator(".delete-logbook").click()
+    page.click("#confirm-ok")
+    page.wait_for_function("() => window.scanbook.deleted === 1")
+    assert west_row.count() == 0
+    assert client.get(f"/api/logbooks/{west['id']}",
+                      headers=owner["headers"]).json()["state"] == "deleted"
+    assert client.post("/api/scan", headers=people.make()["headers"],
+                       json={"code": west["token"]}).status_code == 410
+
+    # The console lists the venue.
+    page.goto(f"{server.url}/console")
+    assert "朝阳大悦城" in page.inner_text(f"li[data-venue-id='{venue_id}']")
+    assert "1个登记簿" in page.inner_text(f"li[data-venue-id='{venue_id}']")
+    shot(page, "console")
+
+
+def test_live_feed_abnormal_only_filter_and_siren(server, client, people, run_jobs,
+                                                  venue_with_logbook, new_page):
+    owner, venue, logbook = venue_with_logbook
+    live = open_live(new_page, server.url, owner, venue["id"])
+    green, red = people.make("张三丰"), people.make("诸葛亮")
+    set_status(client, run_jobs, red, "red")
+    assert "status-green" in check_in_on_phone(new_page(), server.url, green, logbook["token"])
+    live.wait_for_selector(f"{ROWS}.status-green")
+    assert live.evaluate("window.scanbook.sirenCount") == 0
+    live.click("#filter-abnormal")  # nothing abnormal yet: says so
+    assert live.get_attribute("#filter-abnormal", "aria-pressed") == "true"
+    assert live.locator(f"{ROWS}.status-green").is_hidden()
+    assert live.locator("#empty-abnormal").is_visible()
+
+    assert "status-red" in check_in_on_phone(new_page(), server.url, red, logbook["token"])
+    live.wait_for_function("() => window.scanbook.sirenCount === 1")  # the siren sounded
+    live.wait_for_selector(f"{ROWS}.status-red")
+    assert live.locator("#empty-abnormal").is_hidden()
+    visible = live.eval_on_selector_all(
+        ROWS, "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset.status)")
+    assert visible == ["red"]
+    assert live.inner_text("#count-total") == "2" and live.inner_text("#count-abnormal") == "1"
+    live.click("#pinned .ack")
+    shot(live, "live-abnormal-only")
+
+    # The choice survives a reload; "显示全部" brings the others back.
+    live.reload()
+    live.wait_for_function("() => window.scanbook.connected")
+    assert live.evaluate("window.scanbook.filter") == "abnormal"
+    live.click("#filter-abnormal")
+    assert live.locator(f"{ROWS}.status-green").is_visible()
+
+
+def _decode(png: bytes) -> str:
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    assert len(found) == 1, found
+    return found[0].text
+
+
+def test_entrance_display_rotates_and_an_expired_code_is_refused(server, client, people,
+                                                                 venue_with_logbook, new_page):
+    owner, venue, logbook = venue_with_logbook
+    screen = new_page(**TABLET)
+    sign_in(screen, server.url, owner["token"], f"/logbooks/{logbook['id']}/display")
+    first = screen.evaluate("window.scanbook.code")
+    assert first.startswith(logbook["token"] + ".")
+    url = _decode(screen.locator("#display-qr-img").screenshot())
+    assert url.endswith(f"/s/{first}")
+    assert re.fullmatch(r"\d+秒后更新", screen.inner_text("#display-next"))
+    shot(screen, "display")
+
+    # A visitor scans what the screen shows: checked in.
+    visitor = people.make("欧阳娜娜")
+    phone = new_page()
+    assert "status-green" in check_in_on_phone(phone, server.url, visitor, first)
+    assert phone.inner_text("#result-venue") == venue["name"]
+
+    # The screen fetches a new code when the 30-second window turns.
+    screen.wait_for_function(f"() => window.scanbook.code !== {first!r}", timeout=45_000)
+    second = screen.evaluate("window.scanbook.code")
+    assert second.startswith(logbook["token"] + ".") and second != first
+    screen.wait_for_function(
+        f"() => document.getElementById('display-qr-img').dataset.code === {second!r}")
+    assert _decode(screen.locator("#display-qr-img").screenshot()).endswith(f"/s/{second}")
+
+    # A photo of an older code, opened later: refused, with what to do instead.
+    old = rotating.make_code(logbook["token"], rotating.window_of(time.time()) - 3, SECRET)
+    late = new_page()
+    sign_in(late, server.url, people.make("王五")["token"], f"/s/{old}")
+    assert late.locator("#scan-expired").is_visible()
+    assert "请扫描入口屏幕上正在显示的二维码" in late.inner_text("#scan-expired")
+    assert late.locator("#check-in").count() == 0
+    shot(late, "scan-expired")
+    r = client.post("/api/scan", headers=people.make()["headers"], json={"code": old})
+    assert r.status_code == 410 and r.json()["error"] == "code_expired"
