@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
-import anyio
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -23,6 +24,9 @@ CLOSE_UNSUPPORTED = 1003  # binary frames
 CLOSE_POLICY = 1008  # text that is not a JSON object
 CLOSE_TOO_BIG = 1009  # over MAX_CLIENT_FRAME (uvicorn's --ws-max-size stops larger ones)
 CLOSE_FLOOD = 4429  # more than FLOOD_MESSAGES in FLOOD_SECONDS
+CLOSE_INTERNAL = 1011
+
+log = logging.getLogger("scanbook.feed")
 
 Replay = Callable[[int, int], Awaitable[list[dict]]]  # (after, limit) -> events, oldest first
 
@@ -44,6 +48,8 @@ async def _replay(websocket: WebSocket, replay: Replay, last: int) -> int:
 
 class _Flood:
     """Counts a client's messages in fixed windows of FLOOD_SECONDS."""
+
+    __slots__ = ("start", "count")
 
     def __init__(self) -> None:
         self.start = time.monotonic()
@@ -73,6 +79,81 @@ def _refusal(message: dict, flood: _Flood) -> tuple[int, str] | None:
     return None if isinstance(parsed, dict) else (CLOSE_POLICY, "JSON objects only")
 
 
+class _Pusher:
+    """Sends what the hub delivers to one connection, in order, from a task that exists only
+    while there is something to send, and a ping every PING_SECONDS from a timer. An idle
+    connection holds neither a task nor a queue: the budget is 30 KB per idle connection,
+    and a pair of tasks in a task group (reader and writer) cost more than that alone. The
+    reader is the connection's own task (serve_feed); when sending fails the connection is
+    closed, which ends the reader; when the reader ends, close() stops the pusher."""
+
+    __slots__ = ("websocket", "sub", "replay", "last", "task", "ping_due", "closed", "loop",
+                 "timer")
+
+    def __init__(self, websocket: WebSocket, sub, replay: Replay, last: int):
+        self.websocket = websocket
+        self.sub = sub
+        self.replay = replay
+        self.last = last
+        self.task: asyncio.Task | None = None
+        self.ping_due = False
+        self.closed = False
+        self.loop = asyncio.get_running_loop()
+        self.timer = self.loop.call_later(PING_SECONDS, self._ping)
+        sub.on_deliver = self._wake
+        if sub.pending:  # delivered while replaying
+            self._wake()
+
+    def _ping(self) -> None:
+        self.ping_due = True
+        self.timer = self.loop.call_later(PING_SECONDS, self._ping)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.task is None and not self.closed:
+            self.task = self.loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while True:
+                events = self.sub.take()
+                if not events and not self.ping_due:
+                    self.task = None  # no await since take(): nothing can slip in between
+                    return
+                if self.ping_due:
+                    self.ping_due = False
+                    await _send(self.websocket, {"type": "ping"})
+                for event in events:
+                    if event is RESYNC:
+                        self.last = await _replay(self.websocket, self.replay, self.last)
+                        continue
+                    event_id = event.get("id")
+                    if event_id is not None:
+                        if event_id <= self.last:
+                            continue
+                        self.last = event_id
+                    await _send(self.websocket, event)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self._stop()  # the connection is gone; the reader hears it too
+        except Exception:
+            # The database failed a resync, say: end the connection (1011); the client
+            # reconnects with its last id and misses nothing.
+            log.exception("feed push failed; closing the connection")
+            self._stop()
+            with contextlib.suppress(Exception):
+                await self.websocket.close(code=CLOSE_INTERNAL, reason="try again")
+
+    def _stop(self) -> None:
+        self.closed = True
+        self.timer.cancel()
+        self.sub.on_deliver = None
+
+    def close(self) -> None:
+        self._stop()
+        if self.task is not None and self.task is not asyncio.current_task():
+            self.task.cancel()
+
+
 async def serve_feed(
     websocket: WebSocket,
     hub: Hub,
@@ -91,30 +172,8 @@ async def serve_feed(
     async with hub.subscribe(*channels) as sub:
         last = await head() if after is None else await _replay(websocket, replay, after)
         await _send(websocket, {"type": "ready", "last_id": last})
-
-        async def writer() -> None:
-            nonlocal last
-            queue = sub.queue
-            while True:
-                if queue.empty():  # the timer only when there is nothing to send yet
-                    try:
-                        event = await asyncio.wait_for(queue.get(), PING_SECONDS)
-                    except TimeoutError:
-                        await _send(websocket, {"type": "ping"})
-                        continue
-                else:
-                    event = queue.get_nowait()
-                if event is RESYNC:
-                    last = await _replay(websocket, replay, last)
-                    continue
-                event_id = event.get("id")
-                if event_id is not None:
-                    if event_id <= last:
-                        continue
-                    last = event_id
-                await _send(websocket, event)
-
-        async def reader() -> None:
+        pusher = _Pusher(websocket, sub, replay, last)
+        try:
             reason = None
             while reason is None:
                 message = await websocket.receive()
@@ -122,15 +181,7 @@ async def serve_feed(
                     return
                 reason = _refusal(message, flood)
             await websocket.close(code=reason[0], reason=reason[1])
-
-        async with anyio.create_task_group() as tg:
-
-            async def run(fn: Callable[[], Awaitable[None]]) -> None:
-                try:
-                    await fn()
-                except (WebSocketDisconnect, RuntimeError, OSError):
-                    pass
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(run, writer)
-            tg.start_soon(run, reader)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+        finally:
+            pusher.close()

@@ -10,7 +10,7 @@ def test_overflow_replaces_backlog_with_a_resync():
         sub = Subscription(("c",), size=3)
         for i in range(10):
             sub.deliver({"id": i})
-        items = [sub.queue.get_nowait() for _ in range(sub.queue.qsize())]
+        items = sub.take()
         return sub.overflows, items
 
     overflows, items = asyncio.run(run())
