@@ -111,14 +111,13 @@ class Wallboard:
         due = loop.time()
         while True:
             try:
-                snapshot = await run_in_threadpool(self._compute, cache)
+                frame = orjson.dumps(await run_in_threadpool(self._compute, cache)).decode()
             except Exception as exc:  # the database is away: screens see their data age
                 self.failures += 1
                 if self.failures == 1 or self.failures % 120 == 0:
                     log.warning("wallboard: crowding query failed (%d): %s", self.failures, exc)
                 cache = MinuteCache()
             else:
-                frame = orjson.dumps(snapshot).decode()
                 self.latest = frame
                 self.ticks += 1
                 for box in list(self._boxes):

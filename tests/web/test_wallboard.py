@@ -285,3 +285,30 @@ def test_a_real_server_broadcasts_one_frame_to_every_wallboard(people, venue_wit
                 if message["type"] == "crowding":
                     seen_b.append(message["at"])
             assert set(seen_b) & set(seen_a)
+
+
+def test_the_aggregator_survives_a_database_outage_and_stops_with_the_last_board(engine):
+    """Frames stop while the database is away (screens mark their data stale) and resume
+    when it answers; nothing runs once the last wallboard has gone."""
+    import asyncio
+
+    from realtime.wallboard import Wallboard
+
+    class Flaky:
+        failures = 2
+
+        def connect(self):
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("database away")
+            return engine.connect()
+
+    async def scenario() -> None:
+        board = Wallboard(Flaky(), interval=0.05)
+        async with board.subscribe() as box:
+            frame = await box.get(timeout=5)
+            assert frame is not None and orjson.loads(frame)["type"] == "crowding"
+            assert board.failures == 2 and board.running
+        assert not board.running and board.latest is None
+
+    asyncio.run(scenario())
