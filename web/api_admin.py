@@ -35,6 +35,9 @@ from web.responses import JSON, read_json
 from workers.queues import enqueue, job_state
 
 MAX_CHANGES = 100_000
+# Batches this small (a few people, typically registrars) jump the queue: a registrar's
+# revocation must not wait behind a 100,000-row exposure that was queued first.
+URGENT_ROWS = 1000
 
 
 def notice_lock(app: Starlette) -> FeedLock:
@@ -81,7 +84,7 @@ async def citizens_create(request: Request) -> Response:
 
 
 async def enqueue_batch(request: Request, principal: Principal, kind: str, payload: dict,
-                        job: str) -> dict:
+                        job: str, *, urgent: bool = False) -> dict:
     """Store the request as a batch, then enqueue the job that carries it out by id."""
     actor, _detail = who(request, principal)
 
@@ -92,7 +95,7 @@ async def enqueue_batch(request: Request, principal: Principal, kind: str, paylo
         return batch.id
 
     batch_id = await in_session(request, save)
-    queued = enqueue(request.app.state.redis, job, batch_id)
+    queued = enqueue(request.app.state.redis, job, batch_id, at_front=urgent)
 
     def link(session):
         row = session.get(Batch, batch_id)
@@ -104,9 +107,11 @@ async def enqueue_batch(request: Request, principal: Principal, kind: str, paylo
     return {"job_id": queued.id, "batch_id": batch_id}
 
 
-async def submit_batch(request: Request, kind: str, payload: dict, job: str) -> Response:
+async def submit_batch(request: Request, kind: str, payload: dict, job: str, *,
+                       urgent: bool = False) -> Response:
     principal = await require(request, "official")
-    return JSON(await enqueue_batch(request, principal, kind, payload, job), status_code=202)
+    return JSON(await enqueue_batch(request, principal, kind, payload, job, urgent=urgent),
+                status_code=202)
 
 
 async def status_changes(request: Request) -> Response:
@@ -118,7 +123,8 @@ async def status_changes(request: Request) -> Response:
     if len(changes) > MAX_CHANGES:
         raise ValidationFailed(f"每批最多 {MAX_CHANGES} 行 / at most {MAX_CHANGES} rows a batch")
     return await submit_batch(request, "status_changes", {"changes": changes},
-                              "workers.status.apply_status_changes")
+                              "workers.status.apply_status_changes",
+                              urgent=len(changes) <= URGENT_ROWS)
 
 
 async def exposures(request: Request) -> Response:
@@ -140,7 +146,8 @@ async def violations_create(request: Request) -> Response:
     violation = await in_session(request, create_violation, citizen_id=body.get("citizen_id"),
                                  reason=body.get("reason"), actor=actor)
     queued = await enqueue_batch(request, principal, "violation",
-                                 {"violation_id": violation.id}, "workers.status.apply_violation")
+                                 {"violation_id": violation.id}, "workers.status.apply_violation",
+                                 urgent=True)
     return JSON({**queued, "violation_id": violation.id,
                  "violation": violation_public(violation)}, status_code=202)
 
@@ -154,7 +161,7 @@ async def violations_lift(request: Request) -> Response:
                                  violation_id=request.path_params["id"], actor=actor,
                                  reason=body.get("reason"))
     queued = await enqueue_batch(request, principal, "lift", {"violation_id": violation.id},
-                                 "workers.status.lift_violation")
+                                 "workers.status.lift_violation", urgent=True)
     return JSON({**queued, "violation_id": violation.id,
                  "violation": violation_public(violation)}, status_code=202)
 

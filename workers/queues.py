@@ -19,10 +19,11 @@ def queue(connection: redis.Redis) -> Queue:
                  default_timeout=JOB_TIMEOUT)
 
 
-def enqueue(connection: redis.Redis, func: str, *args: object) -> Job:
-    """Enqueue a job by its dotted path (jobs take ids, never objects)."""
+def enqueue(connection: redis.Redis, func: str, *args: object, at_front: bool = False) -> Job:
+    """Enqueue a job by its dotted path (jobs take ids, never objects). `at_front`: a small,
+    urgent job (a registrar's revocation, a violation) goes before queued bulk work."""
     return queue(connection).enqueue(func, *args, retry=RETRY, result_ttl=7 * 86400,
-                                     failure_ttl=7 * 86400)
+                                     failure_ttl=7 * 86400, at_front=at_front)
 
 
 _STATES = {"queued": "queued", "deferred": "queued", "scheduled": "queued",

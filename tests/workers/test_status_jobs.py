@@ -132,3 +132,15 @@ def test_batch_endpoint_and_job_fallback(client, people, run_jobs, redis_client)
     redis_client.delete(f"rq:job:{queued['job_id']}")  # RQ forgot it (result TTL)
     state = job(client, queued["job_id"])
     assert state["state"] == "finished" and state["result"]["applied"] == 1
+
+
+def test_small_batches_and_violations_jump_the_queue(client, people, redis_client):
+    from workers.queues import queue
+
+    a = people.make()
+    bulk = submit(client, "/api/admin/status-changes",
+                  {"changes": [change(a, "yellow")] * 1001})  # bulk: queued in order
+    small = submit(client, "/api/admin/status-changes", {"changes": [change(a, "red")]})
+    violation = submit(client, "/api/admin/violations", {"citizen_id": a["id"], "reason": "x"})
+    assert queue(redis_client).job_ids == [violation["job_id"], small["job_id"],
+                                           bulk["job_id"]]
