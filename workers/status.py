@@ -106,9 +106,10 @@ def finish_batch(engine: Engine, batch_id: int, result: dict) -> dict:
 def _republish(engine: Engine, client, lock, batch_id: int) -> int:
     """On a re-run: publish again what an interrupted run committed (its publish may have
     died with it). Under the notice lock, so the feed's order holds."""
-    with engine.connect() as conn, lock.hold(conn):
-        if not applied_count(conn, batch_id):
+    with engine.connect() as conn:
+        if not applied_count(conn, batch_id):  # a first run (the usual case): nothing to do
             return 0
+    with engine.connect() as conn, lock.hold(conn):
         outcome = ChangeOutcome(notices=batch_notices(conn, batch_id))
         conn.rollback()
         count = len(outcome.notices)
