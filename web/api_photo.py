@@ -16,6 +16,8 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
@@ -73,11 +75,14 @@ async def _read_upload(request: Request) -> bytes:
     if media != "multipart/form-data":
         raise ValidationFailed("请以 multipart/form-data 上传 photo 字段 / upload the `photo` "
                                "field as multipart/form-data")
-    async with request.form(max_files=1, max_fields=4) as form:
-        upload = form.get("photo")
-        if not isinstance(upload, UploadFile):
-            raise ValidationFailed("缺少照片 / the `photo` file field is required")
-        data = await upload.read(MAX_BYTES + 1)
+    try:
+        async with request.form(max_files=1, max_fields=4) as form:
+            upload = form.get("photo")
+            if not isinstance(upload, UploadFile):
+                raise ValidationFailed("缺少照片 / the `photo` file field is required")
+            data = await upload.read(MAX_BYTES + 1)
+    except (HTTPException, MultiPartException) as exc:  # malformed, too many parts
+        raise ValidationFailed(f"表单格式错误 / malformed form: {exc}") from None
     if len(data) > MAX_BYTES:
         raise DomainError(TOO_LARGE, code="payload_too_large")
     if not data:

@@ -160,6 +160,16 @@ def test_notice_bar_live_status_notice_proxy_check_and_message(server, client, r
     assert texts == ["地铁站入口排队太长，建议增加扫码点"]
     shot(page, "home-forms", full_page=True)
 
+    # The English switch: the same home, every label in English.
+    page.click("header a.lang")
+    page.wait_for_selector("html[lang=en]")
+    assert page.inner_text("#notice-bar-h") == "Notices"
+    assert page.inner_text("#card-status") == "Home observation"
+    assert page.inner_text("#proxy-h") == "Check for someone else"
+    assert page.inner_text("#message-h") == "Message the health authority"
+    assert "Home observation" in page.inner_text("#card-advice")
+    shot(page, "home-en", full_page=True)
+
 
 def test_an_offline_scan_is_queued_then_delivered(server, client, redis_client,
                                                  venue_with_logbook, new_page):

@@ -123,6 +123,11 @@ def test_console_from_opening_a_venue_to_deleting_a_logbook(server, client, redi
     assert "朝阳大悦城" in page.inner_text(f"li[data-venue-id='{venue_id}']")
     assert "1个登记簿" in page.inner_text(f"li[data-venue-id='{venue_id}']")
     shot(page, "console")
+    page.goto(f"{server.url}/venues/{venue_id}?lang=en")
+    assert page.inner_text("#logbooks-h") == "Logbooks"
+    assert "2 arrivals today · 1 abnormal" in page.inner_text("#venue-today")
+    assert page.locator("li.logbook").first.get_by_text("Export CSV").is_visible()
+    shot(page, "venue-console-en", full_page=True)
 
 
 def test_live_feed_abnormal_only_filter_and_siren(server, client, people, run_jobs,
