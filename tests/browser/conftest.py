@@ -129,3 +129,64 @@ def sign_in_by_sms(page, base_url: str, redis_client, phone: str, next_path: str
     page.fill("#otp-code", code)
     page.click("#otp-submit")
     page.wait_for_url(f"{base_url}{next_path}")
+
+
+# Checks a person would make by eye, run on the page as it is shown: every control has a label
+# (a <label>, aria-label or its own text), every control is a comfortable touch target (44 px
+# high at least, WCAG 2.5.5), and text contrasts with what is behind it (4.5:1, large text
+# 3:1; backgrounds with transparency are composited up the ancestors).
+_AUDIT = """
+() => {
+  const problems = [];
+  const visible = (e) => { const r = e.getBoundingClientRect();
+    const s = getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && s.visibility !== "hidden" && s.display !== "none"; };
+  const name = (e) => e.id ? `#${e.id}` : `${e.tagName.toLowerCase()}.${e.className}`;
+  for (const e of document.querySelectorAll("input, select, textarea, button, a.button, summary")) {
+    if (e.type === "hidden" || e.closest("[hidden]")) continue;
+    const shown = visible(e) || (e.classList.contains("visually-hidden"));
+    if (!shown) continue;
+    const labelled = (e.labels && e.labels.length) || e.getAttribute("aria-label") ||
+      e.getAttribute("aria-labelledby") || (e.textContent || "").trim() || e.title;
+    if (!labelled) problems.push(`unlabelled ${name(e)}`);
+    if (!e.classList.contains("visually-hidden") && e.getBoundingClientRect().height < 43.5)
+      problems.push(`small target ${name(e)} ${e.getBoundingClientRect().height}px`);
+  }
+  const rgba = (c) => { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return [0, 0, 0, 0];
+    const p = m[1].split(",").map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const over = (top, under) => { const a = top[3]; return [0, 1, 2].map(
+    (i) => top[i] * a + under[i] * (1 - a)).concat([1]); };
+  const background = (e) => { const layers = [];
+    for (let n = e; n; n = n.parentElement) { const c = rgba(getComputedStyle(n).backgroundColor);
+      if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; } }
+    let color = [255, 255, 255, 1];
+    for (const layer of layers.reverse()) color = over(layer, color);
+    return color; };
+  const lum = (c) => { const f = (v) => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+    const e = t.parentElement;
+    if (!t.textContent.trim() || seen.has(e) || !visible(e) || e.closest("[hidden], svg, .sheet"))
+      continue;
+    seen.add(e);
+    const s = getComputedStyle(e);
+    const fg = over(rgba(s.color), background(e));
+    const bg = background(e);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(s.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(s.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5))
+      problems.push(`contrast ${ratio.toFixed(2)} ${name(e)} ${t.textContent.trim().slice(0, 20)}`);
+  }
+  return problems;
+}
+"""
+
+
+def audit(page) -> list[str]:
+    """Unlabelled controls, small touch targets and low-contrast text on the page."""
+    return page.evaluate(_AUDIT)

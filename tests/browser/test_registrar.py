@@ -205,3 +205,28 @@ def test_entrance_display_rotates_and_an_expired_code_is_refused(server, client,
     shot(late, "scan-expired")
     r = client.post("/api/scan", headers=people.make()["headers"], json={"code": old})
     assert r.status_code == 410 and r.json()["error"] == "code_expired"
+
+
+def test_a_screen_cut_off_from_the_server_hides_its_dead_code(server, venue_with_logbook,
+                                                               new_page):
+    """Past its window and grace the code no longer checks anyone in: a screen that could
+    not fetch the next one must not keep showing it (people would scan a dead code)."""
+    owner, _venue, logbook = venue_with_logbook
+    screen = new_page(**TABLET)
+    screen.clock.install()
+    sign_in(screen, server.url, owner["token"], f"/logbooks/{logbook['id']}/display")
+    first = screen.evaluate("window.scanbook.code")
+    screen.context.set_offline(True)
+    screen.clock.fast_forward((rotating.WINDOW_SECONDS + rotating.GRACE_SECONDS + 5) * 1000)
+    screen.wait_for_selector("#display-offline:not([hidden])")
+    assert screen.evaluate("window.scanbook.stale") is True
+    assert screen.evaluate("window.scanbook.failures") >= 1
+    assert not screen.locator("#display-qr-img").is_visible() or screen.eval_on_selector(
+        "#display-qr-img", "e => getComputedStyle(e).visibility") == "hidden"
+    shot(screen, "display-offline")
+    screen.context.set_offline(False)  # back online: a fresh code at once
+    screen.wait_for_function("() => window.scanbook.stale === false")
+    assert screen.evaluate("window.scanbook.refreshes") >= 1
+    code = screen.evaluate("window.scanbook.code")
+    assert code.startswith(logbook["token"] + ".")
+    assert code == first or rotating.parse(code)[1] > rotating.parse(first)[1]
