@@ -326,7 +326,7 @@ def bench(args) -> dict:
             "benchmark": "connections",
             "feed": "/ws/me + POST /api/admin/notices" if not venue_mode
             else "/ws/venues/{id}/feed + POST /api/scan",
-            "uvicorn_ws": args.ws or "auto (websockets)",
+            "uvicorn_ws": args.ws or "auto",
             "database": "postgresql" if database_url.startswith("postgres") else "sqlite",
             "machine": {"cpus": os.cpu_count(), "nofile": limit},
             "connections": {"requested": args.connections, "ready": ready,
