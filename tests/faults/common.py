@@ -74,15 +74,18 @@ def venue_checkins(engine, venue_id: int) -> list[int]:
 
 
 class Registrar(threading.Thread):
-    """A registrar's console: a venue feed that reconnects (to the next URL in `ws_urls`)
+    """A registrar's console (or, with `path`, any numbered feed such as /ws/me): a feed that
+    reconnects (to the next URL in `ws_urls`)
     whenever the connection ends, resuming with the last id it saw. Records every check-in
     id in arrival order, and any id that is not above the last one (a duplicate or a
     reordering) as an error."""
 
-    def __init__(self, ws_urls: list[str], venue_id: int, headers: dict, name: str):
+    def __init__(self, ws_urls: list[str], venue_id: int | None, headers: dict, name: str,
+                 *, path: str | None = None, kind: str = "checkin"):
         super().__init__(daemon=True, name=name)
         self.ws_urls = ws_urls
-        self.venue_id = venue_id
+        self.path = path or f"/ws/venues/{venue_id}/feed"
+        self.kind = kind  # the numbered events to collect
         self.headers = headers
         self.seen: list[int] = []
         self.errors: list[str] = []
@@ -111,7 +114,7 @@ class Registrar(threading.Thread):
         while not self._halt.is_set():
             url = self.ws_urls[self._turn % len(self.ws_urls)]
             try:
-                with connect(f"{url}/ws/venues/{self.venue_id}/feed?after={self.last}",
+                with connect(f"{url}{self.path}?after={self.last}",
                              additional_headers=self.headers, open_timeout=5,
                              close_timeout=1) as ws:
                     self.connects += 1
@@ -130,7 +133,7 @@ class Registrar(threading.Thread):
                 continue
             if event["type"] == "ready":
                 self.ready.set()
-            elif event["type"] == "checkin":
+            elif event["type"] == self.kind:
                 if event["id"] <= self.last:
                     self.errors.append(f"{self.name}: id {event['id']} after {self.last}")
                 else:
