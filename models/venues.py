@@ -134,8 +134,13 @@ def new_code() -> str:
 
 
 def create_logbook(session: Session, *, venue_id: int, actor: Citizen, body: dict) -> Logbook:
+    from models.violations import active_violation
+
     require_registrar(session, venue_id, actor.id)
     require_green(actor)
+    if active_violation(session, actor.id) is not None:
+        raise Forbidden("登记员因违规被暂停，不能申请新的登记簿 / a registrar suspended for a "
+                        "violation cannot open a new logbook until it is lifted")
     label = _text(body, "label", max_len=100)
     logbook = Logbook(venue_id=venue_id, label=label, code=new_code(), created_by=actor.id)
     session.add(logbook)

@@ -33,13 +33,9 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """RQ workers with the JSON serializer; the first also runs the cron scheduler."""
-    from rq import Worker
-    from rq.serializers import JSONSerializer
-
+    """An RQ worker with the JSON serializer and the cron scheduler (retention)."""
     from realtime.connection import sync_client
-    from workers.queues import QUEUE
-    from workers.recovery import requeue_orphans
+    from workers.runner import run_worker
 
     settings = load_settings()
     url = settings.redis_url
@@ -47,10 +43,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         from realtime.embedded import ensure_embedded_redis
 
         url = ensure_embedded_redis(settings.data_dir)
-    connection = sync_client(url)
-    requeue_orphans(connection)  # jobs of a worker that was killed: now, not in 10 minutes
-    worker = Worker([QUEUE], connection=connection, serializer=JSONSerializer)
-    worker.work(with_scheduler=True, burst=args.burst)
+    # Preloads the job modules before RQ forks, hands on dead workers' jobs, runs the
+    # retention cron in a thread.
+    run_worker(sync_client(url), burst=args.burst)
     return 0
 
 

@@ -79,3 +79,18 @@ def test_violation_validation(client, people):
     r = client.post("/api/admin/violations", headers=person["headers"],
                     json={"citizen_id": person["id"], "reason": "x"})
     assert r.status_code == 403
+
+
+def test_suspended_registrar_gets_no_new_logbook_until_lifted(client, people, run_jobs,
+                                                              venue_with_logbook):
+    owner, venue, logbook = venue_with_logbook
+    url = f"/api/venues/{venue['id']}/logbooks"
+    queued = submit(client, "/api/admin/violations", {"citizen_id": owner["id"],
+                                                      "reason": "未查验健康码"})
+    run_jobs()
+    r = client.post(url, headers=owner["headers"], json={"label": "北门"})
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    assert "violation" in r.json()["message"]
+    client.post(f"/api/admin/violations/{queued['violation_id']}/lift", headers=ADMIN)
+    run_jobs()
+    assert client.post(url, headers=owner["headers"], json={"label": "北门"}).status_code == 201
