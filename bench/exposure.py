@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 import orjson
 from sqlalchemy import text
 from sqlmodel import SQLModel
