@@ -160,6 +160,8 @@ class Answer:
     error: str | None = None
     server: str = ""
     started: float = 0.0
+    citizen_id: int = 0
+    code: str = ""
 
 
 @dataclass
@@ -209,10 +211,12 @@ class ScanLoad:
                                      json={"code": code})
             body = r.json()
             return Answer(r.status_code, body, time.monotonic() - t0,
-                          server=self.base_urls[server], started=t0)
+                          server=self.base_urls[server], started=t0,
+                          citizen_id=citizen["id"], code=code)
         except (httpx.HTTPError, ValueError) as exc:
             return Answer(None, None, time.monotonic() - t0, error=repr(exc),
-                          server=self.base_urls[server], started=t0)
+                          server=self.base_urls[server], started=t0,
+                          citizen_id=citizen["id"], code=code)
 
     def _work(self, index: int) -> None:
         n, books = len(self.citizens), len(self.codes)

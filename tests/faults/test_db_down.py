@@ -1,8 +1,10 @@
 """The database becomes unavailable under scan load — SQLite: another process holds its write
 lock; PostgreSQL: the server reaches it through a TCP proxy that the test cuts (every
 connection dropped, new ones refused). Requests answer 503 `unavailable` within a few
-seconds, /healthz answers 503, no 503 left a record behind, registrars miss nothing, and
-everything works again once the database is back."""
+seconds, /healthz answers 503, no 503 left a half-written record (a row whose COMMIT went
+out just before the cut may be whole with its answer lost: the retry that a 503 asks for gets
+it, 200 and the same check-in), registrars miss nothing (each row once), and everything works
+again once the database is back."""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx2 as httpx
 import pytest
+from sqlalchemy import select
 
+from models.tables import Checkin
 from realtime.embedded import start_redis
 from tests.faults.common import (
     REQUEST_TIMEOUT,
@@ -150,7 +154,7 @@ def test_database_down_answers_503_then_recovers(engine, tmp_path):
             http = httpx.Client(base_url=server.url, timeout=REQUEST_TIMEOUT)
             # Warm the server's token cache for the citizens who will poll /api/me.
             assert http.get("/api/me", headers=guests[0]["headers"]).status_code == 200
-            load = ScanLoad([server.url], guests, [b["token"] for b in books], threads=4,
+            load = ScanLoad([server.url], guests[:-1], [b["token"] for b in books], threads=4,
                             pause=0.05).start()
             time.sleep(1.0)
             take_down()
@@ -186,14 +190,30 @@ def test_database_down_answers_503_then_recovers(engine, tmp_path):
             assert any(a.status == 201 for a in answers if a.started > up_at + 0.5)
             accepted = accepted_ids(answers)
             in_db = venue_checkins(engine, venue["id"])
-            assert sorted(accepted) == in_db  # a 503 left nothing behind
+            assert set(accepted) <= set(in_db)
+            # A 503 leaves nothing half-written. When the link dies right after COMMIT was sent,
+            # the row may be whole but its answer lost (the client cannot know): the retry that
+            # a 503 asks for then finds it — 200 and the same check-in, by the 60 s rule.
+            unanswered = sorted(set(in_db) - set(accepted))
+            assert len(unanswered) <= 20, unanswered  # at most the batch in flight at the cut
+            code_of = {b["id"]: b["token"] for b in books}
+            headers_of = {g["id"]: g["headers"] for g in guests}
+            with engine.connect() as conn:
+                rows = conn.execute(select(Checkin.id, Checkin.citizen_id, Checkin.logbook_id)
+                                    .where(Checkin.id.in_(unanswered))).all()
+            for checkin_id, citizen_id, logbook_id in rows:
+                assert any(a.status == 503 and a.citizen_id == citizen_id
+                           and a.code == code_of[logbook_id] for a in answers), checkin_id
+                r = http.post("/api/scan", headers=headers_of[citizen_id],
+                              json={"code": code_of[logbook_id]})
+                assert (r.status_code, r.json()["checkin_id"]) == (200, checkin_id), r.text
             for registrar in registrars:
                 assert registrar.wait_for(set(in_db), timeout=20), (
                     registrar.name, sorted(set(in_db) - set(registrar.seen))[:10])
             for registrar in registrars:
                 assert not registrar.errors, registrar.errors[:5]
                 assert registrar.seen == in_db
-            r = http.post("/api/scan", headers=guests[-1]["headers"],
+            r = http.post("/api/scan", headers=guests[-1]["headers"],  # not in the load
                           json={"code": books[0]["token"]})
             assert r.status_code == 201, r.text
             http.close()
