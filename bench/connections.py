@@ -264,7 +264,8 @@ def bench(args) -> dict:
         reset_schema(engine)
         venue_mode = args.feed == "venue"
         log(f"seeding {args.connections} citizens")
-        data = seed(engine, citizens=2 if venue_mode else args.connections + args.warmup,
+        data = seed(engine, citizens=args.rounds + 2 if venue_mode
+                    else args.connections + args.warmup,
                     venues=1, logbooks_per_venue=1, feeds_per_venue=1)
         engine.dispose()
         if venue_mode:
