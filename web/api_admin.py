@@ -31,7 +31,7 @@ from models.violations import (
 from realtime.events import ALL_CITIZENS, publish
 from web.app import in_session
 from web.auth import Principal, require
-from web.responses import JSON, read_json
+from web.responses import JSON, int_query, read_json
 from workers.queues import enqueue, job_state
 
 MAX_CHANGES = 100_000
@@ -59,18 +59,6 @@ def who(request: Request, principal: Principal) -> tuple[str, dict]:
     return actor, {"office": office or None, "official": official or None, "ip": client,
                    "user_agent": request.headers.get("user-agent", "")[:200]}
 
-
-def _int_query(request: Request, name: str, *, low: int = 0, high: int = 2**62) -> int | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed(f"{name} 须为整数 / {name} must be an integer") from None
-    if not low <= value <= high:
-        raise ValidationFailed(f"{name} 须在 {low}–{high} 之间 / {name} must be {low}..{high}")
-    return value
 
 
 async def citizens_create(request: Request) -> Response:
@@ -168,7 +156,7 @@ async def violations_lift(request: Request) -> Response:
 
 async def violations_list(request: Request) -> Response:
     await require(request, "official")
-    citizen_id = _int_query(request, "citizen_id")
+    citizen_id = int_query(request, "citizen_id")
     active_raw = request.query_params.get("active")
     active = None if active_raw in (None, "") else active_raw.lower() in ("1", "true", "yes")
     items = await in_session(request, list_violations, citizen_id=citizen_id, active=active)
@@ -226,11 +214,11 @@ async def trace_get(request: Request) -> Response:
 async def audit_list(request: Request) -> Response:
     await require(request, "official")
     params = request.query_params
-    limit = _int_query(request, "limit", low=1, high=1000) or 100
-    items = await in_session(request, list_audit, citizen_id=_int_query(request, "citizen_id"),
+    limit = int_query(request, "limit", default=100, low=1, high=1000)
+    items = await in_session(request, list_audit, citizen_id=int_query(request, "citizen_id"),
                              action=params.get("action") or None,
                              actor=params.get("actor") or None,
-                             before=_int_query(request, "before"), limit=limit)
+                             before=int_query(request, "before"), limit=limit)
     return JSON({"items": items, "next_before": items[-1]["id"] if items else None})
 
 
@@ -253,8 +241,8 @@ async def notices_create(request: Request) -> Response:
 
 async def notices_list(request: Request) -> Response:
     await require(request, "official")
-    limit = _int_query(request, "limit", low=1, high=500) or 50
-    before = _int_query(request, "before")
+    limit = int_query(request, "limit", default=50, low=1, high=500)
+    before = int_query(request, "before")
 
     def load(session):
         return announcements(session.connection(), before=before, limit=limit)
@@ -279,8 +267,8 @@ def list_messages(session, *, before: int | None = None, limit: int = 50) -> lis
 async def messages_list(request: Request) -> Response:
     """GET /api/admin/messages?before=&limit=: what citizens wrote to the authority."""
     await require(request, "official")
-    limit = _int_query(request, "limit", low=1, high=500) or 50
-    items = await in_session(request, list_messages, before=_int_query(request, "before"),
+    limit = int_query(request, "limit", default=50, low=1, high=500)
+    items = await in_session(request, list_messages, before=int_query(request, "before"),
                              limit=limit)
     return JSON({"items": items, "next_before": items[-1]["id"] if items else None})
 

@@ -23,8 +23,8 @@ from models.tables import Citizen, Message, utcnow
 from realtime.events import citizen_channel, publish, venue_channel
 from web.api_photo import photo_url
 from web.app import in_session
-from web.auth import Unauthenticated, require
-from web.responses import JSON, read_json
+from web.auth import current_citizen, require
+from web.responses import JSON, int_query, read_json
 
 MAX_CODE = 200
 _CODE = re.compile(r"[A-Za-z0-9_-]+")  # logbook codes are URL-safe base64 (models.venues)
@@ -37,20 +37,9 @@ def card(citizen: Citizen, itinerary_url: str) -> dict:
             "itinerary_url": itinerary_url, "photo_url": photo_url(citizen)}
 
 
-async def _me(request: Request) -> Citizen:
-    principal = await require(request, "citizen")
-
-    def load(session):
-        return session.get(Citizen, principal.citizen_id)
-
-    citizen = await in_session(request, load)
-    if citizen is None:
-        raise Unauthenticated("账户不存在 / account not found")
-    return citizen
-
 
 async def me(request: Request) -> Response:
-    citizen = await _me(request)
+    citizen = await current_citizen(request)
     return JSON(card(citizen, request.app.state.settings.itinerary_url))
 
 
@@ -62,13 +51,8 @@ async def status_guide_get(request: Request) -> Response:
 async def my_notices(request: Request) -> Response:
     """GET /api/me/notices?after=&limit=: the /ws/me feed for clients that poll."""
     principal = await require(request, "citizen")
-    try:
-        after = int(request.query_params.get("after") or 0)
-        limit = int(request.query_params.get("limit") or 100)
-    except ValueError:
-        raise ValidationFailed("after/limit 须为整数 / after and limit must be integers") from None
-    if after < 0 or not 1 <= limit <= 500:
-        raise ValidationFailed("after ≥ 0, 1 ≤ limit ≤ 500")
+    after = int_query(request, "after", default=0)
+    limit = int_query(request, "limit", default=100, low=1, high=500)
 
     def load(session):
         return notices_after(session.connection(), citizen_id=principal.citizen_id,
@@ -110,7 +94,7 @@ async def itinerary_verification(request: Request) -> Response:
                     + [(venue_channel(e["venue_id"]), e) for e in outcome.logbook_events])
 
     await run_in_threadpool(write)
-    citizen = await _me(request)
+    citizen = await current_citizen(request)
     return JSON(card(citizen, request.app.state.settings.itinerary_url))
 
 

@@ -8,8 +8,7 @@ from starlette.routing import Route
 
 from models.checkins import CheckinRequest
 from models.citizens import find_or_create_visitor
-from models.errors import NotFound, ValidationFailed
-from models.tables import Citizen
+from models.errors import NotFound
 from models.venues import (
     add_registrar,
     create_logbook,
@@ -24,22 +23,8 @@ from models.venues import (
 from realtime.events import publish, venue_channel
 from web import exports
 from web.app import in_session
-from web.auth import require
-from web.responses import JSON, read_json
-
-
-async def _citizen(request: Request) -> Citizen:
-    principal = await require(request, "citizen")
-
-    def load(session):
-        return session.get(Citizen, principal.citizen_id)
-
-    citizen = await in_session(request, load)
-    if citizen is None:
-        from web.auth import Unauthenticated
-
-        raise Unauthenticated("账户不存在 / account not found")
-    return citizen
+from web.auth import current_citizen
+from web.responses import JSON, int_query, read_json
 
 
 def _public_url(request: Request) -> str:
@@ -47,7 +32,7 @@ def _public_url(request: Request) -> str:
 
 
 async def venues_create(request: Request) -> Response:
-    citizen = await _citizen(request)
+    citizen = await current_citizen(request)
     body = await read_json(request)
     venue = await in_session(request, create_venue, owner=citizen, body=body)
     return JSON(venue_public(venue), status_code=201)
@@ -59,7 +44,7 @@ async def venues_mine(request: Request) -> Response:
 
     from models.tables import Registrar, Venue
 
-    citizen = await _citizen(request)
+    citizen = await current_citizen(request)
 
     def load(session):
         rows = session.exec(
@@ -74,7 +59,7 @@ async def venues_mine(request: Request) -> Response:
 
 
 async def registrars_add(request: Request) -> Response:
-    citizen = await _citizen(request)
+    citizen = await current_citizen(request)
     body = await read_json(request)
     registrar = await in_session(
         request, add_registrar, venue_id=request.path_params["id"], actor=citizen,
@@ -84,7 +69,7 @@ async def registrars_add(request: Request) -> Response:
 
 
 async def logbooks_create(request: Request) -> Response:
-    citizen = await _citizen(request)
+    citizen = await current_citizen(request)
     body = await read_json(request)
     logbook = await in_session(
         request, create_logbook, venue_id=request.path_params["id"], actor=citizen, body=body
@@ -93,7 +78,7 @@ async def logbooks_create(request: Request) -> Response:
 
 
 async def logbooks_list(request: Request) -> Response:
-    citizen = await _citizen(request)
+    citizen = await current_citizen(request)
     books = await in_session(request, list_logbooks, venue_id=request.path_params["id"],
                              actor=citizen)
     url = _public_url(request)
@@ -101,40 +86,28 @@ async def logbooks_list(request: Request) -> Response:
 
 
 async def logbook_get(request: Request) -> Response:
-    citizen = await _citizen(request)
+    citizen = await current_citizen(request)
     logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
                                actor=citizen)
     return JSON(logbook_public(logbook, _public_url(request)))
 
 
 async def logbook_delete(request: Request) -> Response:
-    citizen = await _citizen(request)
+    citizen = await current_citizen(request)
     event = await in_session(request, delete_logbook, logbook_id=request.path_params["id"],
                              actor=citizen)
     publish(request.app.state.redis, [(venue_channel(event["venue_id"]), event)])
     return Response(status_code=204)
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed(f"{name} 须为整数 / {name} must be an integer") from None
-    if not low <= value <= high:
-        raise ValidationFailed(f"{name} 须在 {low}–{high} 之间 / {name} must be {low}..{high}")
-    return value
-
 
 async def checkins_list(request: Request) -> Response:
     from models.checkins import checkins_after
 
-    citizen = await _citizen(request)
+    citizen = await current_citizen(request)
     logbook_id = request.path_params["id"]
-    after = _int_param(request, "after", 0, 0, 2**62)
-    limit = _int_param(request, "limit", 100, 1, 1000)
+    after = int_query(request, "after", default=0)
+    limit = int_query(request, "limit", default=100, low=1, high=1000)
     await in_session(request, get_logbook, logbook_id=logbook_id, actor=citizen)
 
     def load(session):
@@ -149,7 +122,7 @@ async def export(request: Request) -> Response:
     fmt = request.path_params["fmt"]
     if fmt not in ("csv", "xlsx"):
         raise NotFound("仅支持 csv 与 xlsx / export is csv or xlsx")
-    citizen = await _citizen(request)
+    citizen = await current_citizen(request)
     logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
                                actor=citizen)
     engine = request.app.state.engine
@@ -159,7 +132,7 @@ async def export(request: Request) -> Response:
 
 
 async def proxy_checkin(request: Request) -> Response:
-    citizen = await _citizen(request)
+    citizen = await current_citizen(request)
     body = await read_json(request)
     logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
                                actor=citizen)

@@ -7,6 +7,7 @@ import hmac
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
@@ -128,6 +129,21 @@ async def authenticate(conn: HTTPConnection) -> Principal | None:
     if isinstance(session.get("citizen_id"), int):
         return Principal("citizen", session["citizen_id"])
     return None
+
+
+def _load_citizen(engine, citizen_id: int) -> Citizen | None:
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(Citizen, citizen_id)
+
+
+async def current_citizen(conn: HTTPConnection) -> Citizen:
+    """The signed-in citizen's row (401 without a citizen, 403 for an official)."""
+    principal = await require(conn, "citizen")
+    citizen = await run_in_threadpool(_load_citizen, conn.app.state.engine,
+                                      principal.citizen_id)
+    if citizen is None:
+        raise Unauthenticated("账户不存在 / account not found")
+    return citizen
 
 
 async def require(conn: HTTPConnection, kind: str | None = None) -> Principal:

@@ -26,7 +26,7 @@ from models.tables import Checkin, Citizen, Logbook, Registrar, Venue
 from models.timeutil import BEIJING, iso
 from models.venues import get_logbook, get_venue, require_registrar
 from web.app import in_session
-from web.auth import authenticate
+from web.auth import authenticate, current_citizen
 from web.pages import guarded, login_url, render
 from web.qr import qr_png, qr_svg
 from web.responses import JSON
@@ -183,9 +183,7 @@ async def display(request: Request) -> Response:
 
 async def rotating_code(request: Request) -> Response:
     """GET /api/logbooks/{id}/rotating-code: the display's current code (registrars)."""
-    from web.api_registrar import _citizen
-
-    citizen = await _citizen(request)
+    citizen = await current_citizen(request)
     logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
                                actor=citizen)
     if logbook.state != "active":
@@ -197,9 +195,7 @@ async def rotating_code(request: Request) -> Response:
 
 async def logbook_qr(request: Request) -> Response:
     """GET /logbooks/{id}/qr.png|svg: the code as an image (registrars of the venue only)."""
-    from web.api_registrar import _citizen
-
-    citizen = await _citizen(request)
+    citizen = await current_citizen(request)
     logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
                                actor=citizen)
     url = _scan_url(request, logbook.code)

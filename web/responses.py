@@ -51,6 +51,23 @@ def domain_error(exc: DomainError) -> JSON:
 MAX_BODY = 32 * 1024 * 1024  # a 100,000-row status batch fits; anything larger is refused
 
 
+def int_query(request: Request, name: str, *, default: int | None = None, low: int = 0,
+              high: int = 2**62) -> int | None:
+    """An integer query parameter in [low, high], `default` when absent; else 422."""
+    from models.errors import ValidationFailed
+
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationFailed(f"{name} 须为整数 / {name} must be an integer") from None
+    if not low <= value <= high:
+        raise ValidationFailed(f"{name} 须在 {low}–{high} 之间 / {name} must be {low}..{high}")
+    return value
+
+
 async def read_json(request: Request) -> dict:
     """The request body as a JSON object, or a validation_error naming what is wrong."""
     from models.errors import ValidationFailed
