@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import shutil
 import subprocess
@@ -294,6 +295,12 @@ async def bench(args) -> dict:
         database_url = args.database_url or (
             "postgresql+psycopg://postgres@127.0.0.1/sb_bench" if args.db == "postgres"
             else f"sqlite:///{workdir / 'data' / 'scanbook.db'}")
+        # Secrets of the run, in this process too: the data written here (ID numbers are
+        # encrypted at rest) must read back in the server with the same keys.
+        secrets_env = {"SCANBOOK_SECRET": "bench-secret-" + base64.b64encode(os.urandom(18))
+                       .decode(), "SCANBOOK_DATA_KEY": base64.b64encode(os.urandom(32)).decode(),
+                       "SCANBOOK_ADMIN_TOKEN": "bench-official-" + "y" * 24}
+        os.environ.update(secrets_env)
         engine = make_engine(database_url)
         reset_schema(engine)
         data = seed(engine, citizens=args.citizens, venues=args.venues,
@@ -303,9 +310,7 @@ async def bench(args) -> dict:
             f"{args.logbooks_per_venue} logbooks, {args.feeds_per_venue} feeds per venue "
             f"({engine.dialect.name}); work dir {workdir}")
         env = {"SCANBOOK_ENV": "bench", "SCANBOOK_DATA_DIR": str(workdir / "data"),
-               "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-               "SCANBOOK_SECRET": "bench-secret-" + "x" * 24,
-               "SCANBOOK_ADMIN_TOKEN": "bench-official-" + "y" * 24}
+               "DATABASE_URL": database_url, "REDIS_URL": redis_url, **secrets_env}
         d, c = args.duration, args.connections
         load_avg_before = os.getloadavg()
         flags = UVICORN_FLAGS + (args.uvicorn.split() if args.uvicorn else [])

@@ -32,16 +32,29 @@ def _unavailable(exc: Exception) -> bool:
 class CheckinWriter:
     """Collects check-in requests and writes them in batches from one thread.
 
-    No artificial delay: while one batch is being committed the next requests queue up, so a
-    quiet venue gets a single-row batch at once and a rush gets big batches. The feed lock is
-    held from insert to publish, so ids reach every feed in increasing order (resume-safe).
+    While one batch is being committed the next requests queue up, so a rush gets big
+    batches. A scan that finds the writer idle is written at once when traffic is sparse; when
+    the writer last wrote within BUSY_SECONDS it lingers LINGER_SECONDS first, so a steady
+    stream is written in batches rather than in ones and twos. Each batch costs a thread
+    hand-off (and the GIL going back and forth), a transaction, a publish and the hub's and
+    feeds' wake-ups, far more than a row does: in bench/scan.py at the maximum rate the
+    linger took batches from ~29 to ~50 rows and the server's CPU per scan from ~250 to
+    ~210 µs. The feed lock is held from insert to publish, so ids reach every feed in increasing
+    order (resume-safe).
     """
 
-    def __init__(self, engine: Engine, redis_client: redis.Redis, *, max_batch: int = 500):
+    # 2 ms is a tenth of the scan→feed latency budget (p99 ≤ 20 ms, bench/README.md).
+    LINGER_SECONDS = 0.002
+    BUSY_SECONDS = 0.05
+
+    def __init__(self, engine: Engine, redis_client: redis.Redis, *, max_batch: int = 500,
+                 linger: float | None = None):
         self.engine = engine
         self.redis = redis_client
         self.lock = FeedLock(engine, CHECKIN_LOCK)
         self.max_batch = max_batch
+        self.linger = self.LINGER_SECONDS if linger is None else linger
+        self._last_write = float("-inf")
         self._pending: list[tuple[CheckinRequest, asyncio.Future]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -74,6 +87,10 @@ class CheckinWriter:
     async def _run(self) -> None:
         while True:
             await self._wakeup.wait()
+            loop = asyncio.get_running_loop()
+            if (self.linger and len(self._pending) < self.max_batch
+                    and loop.time() - self._last_write < self.BUSY_SECONDS):
+                await asyncio.sleep(self.linger)  # a steady stream: let the batch fill
             self._wakeup.clear()
             while self._pending:
                 batch = self._pending[: self.max_batch]
@@ -96,6 +113,7 @@ class CheckinWriter:
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
+                self._last_write = loop.time()
 
     def write(self, requests: list[CheckinRequest]) -> list[CheckinResult | DomainError]:
         """Record, commit, then publish — all under the feed lock."""
