@@ -51,6 +51,7 @@ class Phase:
         self.ids = array("q")
         self.sent = 0
         self.errors = 0
+        self.reconnects = 0
         self.started = 0.0
         self.ended = 0.0
         self.cpu = 0.0  # this process's CPU seconds over the phase
@@ -67,6 +68,7 @@ class Phase:
             "sent": self.sent,
             "answered": len(self.status),
             "errors": self.errors,
+            "reconnects": self.reconnects,
             "by_status": {str(k): v for k, v in sorted(by_status.items())},
             "rate": len(self.status) / elapsed,
             "loadgen_cpu": round(self.cpu / elapsed, 3),
@@ -208,7 +210,22 @@ class LoadGen:
             self.conns.remove(conn)
         if conn in self.free:
             self.free.remove(conn)
+        if self.running:  # keep the concurrency: a server may close after an error answer
+            self.phase.reconnects += 1
+            self._tasks.add(task := asyncio.get_running_loop().create_task(self._replace()))
+            task.add_done_callback(self._tasks.discard)
         self._maybe_drained()
+
+    async def _replace(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await loop.create_connection(
+                lambda: Connection(self), self.spec["host"], self.spec["port"])
+        except OSError:
+            self.phase.errors += 1
+            return
+        self.conns.append(conn)
+        self.idle(conn)
 
     def _maybe_drained(self) -> None:
         if self._drain is not None and not any(c.busy for c in self.conns):
@@ -216,6 +233,7 @@ class LoadGen:
                 self._drain.set_result(None)
 
     _drain: asyncio.Future | None = None
+    _tasks: set[asyncio.Task] = set()
     _done: asyncio.Future | None = None
     limit: float = float("inf")
 

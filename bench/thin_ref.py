@@ -30,7 +30,10 @@ class JSON(Response):
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    app.state.redis = aioredis.from_url(os.environ["REDIS_URL"])
+    # A blocking pool: hundreds of requests at once wait for one of its connections (the
+    # default pool refuses past its size: MaxConnectionsError, a 500).
+    pool = aioredis.BlockingConnectionPool.from_url(os.environ["REDIS_URL"], max_connections=64)
+    app.state.redis = aioredis.Redis.from_pool(pool)
     app.state.seq = 0
     try:
         yield
