@@ -544,7 +544,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="max-rate rounds, reference and Scanbook taking turns")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--database-url", help="PostgreSQL URL (a database of its own: wiped)")
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=256,
+                        help="keep-alive connections (group commit needs concurrency to batch)")
     parser.add_argument("--rate", type=float, help="fixed rate (default: ½ the reference max)")
     parser.add_argument("--citizens", type=int, default=30000, help="distinct visitors")
     parser.add_argument("--venues", type=int, default=8)
