@@ -289,15 +289,22 @@ class SecurityMiddleware:
 
     # --- WebSocket --------------------------------------------------------------------------
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def cross_site_websocket(self, scope: Scope) -> bool:
         """Cross-site WebSocket hijacking: a page on another origin opening a feed with the
         visitor's session cookie. Bearer-token clients are not browsers; they pass."""
         headers = Headers(scope=scope)
         session = scope.get("session") or {}
-        if _signed_in(session) and not _bearer(headers) and not self._same_origin(headers):
-            await receive()  # websocket.connect
-            await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": CLOSE_FORBIDDEN,
-                        "reason": "cross-origin WebSocket refused"})
+        return _signed_in(session) and not _bearer(headers) and not self._same_origin(headers)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.cross_site_websocket(scope):
+            await refuse_cross_site(receive, send)
             return
         await self.app(scope, receive, send)
+
+
+async def refuse_cross_site(receive: Receive, send: Send) -> None:
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": CLOSE_FORBIDDEN,
+                "reason": "cross-origin WebSocket refused"})
