@@ -48,7 +48,7 @@ def start_server(port: int | None = None, env: dict | None = None, workers: int 
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "web.main:app", "--host", "127.0.0.1", "--port",
          str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
-         "--ws-max-size", "65536"],
+         "--ws-max-size", "65536", "--ws-per-message-deflate", "false"],
         cwd=ROOT, env={**os.environ, **(env or {})},
     )
     server = Server(proc, port)

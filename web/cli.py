@@ -72,6 +72,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     web = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "web.main:app", "--host", args.host, "--port",
          str(args.port), "--workers", str(args.workers), "--ws-max-size", "65536",
+         # Feed frames are small JSON; per-connection zlib state would double idle memory.
+         "--ws-per-message-deflate", "false",
          "--timeout-graceful-shutdown", "5", "--no-access-log"],
         env=env,
     )
