@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev", "development", "please-change"}
@@ -43,6 +46,10 @@ class Settings:
     # "module:factory" of the SMS gateway that sends sign-in codes (web/otp.py); empty: the
     # development gateway (the code goes to the server log) outside production.
     sms_gateway: str = ""
+    # Key material for ID numbers at rest, by version (models/crypto.py): SCANBOOK_DATA_KEY is
+    # version 1, SCANBOOK_DATA_KEY_V2… later ones. Empty outside production when unset: the
+    # keys are then derived from `secret`.
+    data_keys: dict[int, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def production(self) -> bool:
@@ -65,6 +72,41 @@ def _persisted_secret(data_dir: Path, name: str) -> str:
     return value
 
 
+_DATA_KEY_VERSION = re.compile(r"SCANBOOK_DATA_KEY_V([0-9]+)$")
+_MIN_KEY_BYTES = 32
+
+
+def _data_key(name: str, value: str) -> bytes:
+    """A base64 key of 32+ bytes that is not a placeholder (any environment: a malformed key
+    would otherwise surface later as unreadable data)."""
+    value = value.strip()
+    try:
+        key = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if value.lower() in _PLACEHOLDERS or len(key) < _MIN_KEY_BYTES or len(set(key)) < 8:
+        raise SettingsError(f"{name} must be base64 of {_MIN_KEY_BYTES}+ random bytes "
+                            "(openssl rand -base64 32)")
+    return key
+
+
+def _data_keys(env: dict[str, str]) -> dict[int, bytes]:
+    keys: dict[int, bytes] = {}
+    if env.get("SCANBOOK_DATA_KEY"):
+        keys[1] = _data_key("SCANBOOK_DATA_KEY", env["SCANBOOK_DATA_KEY"])
+    for name, value in env.items():
+        match = _DATA_KEY_VERSION.match(name)
+        if match and value:
+            version = int(match.group(1))
+            if not 2 <= version <= 255:
+                raise SettingsError(f"{name}: key versions are 2-255 (1 is SCANBOOK_DATA_KEY)")
+            keys[version] = _data_key(name, value)
+    if keys and 1 not in keys:
+        raise SettingsError("SCANBOOK_DATA_KEY (key version 1) is required with "
+                            "SCANBOOK_DATA_KEY_V<n>: the look-up hash is keyed by it")
+    return keys
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read the settings; refuse placeholder secrets when SCANBOOK_ENV=production."""
     env = dict(_load_dotenv(Path(".env")))
@@ -84,6 +126,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
                 )
         if not env.get("REDIS_URL"):
             raise SettingsError("REDIS_URL must be set in production")
+        if not env.get("SCANBOOK_DATA_KEY"):
+            raise SettingsError("SCANBOOK_DATA_KEY must be set in production (base64 of 32+ "
+                                "random bytes: openssl rand -base64 32)")
+    data_keys = _data_keys(env)
     if not secret:
         secret = _persisted_secret(data_dir, "secret")
     if not admin_token:
@@ -101,4 +147,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         scan_rate_per_min=int(env.get("SCANBOOK_SCAN_RATE_PER_MIN", "30")),
         proxy_check_rate_per_min=int(env.get("SCANBOOK_PROXY_CHECK_RATE_PER_MIN", "10")),
         sms_gateway=env.get("SCANBOOK_SMS_GATEWAY", ""),
+        data_keys=data_keys,
     )

@@ -1,6 +1,11 @@
+import base64
+import os
+
 import pytest
 
 from models.settings import SettingsError, load_settings
+
+KEY = base64.b64encode(os.urandom(32)).decode()
 
 
 def test_production_refuses_placeholder_secrets(tmp_path):
@@ -10,7 +15,34 @@ def test_production_refuses_placeholder_secrets(tmp_path):
     with pytest.raises(SettingsError, match="SCANBOOK_SECRET"):
         load_settings(env)
     env["SCANBOOK_SECRET"] = "s" * 40
-    assert load_settings(env).production
+    with pytest.raises(SettingsError, match="SCANBOOK_DATA_KEY must be set"):
+        load_settings(env)
+    env["SCANBOOK_DATA_KEY"] = KEY
+    settings = load_settings(env)
+    assert settings.production and settings.data_keys == {1: base64.b64decode(KEY)}
+    assert KEY not in repr(settings)
+
+
+@pytest.mark.parametrize("bad", ["changeme", base64.b64encode(b"short").decode(),
+                                 base64.b64encode(b"\0" * 32).decode(), "not base64 !!" * 4])
+def test_data_key_must_be_32_random_bytes_in_base64(bad):
+    with pytest.raises(SettingsError, match="SCANBOOK_DATA_KEY must be base64"):
+        load_settings({"SCANBOOK_DATA_KEY": bad, "SCANBOOK_SECRET": "s" * 40,
+                       "SCANBOOK_ADMIN_TOKEN": "x" * 40})
+
+
+def test_data_key_versions():
+    raw1, raw2 = os.urandom(32), os.urandom(48)
+    env = {"SCANBOOK_SECRET": "s" * 40, "SCANBOOK_ADMIN_TOKEN": "x" * 40,
+           "SCANBOOK_DATA_KEY": base64.urlsafe_b64encode(raw1).decode().rstrip("="),
+           "SCANBOOK_DATA_KEY_V2": base64.b64encode(raw2).decode()}
+    assert load_settings(env).data_keys == {1: raw1, 2: raw2}
+    del env["SCANBOOK_DATA_KEY"]
+    with pytest.raises(SettingsError, match="key version 1"):
+        load_settings(env)
+    env.update(SCANBOOK_DATA_KEY=KEY, SCANBOOK_DATA_KEY_V1=KEY)
+    with pytest.raises(SettingsError, match="2-255"):
+        load_settings(env)
 
 
 def test_development_generates_and_keeps_secrets(tmp_path):
