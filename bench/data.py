@@ -3,6 +3,8 @@ bearer token), venues with logbooks, and registrars to watch each venue's feed."
 
 from __future__ import annotations
 
+import base64
+import os
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -13,6 +15,7 @@ from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401 - registers every table
 from models.citizens import hash_token, new_token
+from models.crypto import Keyring, new_key, use_keyring
 from models.idnumber import make_id_number
 from models.migrate import upgrade
 from models.tables import Citizen, Logbook, Registrar, Venue, utcnow
@@ -46,6 +49,14 @@ def reset_schema(engine: Engine) -> None:
     upgrade(engine)
 
 
+def share_data_key() -> None:
+    """Seeded ID numbers are encrypted (models/crypto.py) and the servers a benchmark starts
+    must read them: one key for this process and, through the environment they inherit,
+    for them."""
+    key = os.environ.setdefault("SCANBOOK_DATA_KEY", new_key())
+    use_keyring(Keyring({1: base64.b64decode(key)}))
+
+
 def _name(rng: random.Random) -> str:
     if rng.random() < 0.05:
         return rng.choice(COMPOUND) + rng.choice(GIVEN) + rng.choice(GIVEN)
@@ -73,6 +84,7 @@ def _citizen_rows(n: int, start: int, rng: random.Random) -> tuple[list[dict], l
 def seed(engine: Engine, *, citizens: int, venues: int, logbooks_per_venue: int,
          feeds_per_venue: int, seed: int = 7) -> BenchData:
     """Create the visitors, venues, logbooks and registrars; returns their tokens and codes."""
+    share_data_key()
     rng = random.Random(seed)
     data = BenchData()
     registrars = venues * feeds_per_venue

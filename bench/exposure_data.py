@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
+from bench.data import share_data_key
 from models.citizens import hash_token, new_token
 from models.idnumber import make_id_number
 from models.masking import mask_id_number, mask_name
@@ -48,6 +49,7 @@ def seed(engine: Engine, *, visitors: int, logbooks: int = 100, seed: int = 11
          ) -> ExposureData:
     """Citizens, the exposed venue with `visitors` check-ins in a one-hour window, and a
     registrar with `logbooks` logbooks at a second venue."""
+    share_data_key()
     rng = random.Random(seed)
     data = ExposureData()
     now = utcnow()

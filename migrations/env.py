@@ -39,6 +39,11 @@ def _run(connection) -> None:
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()
+    if connection.dialect.name == "sqlite":
+        # A revision that rebuilds a referenced table turns enforcement off (0004); the
+        # connection goes back to the application's pool, so it must be on again.
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
 
 
 if context.is_offline_mode():

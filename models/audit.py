@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
-from models.citizens import clean_name
+from models.citizens import clean_name, has_id_number
 from models.errors import NotFound, ValidationFailed
 from models.idnumber import parse_id_number
 from models.masking import mask_id_number, mask_name
@@ -71,7 +71,7 @@ def trace(session: Session, *, id_number: object, actor: str, purpose: str,
     """An official's unmasked trace of one citizen: who they are, where they checked in, how
     their status changed. Written to the audit log first, found or not."""
     number = parse_id_number(id_number).value
-    citizen = session.exec(orm_select(Citizen).where(Citizen.id_number == number)).first()
+    citizen = session.exec(orm_select(Citizen).where(has_id_number(number))).first()
     entry = record(session, actor=actor, action=TRACE, target=mask_id_number(number),
                    citizen_id=citizen.id if citizen else None, purpose=purpose or NOT_GIVEN,
                    detail={**(detail or {}), "found": citizen is not None})
@@ -125,7 +125,7 @@ def proxy_check(session: Session, *, caller_id: int, name: object, id_number: ob
     person's (404 otherwise, whichever part is wrong). Every attempt is audited."""
     number = parse_id_number(id_number).value
     given = clean_name(name)
-    citizen = session.exec(orm_select(Citizen).where(Citizen.id_number == number)).first()
+    citizen = session.exec(orm_select(Citizen).where(has_id_number(number))).first()
     match = citizen is not None and citizen.name == given
     caller = session.get(Citizen, caller_id)
     record(session, actor=f"citizen:{caller_id}", action=PROXY_CHECK,

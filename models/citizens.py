@@ -8,6 +8,7 @@ from datetime import date
 
 from sqlmodel import Session, select
 
+from models.crypto import id_lookup
 from models.errors import Conflict, ValidationFailed
 from models.idnumber import parse_id_number
 from models.masking import mask_id_number, mask_name
@@ -42,12 +43,18 @@ def _clean_phone(phone: object) -> str:
     return phone.strip()
 
 
+def has_id_number(number: str):
+    """The WHERE clause that finds a citizen by (normalized) ID number: through the keyed
+    hash, since the number itself is stored encrypted (models/crypto.py)."""
+    return Citizen.id_hash == id_lookup(number)
+
+
 def create_citizen(session: Session, *, name: object, id_number: object, phone: object = None
                    ) -> tuple[Citizen, str]:
     """Register a citizen (green by default) and issue their bearer token."""
     parsed = parse_id_number(id_number)
     citizen_name = clean_name(name)
-    if session.exec(select(Citizen.id).where(Citizen.id_number == parsed.value)).first():
+    if session.exec(select(Citizen.id).where(has_id_number(parsed.value))).first():
         raise Conflict("该身份证号码已登记 / a citizen with this ID number exists")
     token = new_token()
     citizen = Citizen(name=citizen_name, id_number=parsed.value, phone=_clean_phone(phone),
@@ -61,7 +68,7 @@ def find_or_create_visitor(session: Session, *, name: object, id_number: object)
     """A visitor registered by someone else (他人代查/代登记): the name must match the record."""
     parsed = parse_id_number(id_number)
     visitor_name = clean_name(name)
-    citizen = session.exec(select(Citizen).where(Citizen.id_number == parsed.value)).first()
+    citizen = session.exec(select(Citizen).where(has_id_number(parsed.value))).first()
     if citizen is not None:
         if citizen.name != visitor_name:
             raise ValidationFailed("姓名与身份证号码不符 / name does not match the ID number")

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from models.crypto import id_lookup
 from models.errors import Conflict, DomainError, NotFound, ValidationFailed
 from models.idnumber import parse_id_number
 from models.notices import notice_event, status_event
@@ -149,11 +150,12 @@ def parse_rows(rows: list) -> tuple[list[ParsedRow], list[dict]]:
     return parsed, errors
 
 
-_BY_ID_NUMBER = {  # PostgreSQL: one array parameter (see _CURRENT)
-    "postgresql": select(_c.c.id, _c.c.id_number).where(
-        _c.c.id_number == any_(bindparam("numbers", type_=ARRAY(String))))}
-_BY_ID_NUMBER_IN = select(_c.c.id, _c.c.id_number).where(
-    _c.c.id_number.in_(bindparam("numbers", expanding=True)))
+# ID numbers are stored encrypted: rows are found by their keyed hash (models/crypto.py).
+_BY_ID_HASH = {  # PostgreSQL: one array parameter (see _CURRENT)
+    "postgresql": select(_c.c.id, _c.c.id_hash).where(
+        _c.c.id_hash == any_(bindparam("hashes", type_=ARRAY(String))))}
+_BY_ID_HASH_IN = select(_c.c.id, _c.c.id_hash).where(
+    _c.c.id_hash.in_(bindparam("hashes", expanding=True)))
 
 
 def resolve_rows(conn: Connection, rows: list[ParsedRow], outcome: ChangeOutcome
@@ -161,12 +163,12 @@ def resolve_rows(conn: Connection, rows: list[ParsedRow], outcome: ChangeOutcome
     """Parsed rows → changes by citizen id; unknown ID numbers become per-row errors."""
     if not rows:
         return []
-    query = _BY_ID_NUMBER.get(conn.dialect.name, _BY_ID_NUMBER_IN)
-    ids = {number: citizen_id for citizen_id, number in
-           conn.execute(query, {"numbers": [r.id_number for r in rows]})}
+    query = _BY_ID_HASH.get(conn.dialect.name, _BY_ID_HASH_IN)
+    hashes = [id_lookup(r.id_number) for r in rows]
+    ids = {id_hash: citizen_id for citizen_id, id_hash in conn.execute(query, {"hashes": hashes})}
     changes = []
-    for r in rows:
-        citizen_id = ids.get(r.id_number)
+    for r, id_hash in zip(rows, hashes, strict=True):
+        citizen_id = ids.get(id_hash)
         if citizen_id is None:
             outcome.errors.append(row_error(r.row, r.id_number, NotFound(
                 "查无此人 / no citizen with this ID number")))

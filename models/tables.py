@@ -11,11 +11,17 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
+    String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
+    inspect,
 )
 from sqlmodel import Field, SQLModel
+
+from models.crypto import decrypt_id, encrypt_id, id_lookup
 
 
 class UTCDateTime(TypeDecorator):
@@ -40,6 +46,34 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+class EncryptedIdNumber(TypeDecorator):
+    """An ID number in Python, its AES-GCM ciphertext in the database (models/crypto.py).
+
+    Randomized ciphertext cannot be compared, so comparisons are refused: look citizens up by
+    `Citizen.id_hash == id_lookup(number)`.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    class comparator_factory(LargeBinary.Comparator):
+        def operate(self, op, *other, **kwargs):
+            raise TypeError("an encrypted ID number cannot be compared in SQL: filter on "
+                            "Citizen.id_hash == id_lookup(number)")
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else encrypt_id(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else decrypt_id(value)
+
+
+def _id_hash_default(context) -> str:
+    """citizen.id_hash from the row's ID number, for every INSERT (ORM or Core, one row or
+    many): nobody can insert a citizen whose number cannot be found."""
+    return id_lookup(context.get_current_parameters()["id_number"])
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -49,9 +83,16 @@ def _ts(nullable: bool = False, index: bool = False) -> Column:
 
 
 class Citizen(SQLModel, table=True):
+    """`id_number` reads and writes the plain number; the column holds its ciphertext
+    (`id_number_enc`; the Column's key stays `id_number`, so Core inserts name it so too).
+    `id_hash` (HMAC, unique) is what look-ups compare."""
+
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=64)
-    id_number: str = Field(max_length=18, unique=True)
+    id_number: str = Field(sa_column=Column(
+        "id_number_enc", EncryptedIdNumber(), key="id_number", nullable=False))
+    id_hash: str | None = Field(default=None, sa_column=Column(
+        String(64), nullable=False, unique=True, index=True, default=_id_hash_default))
     phone: str = Field(default="", max_length=32, index=True)
     status: str = Field(default="green", max_length=16)
     popup_kind: str | None = Field(default=None, max_length=16)
@@ -60,6 +101,12 @@ class Citizen(SQLModel, table=True):
     token_hash: str | None = Field(default=None, max_length=64, unique=True)
     photo_path: str | None = Field(default=None, max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+@event.listens_for(Citizen, "before_update")
+def _rehash_changed_id_number(mapper, connection, target: Citizen) -> None:
+    if inspect(target).attrs.id_number.history.has_changes():
+        target.id_hash = id_lookup(target.id_number)
 
 
 class Venue(SQLModel, table=True):

@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 from models.citizens import hash_token
+from models.crypto import id_lookup
 from models.idnumber import make_id_number
 from models.tables import Checkin, Citizen, utcnow
 from tests.conftest import ADMIN
@@ -45,10 +46,10 @@ def make_citizens(engine, count: int, *, first: int = 0, name: str = "访客") -
                     "headers": {"Authorization": f"Bearer {token}"}})
     with engine.begin() as conn:
         conn.execute(insert(Citizen.__table__), rows)
-        ids = dict(conn.execute(select(Citizen.id_number, Citizen.id).where(
-            Citizen.id_number.in_([c["id_number"] for c in out]))).all())
+        ids = dict(conn.execute(select(Citizen.id_hash, Citizen.id).where(
+            Citizen.id_hash.in_([id_lookup(c["id_number"]) for c in out]))).all())
     for c in out:
-        c["id"] = ids[c["id_number"]]
+        c["id"] = ids[id_lookup(c["id_number"])]
     return out
 
 
