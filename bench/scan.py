@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 # The same flags for the app and the reference: one worker, uvloop, httptools.
 UVICORN_FLAGS = ["--workers", "1", "--loop", "uvloop", "--http", "httptools",
-                 "--no-access-log", "--log-level", "warning", "--ws-max-size", "65536"]
+                 "--no-access-log", "--log-level", "warning", "--ws-max-size", "65536",
+                 "--ws-per-message-deflate", "false"]  # as `scanbook serve` and the Procfile
 TARGET_RATIO = 0.8
 TARGET_FEED_P99_MS = 20.0
 
