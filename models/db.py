@@ -21,6 +21,12 @@ NOTICE_LOCK = 2
 SQLITE_BUSY_SECONDS = 5
 # PostgreSQL: a database host that does not answer is down, not slow.
 PG_CONNECT_TIMEOUT = 5
+# SQLite WAL: a commit that finds the log past this many pages checkpoints it itself, two
+# fsyncs inside the commit (≈5 ms at p99 on a batch of check-ins). The web process
+# checkpoints in the background instead (checkpoint(), every CHECKPOINT_SECONDS), so this
+# is only the backstop for a database no web process is writing to (≈40 MB of log).
+SQLITE_AUTOCHECKPOINT_PAGES = 10_000
+CHECKPOINT_SECONDS = 0.2
 
 
 def make_engine(url: str) -> Engine:
@@ -41,11 +47,20 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+            cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
             cur.close()
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
                          connect_args={"connect_timeout": PG_CONNECT_TIMEOUT})
+
+
+def checkpoint(engine: Engine) -> None:
+    """SQLite: copy the write-ahead log into the database (PASSIVE: it waits for no reader
+    or writer, and commits go on meanwhile). Other databases: nothing to do."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 @contextmanager

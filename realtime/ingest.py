@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from models.checkins import CheckinRequest, CheckinResult, record_checkins
-from models.db import CHECKIN_LOCK, FeedLock
+from models.db import CHECKIN_LOCK, CHECKPOINT_SECONDS, FeedLock, checkpoint
 from models.errors import DomainError
 from models.tables import Checkin, utcnow
 from realtime.events import publish, sequence_message, venue_channel
@@ -58,14 +59,31 @@ class CheckinWriter:
         self._pending: list[tuple[CheckinRequest, asyncio.Future]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._checkpoints: asyncio.Task | None = None
         self.batches = 0
         self.rows = 0
         self.publish_failures = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="checkin-writer")
+        if self.engine.dialect.name == "sqlite":
+            self._checkpoints = asyncio.create_task(self._checkpoint(), name="wal-checkpoint")
+
+    async def _checkpoint(self) -> None:
+        """SQLite: checkpoint the log in the background, beside the writer thread, so no
+        batch's commit pays the checkpoint's fsyncs (models.db.SQLITE_AUTOCHECKPOINT_PAGES)."""
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            try:
+                await anyio.to_thread.run_sync(checkpoint, self.engine)
+            except Exception as exc:  # busy or away: the next round, or the backstop, will do
+                log.debug("WAL checkpoint skipped: %s", exc)
 
     async def stop(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoints
         if self._task is not None:
             while self._pending:  # finish what was accepted before shutting down
                 await asyncio.sleep(0.01)
