@@ -9,6 +9,10 @@ reversible).
 Stored value: version (1 byte) ‖ nonce (12 bytes) ‖ ciphertext and tag (18 + 16 bytes). The
 version byte says which key encrypted it; it is authenticated too.
 
+An official's batch request (`batch.payload`, which may list thousands of ID numbers) is
+sealed the same way as one value: `encrypt_json` / `decrypt_json` (orjson, then AES-GCM under
+the same keys, with its own associated-data label, so neither kind of value opens as the other).
+
 Keys (models/settings.py): `SCANBOOK_DATA_KEY` is key version 1 (base64, 32+ random bytes;
 required in production). Outside production without it, key 1 is derived from
 `SCANBOOK_SECRET`, so changing that secret makes a development database's ID numbers
@@ -33,7 +37,9 @@ import hashlib
 import hmac
 import os
 from collections.abc import Mapping
+from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -44,6 +50,7 @@ _AES_INFO = b"scanbook/id-number/aes-256-gcm/v"
 _LOOKUP_INFO = b"scanbook/id-number/lookup/hmac-sha256"
 _DEV_INFO = b"scanbook/data-key/from-secret"
 _AAD = b"scanbook:citizen.id_number:"  # + the version byte: a value is bound to its use
+_PAYLOAD_AAD = b"scanbook:batch.payload:"
 
 
 class DecryptionError(ValueError):
@@ -79,24 +86,32 @@ class Keyring:
             return cls(settings.data_keys)
         return cls({1: _hkdf(settings.secret.encode(), _DEV_INFO)})
 
-    def encrypt(self, plain: str) -> bytes:
+    def seal(self, data: bytes, aad: bytes = _AAD) -> bytes:
+        """version ‖ nonce ‖ AES-GCM(data), authenticated with `aad` + the version byte (the
+        label binds a value to its use: a sealed payload does not open as an ID number)."""
         nonce = os.urandom(NONCE_BYTES)
         return (self._header + nonce + self._aead[self.current].encrypt(
-            nonce, plain.encode(), _AAD + self._header))
+            nonce, data, aad + self._header))
 
-    def decrypt(self, blob: bytes) -> str:
+    def unseal(self, blob: bytes, aad: bytes = _AAD, what: str = "ID number") -> bytes:
         if len(blob) < 1 + NONCE_BYTES + 16:
-            raise DecryptionError("stored ID number is truncated")
+            raise DecryptionError(f"stored {what} is truncated")
         aead = self._aead.get(blob[0])
         if aead is None:
-            raise DecryptionError(f"stored ID number uses key version {blob[0]}, which is not "
+            raise DecryptionError(f"stored {what} uses key version {blob[0]}, which is not "
                                   "configured (SCANBOOK_DATA_KEY_V<n>)")
         try:
             return aead.decrypt(blob[1:1 + NONCE_BYTES], blob[1 + NONCE_BYTES:],
-                                _AAD + blob[:1]).decode()
+                                aad + blob[:1])
         except InvalidTag:
-            raise DecryptionError("stored ID number fails authentication (wrong key or "
+            raise DecryptionError(f"stored {what} fails authentication (wrong key or "
                                   "tampered)") from None
+
+    def encrypt(self, plain: str) -> bytes:
+        return self.seal(plain.encode())
+
+    def decrypt(self, blob: bytes) -> str:
+        return self.unseal(blob).decode()
 
     def version_of(self, blob: bytes) -> int:
         return blob[0]
@@ -139,3 +154,13 @@ def id_lookup(id_number: str) -> str:
     """HMAC-SHA256 of a normalized ID number (`parse_id_number(...).value`): the value of
     citizen.id_hash to search for."""
     return keyring().lookup(id_number)
+
+
+def encrypt_json(value: Any) -> bytes:
+    """A JSON value (an official's batch request) as one sealed blob: orjson, then AES-GCM
+    under the current key, labelled as a batch payload."""
+    return keyring().seal(orjson.dumps(value), _PAYLOAD_AAD)
+
+
+def decrypt_json(blob: bytes) -> Any:
+    return orjson.loads(keyring().unseal(bytes(blob), _PAYLOAD_AAD, "batch payload"))

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from models.crypto import id_lookup
 from models.errors import Conflict, DomainError, NotFound, ValidationFailed
 from models.idnumber import parse_id_number
+from models.masking import mask_submitted_id
 from models.notices import notice_event, status_event
 from models.status import PopupKind, Status, parse_status
 from models.tables import (
@@ -90,7 +91,9 @@ class ChangeOutcome:
 
 
 def row_error(row: int | None, id_number: object, exc: DomainError) -> dict:
-    return {"row": row, "id_number": id_number if isinstance(id_number, str) else None,
+    """A per-row error of a batch: the row index (what officials fix their file by) and the
+    ID number masked — results are stored in `batch.result` in clear and shown on screens."""
+    return {"row": row, "id_number": mask_submitted_id(id_number),
             "error": exc.code, "message": exc.message}
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from models.errors import InvalidIdNumber
+from models.idnumber import parse_id_number
+
 # 复姓: compound surnames stay whole (欧阳娜娜 → 欧阳**).
 COMPOUND_SURNAMES = frozenset(
     """欧阳 太史 端木 上官 司马 东方 独孤 南宫 万俟 闻人 夏侯 诸葛 尉迟 公羊 赫连 澹台 皇甫
@@ -30,3 +33,21 @@ def mask_name(name: str) -> str:
 def mask_id_number(id_number: str) -> str:
     """First 2 and last 2 characters kept, the 14 between as `*`."""
     return id_number[:2] + "*" * (len(id_number) - 4) + id_number[-2:]
+
+
+def mask_submitted_id(raw: object) -> str | None:
+    """What a job's result may show of an ID number an official sent (per-row errors): a
+    well-formed number masked like any other (`mask_id_number`); anything else only as its
+    first 2 characters and its length in `*` (at most 40 shown) — a near-miss with a typo is
+    still somebody's number. None for a value that is not a string."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        return mask_id_number(parse_id_number(raw).value)
+    except InvalidIdNumber:
+        pass
+    value = raw.strip()
+    if len(value) < 6:
+        return "*" * len(value)
+    masked = value[:2] + "*" * (len(value) - 2)
+    return masked if len(masked) <= 40 else masked[:39] + "…"

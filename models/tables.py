@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from models.crypto import decrypt_id, encrypt_id, id_lookup
+from models.crypto import decrypt_id, decrypt_json, encrypt_id, encrypt_json, id_lookup
 
 
 class UTCDateTime(TypeDecorator):
@@ -66,6 +66,24 @@ class EncryptedIdNumber(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else decrypt_id(value)
+
+
+class EncryptedJSON(TypeDecorator):
+    """A JSON value in Python, one AES-GCM blob in the database (models/crypto.encrypt_json):
+    an official's batch request, whose rows carry ID numbers. Not comparable in SQL."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    class comparator_factory(LargeBinary.Comparator):
+        def operate(self, op, *other, **kwargs):
+            raise TypeError("an encrypted JSON column cannot be compared in SQL")
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else encrypt_json(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else decrypt_json(value)
 
 
 def _id_hash_default(context) -> str:
@@ -204,12 +222,17 @@ class StatusChange(SQLModel, table=True):
 
 
 class Batch(SQLModel, table=True):
-    """An official's request carried out by a job: its input rows and its result."""
+    """An official's request carried out by a job: its input rows and its result.
+
+    `payload` reads and writes the request as a dict; the column (`payload_enc`) holds it
+    encrypted (ID numbers of status-change rows). `result` stays JSON: per-row errors carry
+    the row index and the masked number only (models/health.row_error)."""
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)  # status_changes | exposure | violation | lift
     actor: str = Field(default="official", max_length=64)
-    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    payload: dict = Field(default_factory=dict, sa_column=Column(
+        "payload_enc", EncryptedJSON(), key="payload", nullable=False))
     result: dict | None = Field(default=None, sa_column=Column(JSON))
     job_id: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from models.idnumber import make_id_number
+from models.masking import mask_id_number
 from models.timeutil import BEIJING
 from tests.browser.conftest import shot, sign_in
 from tests.conftest import ADMIN
@@ -78,6 +79,8 @@ def test_csv_upload_shows_each_rows_result(server, client, people, run_jobs, new
     page.click("#job-link")
     page.wait_for_selector("#row-results:not([hidden])")
     assert page.locator("#row-table tbody tr").count() == 3
+    job_rows = page.inner_text("#row-table tbody")  # the stored result: numbers masked
+    assert mask_id_number(unknown) in job_rows and unknown not in job_rows
     assert "official:张珊" in page.inner_text(".facts-grid")
     shot(page, "official-job")
 

@@ -129,3 +129,30 @@ def test_no_id_number_in_clear_in_the_citizen_table(client, engine, people, run_
     assert {h for _, h in encrypted} == {id_lookup(n) for n in numbers}
     r = client.get(f"/api/admin/trace?id_number={visitor}&purpose=test", headers=ADMIN)
     assert r.status_code == 200 and r.json()["citizen"]["id_number"] == visitor
+
+
+def test_json_payload_round_trip_and_labels(monkeypatch):
+    from models import crypto
+
+    ring = Keyring({1: K1})
+    monkeypatch.setattr(crypto, "_keyring", ring)
+    payload = {"changes": [{"id_number": NUMBER, "status": "red", "reason": "密接"}]}
+    blob = crypto.encrypt_json(payload)
+    assert crypto.decrypt_json(blob) == payload and blob[0] == 1
+    assert NUMBER.encode() not in blob and base64.b64encode(NUMBER.encode()) not in blob
+    # each value is bound to its use: a sealed payload is not an ID number, nor the reverse
+    with pytest.raises(DecryptionError, match="ID number"):
+        ring.decrypt(blob)
+    with pytest.raises(DecryptionError, match="batch payload"):
+        crypto.decrypt_json(ring.encrypt(NUMBER))
+    tampered = bytearray(blob)
+    tampered[-1] ^= 1
+    with pytest.raises(DecryptionError, match="batch payload"):
+        crypto.decrypt_json(bytes(tampered))
+
+
+def test_an_encrypted_payload_cannot_be_compared():
+    from models.tables import Batch
+
+    with pytest.raises(TypeError, match="encrypted JSON"):
+        Batch.payload == {}  # noqa: B015

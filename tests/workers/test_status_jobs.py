@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from models.masking import mask_id_number
 from tests.conftest import ADMIN
 from tests.workers.helpers import change, counts, job, submit
 
@@ -40,7 +41,9 @@ def test_batch_applies_valid_rows_and_reports_every_bad_row(client, people, run_
     assert errors[3]["error"] in ("not_found", "invalid_id_number")
     assert errors[4]["error"] == "validation_error" and errors[5]["error"] == "validation_error"
     assert errors[6]["error"] == "validation_error" and errors[7]["error"] == "validation_error"
-    assert errors[8]["error"] == "conflict" and errors[8]["id_number"] == a["id_number"]
+    assert errors[8]["error"] == "conflict"
+    assert errors[8]["id_number"] == mask_id_number(a["id_number"])  # masked in results
+    assert errors[2]["id_number"] == "11****************"  # malformed: prefix and length only
     assert [e["row"] for e in result["errors"]] == sorted(errors)
     card = _me(client, a)
     assert (card["status"], card["popup_kind"], card["reason"]) == ("yellow", None,
@@ -63,7 +66,8 @@ def test_unknown_id_number_is_reported_per_row(client, people, run_jobs):
     run_jobs()
     result = job(client, queued["job_id"])["result"]
     assert result["applied"] == 1
-    assert result["errors"] == [{"row": 0, "id_number": stranger, "error": "not_found",
+    assert result["errors"] == [{"row": 0, "id_number": mask_id_number(stranger),
+                                 "error": "not_found",
                                  "message": result["errors"][0]["message"]}]
 
 
