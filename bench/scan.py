@@ -507,8 +507,10 @@ def breakdowns(profile: str | None, ref_max: dict, app_max: dict) -> dict | None
             continue
         us = loop_cores * 1e6 / summary[rate_key]
         shares = breakdown(str(path))["loop"]
+        other_us = (summary["cpu_cores"]["server"] - loop_cores) * 1e6 / summary[rate_key]
         out[who] = {"loop_us_per_answer": round(us, 1),
-                    "parts_us": {k: round(v * us, 1) for k, v in shares.items()}}
+                    "parts_us": {k: round(v * us, 1) for k, v in shares.items()},
+                    "other_threads_us_per_answer": round(other_us, 1)}
     return out
 
 
@@ -554,8 +556,12 @@ def markdown(report: dict) -> str:
         for name in [*app_parts, *(k for k in ref_parts if k not in app_parts)]:
             out.append(f"| {name} | {app_parts.get(name, 0):.0f} | "
                        f"{ref_parts.get(name, 0):.0f} |")
-        out.append(f"| **total** | **{parts['app']['loop_us_per_answer']:.0f}** | "
-                   f"**{(parts.get('reference') or {}).get('loop_us_per_answer', 0):.0f}** |")
+        ref_part = parts.get("reference") or {}
+        out.append(f"| **event-loop thread** | **{parts['app']['loop_us_per_answer']:.0f}** | "
+                   f"**{ref_part.get('loop_us_per_answer', 0):.0f}** |")
+        out.append(f"| other threads (check-in writer: SQLite, publish; WAL checkpoints) | "
+                   f"{parts['app']['other_threads_us_per_answer']:.0f} | "
+                   f"{ref_part.get('other_threads_us_per_answer', 0):.0f} |")
     return "\n".join(out)
 
 
