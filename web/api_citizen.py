@@ -166,6 +166,10 @@ async def messages_create(request: Request) -> Response:
     return JSON({"id": await in_session(request, save)}, status_code=201)
 
 
+# The hottest route of all, matched first: Starlette tries routes in order, and each regex
+# tried costs every scan (bench/README.md: routing was a measurable share of a scan's CPU).
+hot_routes = [Route("/api/scan", scan, methods=["POST"])]
+
 routes = [
     Route("/api/me", me, methods=["GET"]),
     Route("/api/me/notices", my_notices, methods=["GET"]),
@@ -173,6 +177,5 @@ routes = [
     Route("/api/me/itinerary-verification", itinerary_verification, methods=["POST"]),
     Route("/api/status-guide", status_guide_get, methods=["GET"]),
     Route("/api/proxy-check", proxy_check_post, methods=["POST"]),
-    Route("/api/scan", scan, methods=["POST"]),
     Route("/api/messages", messages_create, methods=["POST"]),
 ]

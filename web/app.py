@@ -215,6 +215,7 @@ def create_app(settings: Settings | None = None) -> Any:
 
     settings = settings or load_settings()
     routes = [
+        *api_citizen.hot_routes,
         *ops.routes,
         *openapi.routes,
         *api_admin.routes,
