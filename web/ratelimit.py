@@ -62,8 +62,22 @@ def connect(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_pool(pool)
 
 
+# Counts a batch of hits in one call: INCR each key, EXPIRE it on its first hit (ARGV[i] is
+# KEYS[i]'s TTL). One script call costs the event loop ~7 µs a hit against ~30–45 µs for an
+# INCR + EXPIRE pipeline (bench/README.md).
+_COUNT = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+  out[i] = n
+end
+return out
+"""
+
+
 class RateLimiter:
-    """Hits that arrive together share one pipeline (like the check-ins' group commit): one
+    """Hits that arrive together share one script call (like the check-ins' group commit): one
     round trip in flight at a time, so a busy process pays Redis's per-call cost once per
     batch instead of once per request. A quiet one sends each hit at once."""
 
@@ -73,6 +87,7 @@ class RateLimiter:
         self._skip_until = 0.0
         self._pending: list[tuple[str, int, asyncio.Future[int]]] = []
         self._flusher: asyncio.Task | None = None
+        self._count = client.register_script(_COUNT)  # EVALSHA, reloaded after NOSCRIPT
 
     async def hit(self, bucket: str, ident: object, *, limit: int, window: int = 60) -> int:
         """Count a request; the count so far in this window (0 when unchecked), or raise
@@ -105,11 +120,8 @@ class RateLimiter:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    async with self.client.pipeline(transaction=False) as pipe:
-                        for key, ttl, _ in batch:
-                            pipe.incr(key)
-                            pipe.expire(key, ttl)
-                        replies = await pipe.execute()
+                    counts = await self._count(keys=[key for key, _, _ in batch],
+                                               args=[ttl for _, ttl, _ in batch])
                 except (RedisError, OSError, TimeoutError) as exc:
                     for _, _, future in batch:
                         if not future.done():
@@ -117,7 +129,7 @@ class RateLimiter:
                     continue
                 for i, (_, _, future) in enumerate(batch):
                     if not future.done():  # its request may have been cancelled
-                        future.set_result(replies[2 * i])
+                        future.set_result(counts[i])
         finally:
             self._flusher = None
 
