@@ -77,6 +77,16 @@ def require_registrar(session: Session, venue_id: int, citizen_id: int) -> Regis
     return duty
 
 
+def registrar_venues(session: Session, citizen_id: int) -> list[tuple[Venue, str]]:
+    """The venues where the citizen is an active registrar, with their role, oldest first."""
+    return list(session.exec(
+        select(Venue, Registrar.role)
+        .join(Registrar, Registrar.venue_id == Venue.id)
+        .where(Registrar.citizen_id == citizen_id, Registrar.active.is_(True))
+        .order_by(Venue.id)
+    ).all())
+
+
 def add_registrar(session: Session, *, venue_id: int, actor: Citizen, citizen_id: object
                   ) -> Registrar:
     """The owner names a co-registrar, who must be green too."""

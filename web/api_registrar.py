@@ -18,6 +18,7 @@ from models.venues import (
     list_logbooks,
     logbook_public,
     registrar_public,
+    registrar_venues,
     venue_public,
 )
 from realtime.events import publish, venue_channel
@@ -40,20 +41,11 @@ async def venues_create(request: Request) -> Response:
 
 async def venues_mine(request: Request) -> Response:
     """GET /api/venues: the venues where the caller is a registrar."""
-    from sqlmodel import select
-
-    from models.tables import Registrar, Venue
-
     citizen = await current_citizen(request)
 
     def load(session):
-        rows = session.exec(
-            select(Venue, Registrar.role)
-            .join(Registrar, Registrar.venue_id == Venue.id)
-            .where(Registrar.citizen_id == citizen.id, Registrar.active.is_(True))
-            .order_by(Venue.id)
-        ).all()
-        return [{**venue_public(v), "role": role} for v, role in rows]
+        return [{**venue_public(v), "role": role}
+                for v, role in registrar_venues(session, citizen.id)]
 
     return JSON({"items": await in_session(request, load)})
 

@@ -22,9 +22,9 @@ from models import rotating
 from models.errors import LogbookUnavailable, NotFound
 from models.masking import mask_name
 from models.status import Status
-from models.tables import Checkin, Citizen, Logbook, Registrar, Venue
+from models.tables import Checkin, Citizen, Logbook, Registrar
 from models.timeutil import BEIJING, iso
-from models.venues import get_logbook, get_venue, require_registrar
+from models.venues import get_logbook, get_venue, registrar_venues, require_registrar
 from web.app import in_session
 from web.auth import authenticate, current_citizen
 from web.pages import guarded, login_url, render
@@ -56,12 +56,7 @@ def _inline_svg(url: str) -> str:
 # --- my venues ---------------------------------------------------------------------------
 
 def _my_venues(session: Session, citizen: Citizen) -> list[dict]:
-    rows = session.exec(
-        select(Venue, Registrar.role)
-        .join(Registrar, Registrar.venue_id == Venue.id)
-        .where(Registrar.citizen_id == citizen.id, Registrar.active.is_(True))
-        .order_by(Venue.id)
-    ).all()
+    rows = registrar_venues(session, citizen.id)
     counts = dict(session.exec(
         select(Logbook.venue_id, func.count()).where(
             Logbook.venue_id.in_([v.id for v, _ in rows]), Logbook.state != "deleted")
