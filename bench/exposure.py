@@ -37,7 +37,6 @@ from pathlib import Path
 import httpx2 as httpx
 import orjson
 from sqlalchemy import text
-from sqlmodel import SQLModel
 from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,20 +63,11 @@ def free_port() -> int:
 def reset_database(url: str):
     """A fresh, migrated database of the benchmark's own (never a shared one)."""
     import models.tables  # noqa: F401 - registers every table
+    from bench.data import reset_schema
     from models.db import make_engine
-    from models.migrate import upgrade
 
     engine = make_engine(url)
-    if engine.dialect.name == "postgresql":
-        if engine.url.database in (None, "", "test", "postgres"):
-            raise SystemExit(f"refusing to wipe database {engine.url.database!r}: "
-                             "give the benchmark a database of its own (e.g. sb_exposure)")
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    else:
-        SQLModel.metadata.drop_all(engine)
-    upgrade(engine)
+    reset_schema(engine)
     return engine
 
 

@@ -63,6 +63,19 @@ class _Flood:
         return self.count > FLOOD_MESSAGES
 
 
+async def read_until_refused(websocket: WebSocket) -> None:
+    """Read (and ignore) what a client sends until it disconnects; close it with the matching
+    code when it sends something a feed does not take (see _refusal)."""
+    flood = _Flood()
+    reason = None
+    while reason is None:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        reason = _refusal(message, flood)
+    await websocket.close(code=reason[0], reason=reason[1])
+
+
 def _refusal(message: dict, flood: _Flood) -> tuple[int, str] | None:
     """The close (code, reason) a client message earns, or None to ignore it."""
     if flood.hit():
@@ -168,19 +181,12 @@ async def serve_feed(
     Events with an "id" are numbered (ids increase per feed in commit order); the connection
     sends each once. Subscribing before replaying means nothing falls in between.
     """
-    flood = _Flood()
     async with hub.subscribe(*channels) as sub:
         last = await head() if after is None else await _replay(websocket, replay, after)
         await _send(websocket, {"type": "ready", "last_id": last})
         pusher = _Pusher(websocket, sub, replay, last)
         try:
-            reason = None
-            while reason is None:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-                reason = _refusal(message, flood)
-            await websocket.close(code=reason[0], reason=reason[1])
+            await read_until_refused(websocket)
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass
         finally:

@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from models.crowding import MinuteCache, crowding
 from models.tables import utcnow
-from realtime.feed import PING_SECONDS, _Flood, _refusal
+from realtime.feed import PING_SECONDS, read_until_refused
 
 log = logging.getLogger("scanbook.wallboard")
 
@@ -133,7 +133,6 @@ async def serve_wallboard(websocket: WebSocket, board: Wallboard) -> None:
     """Run an accepted WebSocket as a wallboard until either side ends it: crowding frames
     as they come, a ping every PING_SECONDS; client messages are ignored (or, when abusive,
     end the connection as on the feeds)."""
-    flood = _Flood()
     async with board.subscribe() as box:
 
         async def writer() -> None:
@@ -147,13 +146,7 @@ async def serve_wallboard(websocket: WebSocket, board: Wallboard) -> None:
                     pinged = time.monotonic()
 
         async def reader() -> None:
-            reason = None
-            while reason is None:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-                reason = _refusal(message, flood)
-            await websocket.close(code=reason[0], reason=reason[1])
+            await read_until_refused(websocket)
 
         async with anyio.create_task_group() as tg:
 
