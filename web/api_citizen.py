@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,7 +25,7 @@ from realtime.events import citizen_channel, publish, venue_channel
 from web.api_photo import photo_url
 from web.app import in_session
 from web.auth import current_citizen, require
-from web.responses import JSON, int_query, read_json
+from web.responses import JSON, int_query, parse_json, read_json
 
 MAX_CODE = 200
 _CODE = re.compile(r"[A-Za-z0-9_-]+")  # logbook codes are URL-safe base64 (models.venues)
@@ -130,24 +131,31 @@ def scan_response(result) -> dict:
 async def scan(request: Request) -> Response:
     """POST /api/scan: the check-in. 201 new; 200 the same check-in within 60 s."""
     principal = await require(request, "citizen")
-    await request.app.state.limiter.hit(
-        "scan", principal.citizen_id, limit=request.app.state.settings.scan_rate_per_min)
-    body = await read_json(request)
-    code = body.get("code")
+    answer, status = await check_in(request.app.state, principal.citizen_id,
+                                    request.body)
+    return JSON(answer, status_code=status)
+
+
+async def check_in(state, citizen_id: int,
+                   body: Callable[[], Awaitable[bytes]]) -> tuple[dict, int]:
+    """A signed-in citizen's scan: (the answer, 201 new | 200 the same check-in within 60 s).
+    The one implementation behind the route above and the scan lane (web/lanes.py). The
+    rate limit is counted before the body is read, as for every limited endpoint."""
+    await state.limiter.hit("scan", citizen_id, limit=state.settings.scan_rate_per_min)
+    data = parse_json(await body())
+    code = data.get("code")
     if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE:
         raise ValidationFailed("code 必填 / code is required (the token inside the QR code)")
     code = code.strip()
     # A scan queued on an offline phone carries its own time (≤ 2 h old): recorded at it.
-    at = None if body.get("scanned_at") is None else scanned_at(body["scanned_at"], utcnow())
+    at = None if data.get("scanned_at") is None else scanned_at(data["scanned_at"], utcnow())
     if rotating.is_rotating(code):  # an entrance display's code: check its window, unwrap
-        code = rotating.resolve(code, request.app.state.settings.secret, now=time.time(),
+        code = rotating.resolve(code, state.settings.secret, now=time.time(),
                                 scanned_at=at.timestamp() if at else None)
     if not _CODE.fullmatch(code):  # no logbook has it; and a NUL fails a PostgreSQL batch
         raise UnknownCode("无效的登记码 / unknown logbook code")
-    result = await request.app.state.writer.submit(
-        CheckinRequest(citizen_id=principal.citizen_id, code=code, at=at)
-    )
-    return JSON(scan_response(result), status_code=201 if result.created else 200)
+    result = await state.writer.submit(CheckinRequest(citizen_id=citizen_id, code=code, at=at))
+    return scan_response(result), 201 if result.created else 200
 
 
 async def messages_create(request: Request) -> Response:

@@ -19,9 +19,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.routing import Match, Mount, WebSocketRoute
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
-from starlette.websockets import WebSocket
 
 from models.db import make_engine
 from models.errors import DomainError
@@ -34,7 +33,7 @@ from web.auth import TokenCache
 from web.ratelimit import RateLimiter, TooManyRequests, rate_limited_handler
 from web.ratelimit import connect as connect_limiter
 from web.responses import domain_error, error
-from web.security import SecurityMiddleware, refuse_cross_site
+from web.security import SecurityMiddleware
 
 log = logging.getLogger("scanbook.web")
 T = TypeVar("T")
@@ -135,64 +134,6 @@ async def _internal(request: Request, exc: Exception) -> Any:
     return error("internal_error", "服务器内部错误 / internal server error")
 
 
-class WebSocketLane:
-    """The outermost ASGI layer. A WebSocket stays open for hours, and every middleware frame
-    it passes through stays alive with it: at 10,000 idle feeds Starlette's error, session and
-    exception layers cost about 7 KB a connection. So WebSockets skip them: the session cookie
-    is decoded here (the same signer and format as SessionMiddleware) and the cross-origin
-    check runs (SecurityMiddleware's), then the router. HTTP and lifespan go the full way."""
-
-    def __init__(self, app: Starlette, settings: Settings):
-        import itsdangerous
-
-        self.app = app
-        self._signer = itsdangerous.TimestampSigner(str(settings.secret))
-        self._guard = SecurityMiddleware(app.router, production=settings.production,
-                                         public_url=settings.public_url, script_hashes=())
-        # Matched here rather than by the router, whose frames would also stay alive.
-        self._ws_routes = [r for r in app.routes if isinstance(r, WebSocketRoute)]
-
-    def __getattr__(self, name: str) -> Any:  # app.state, app.router, … of the Starlette app
-        return getattr(self.app, name)
-
-    def _session(self, scope: dict) -> dict:
-        from base64 import b64decode
-
-        import itsdangerous
-        import orjson
-
-        for name, value in scope["headers"]:
-            if name != b"cookie":
-                continue
-            for part in value.decode("latin-1").split(";"):
-                key, _, data = part.strip().partition("=")
-                if key == SESSION_COOKIE and data:
-                    try:
-                        raw = self._signer.unsign(data.encode(), max_age=SESSION_MAX_AGE)
-                        session = orjson.loads(b64decode(raw))
-                    except (itsdangerous.BadSignature, ValueError):
-                        return {}
-                    return session if isinstance(session, dict) else {}
-        return {}
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "websocket":
-            await self.app(scope, receive, send)
-            return
-        scope["app"] = self.app
-        scope["session"] = self._session(scope)
-        if self._guard.cross_site_websocket(scope):
-            await refuse_cross_site(receive, send)
-            return
-        for route in self._ws_routes:
-            match, child = route.matches(scope)
-            if match is Match.FULL:
-                scope.update(child)
-                await route.endpoint(WebSocket(scope, receive, send))
-                return
-        await self.app(scope, receive, send)  # the router's own refusal
-
-
 SESSION_COOKIE = "scanbook_session"
 SESSION_MAX_AGE = 14 * 24 * 3600  # SessionMiddleware's default
 
@@ -263,4 +204,6 @@ def create_app(settings: Settings | None = None) -> Any:
         },
     )
     app.state.settings = settings
-    return WebSocketLane(app, settings)
+    from web.lanes import Lanes  # imports the route modules, which import this one
+
+    return Lanes(app, settings)

@@ -147,7 +147,11 @@ async def current_citizen(conn: HTTPConnection) -> Citizen:
 
 
 async def require(conn: HTTPConnection, kind: str | None = None) -> Principal:
-    principal = await authenticate(conn)
+    return required(await authenticate(conn), kind)
+
+
+def required(principal: Principal | None, kind: str | None = None) -> Principal:
+    """The caller when it is of `kind` (any kind when None); else 401 or 403."""
     if principal is None:
         raise Unauthenticated("请先登录 / authentication required")
     if kind is not None and principal.kind != kind:

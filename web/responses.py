@@ -70,9 +70,13 @@ def int_query(request: Request, name: str, *, default: int | None = None, low: i
 
 async def read_json(request: Request) -> dict:
     """The request body as a JSON object, or a validation_error naming what is wrong."""
+    return parse_json(await request.body())
+
+
+def parse_json(body: bytes) -> dict:
+    """A request body as a JSON object, or a validation_error naming what is wrong."""
     from models.errors import ValidationFailed
 
-    body = await request.body()
     if len(body) > MAX_BODY:
         raise DomainError("请求体过大 / request body too large", code="payload_too_large")
     try:

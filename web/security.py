@@ -215,7 +215,10 @@ class SecurityMiddleware:
         await self.app(scope, receive, send_wrapper)
 
     def _policy(self, headers: Headers) -> bytes:
-        host = headers.get("host", "")
+        return self.policy_for(headers.get("host", ""))
+
+    def policy_for(self, host: str) -> bytes:
+        """The Content-Security-Policy header's value for a request to `host`."""
         policy = self._policies.get(host)
         if policy is None:
             if len(self._policies) > 64:  # a cache of the few names the server answers to
