@@ -152,6 +152,19 @@ def _fetch(conn: Connection, kind: str, rows: list, *extra) -> list[tuple]:
     return out
 
 
+def newest_checkin_id(conn: Connection) -> int:
+    """The highest check-in id committed so far (0 for none), on the DBAPI cursor."""
+    if not conn.in_transaction():
+        conn.begin()
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(f"SELECT max(id) FROM {_ck.name}")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return row[0] or 0
+
+
 class _Logbook(NamedTuple):
     id: int
     venue_id: int

@@ -36,6 +36,19 @@ def sequence_message(feed: str, prev: int, last: int) -> tuple[str, dict]:
     return HUB_CONTROL, {"type": "seq", "feed": feed, "prev": prev, "last": last}
 
 
+# Check-ins travel as one message per committed batch, whatever its venues: the batch's
+# events in id order with the sequence check inside (`prev`: the newest id before the batch,
+# `last`: its own newest). Every hub takes this channel and hands each event to the feeds of
+# its venue. One message instead of one per venue plus a sequence message: a hub's cost is per
+# message (bench/README.md), and a batch of a busy minute spans every venue.
+CHECKINS = "sb:checkins"
+
+
+def checkin_batch(prev: int, events: list[dict]) -> tuple[str, dict]:
+    return CHECKINS, {"type": "checkins", "prev": prev, "last": events[-1]["id"],
+                      "events": events}
+
+
 def encode(event: dict) -> bytes:
     return orjson.dumps(event)
 

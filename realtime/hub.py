@@ -15,7 +15,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from realtime.connection import async_client
-from realtime.events import HUB_CONTROL, SEQ_FEEDS, decode
+from realtime.events import CHECKINS, HUB_CONTROL, SEQ_FEEDS, decode
 
 log = logging.getLogger("scanbook.hub")
 
@@ -162,22 +162,34 @@ class Hub:
 
     def _control(self, message: dict) -> None:
         """HUB_CONTROL: a feed's sequence check (see realtime.events.sequence_message)."""
-        if message.get("type") != "seq" or message.get("feed") not in SEQ_FEEDS:
-            return
-        feed = message["feed"]
+        if message.get("type") == "seq" and message.get("feed") in SEQ_FEEDS:
+            self._sequence(message["feed"], message["prev"], message["last"])
+
+    def _sequence(self, feed: str, prev: int, last: int) -> None:
         known = self._seq.get(feed)
-        self._seq[feed] = message["last"]
-        if known == message["prev"]:
+        self._seq[feed] = last
+        if known == prev:
             return
         # A batch of this feed was committed but never reached us (or we just reconnected and
         # cannot tell): its connections catch up from the database before anything newer.
         if known is not None:
             self.gaps += 1
-            log.warning("%s feed gap (%s before %s); resyncing", feed, known, message["prev"])
+            log.warning("%s feed gap (%s before %s); resyncing", feed, known, prev)
         prefix = SEQ_FEEDS[feed]
         for sub in {s for channel, subs in self._subs.items() if channel.startswith(prefix)
                     for s in subs}:
             sub.deliver(RESYNC)
+
+    def _checkins(self, batch: dict) -> None:
+        """CHECKINS: a committed batch; each event to the feeds of its venue, in id order."""
+        self._sequence("checkin", batch["prev"], batch["last"])
+        subs_of = self._subs
+        prefix = SEQ_FEEDS["checkin"]
+        for event in batch["events"]:
+            subs = subs_of.get(prefix + str(event["venue_id"]))
+            if subs:
+                for sub in tuple(subs):
+                    sub.deliver(event)
 
     async def _listen(self) -> None:
         backoff = 0.05
@@ -191,7 +203,7 @@ class Hub:
                 )
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 self._seq.clear()  # whatever was published meanwhile, we did not see
-                await self._pubsub.subscribe(HUB_CONTROL, *self._subs.keys())
+                await self._pubsub.subscribe(HUB_CONTROL, CHECKINS, *self._subs.keys())
                 self._connected.set()
                 if not first:
                     self.reconnects += 1
@@ -206,6 +218,9 @@ class Hub:
                     if msg is None or msg.get("type") != "message":
                         continue
                     channel = msg["channel"].decode()
+                    if channel == CHECKINS:
+                        self._checkins(decode(msg["data"]))
+                        continue
                     if channel == HUB_CONTROL:
                         self._control(decode(msg["data"]))
                         continue
@@ -213,7 +228,7 @@ class Hub:
                     if not subs:
                         continue
                     data = decode(msg["data"])
-                    # A check-in batch is one message: a list of the venue's events in id order.
+                    # A list: events in order (tests and tools may publish a venue's so).
                     events = data if isinstance(data, list) else (data,)
                     for sub in tuple(subs):
                         for event in events:

@@ -17,3 +17,33 @@ def test_overflow_replaces_backlog_with_a_resync():
     assert overflows >= 1
     assert RESYNC in items  # the connection will catch up from the database
     assert len(items) <= 3
+
+
+def _event(checkin_id: int, venue_id: int) -> dict:
+    return {"type": "checkin", "id": checkin_id, "venue_id": venue_id}
+
+
+def test_a_checkin_batch_reaches_each_venue_and_a_gap_resyncs_first():
+    from realtime.events import checkin_batch, venue_channel
+    from realtime.hub import Hub
+
+    async def run():
+        hub = Hub("redis://127.0.0.1:1/0")  # never started: batches are handed in directly
+        async with hub.subscribe(venue_channel(1)) as one, \
+                hub.subscribe(venue_channel(2)) as two, \
+                hub.subscribe("sb:citizen:5") as citizen:
+            # The first batch after (re)connecting: nothing to compare with, so resync.
+            hub._checkins(checkin_batch(0, [_event(1, 1), _event(2, 2), _event(3, 1)])[1])
+            first = one.take(), two.take()
+            hub._checkins(checkin_batch(3, [_event(4, 2)])[1])  # follows on: no resync
+            second = one.take(), two.take()
+            hub._checkins(checkin_batch(9, [_event(12, 1)])[1])  # 4..9 never arrived
+            third = one.take(), two.take()
+            return first, second, third, citizen.take(), hub.gaps
+
+    first, second, third, citizen, gaps = asyncio.run(run())
+    assert first == ([RESYNC, _event(1, 1), _event(3, 1)], [RESYNC, _event(2, 2)])
+    assert second == ([], [_event(4, 2)])
+    assert third == ([RESYNC, _event(12, 1)], [RESYNC])  # every venue feed catches up
+    assert citizen == []  # the notice feed has its own sequence
+    assert gaps == 1
