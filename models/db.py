@@ -111,3 +111,21 @@ class FeedLock:
                     fcntl.flock(self._file, fcntl.LOCK_UN)
             else:
                 yield
+
+    def try_acquire(self) -> bool:
+        """SQLite: take the lock only if it is free right now (for a caller that must never
+        wait on it: the event loop). Pair with release()."""
+        if not self._thread_lock.acquire(blocking=False):
+            return False
+        if self._file is not None:
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._thread_lock.release()
+                return False
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._thread_lock.release()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -77,4 +78,27 @@ def publish(client: redis.Redis, items: Iterable[tuple[str, dict]], *, attempts:
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             log.warning("publish failed (attempt %d): %s", attempt + 1, exc)
             time.sleep(0.05 * (attempt + 1))
+    return False
+
+
+async def publish_async(client, items: Iterable[tuple[str, dict]], *,
+                        attempts: int = 3) -> bool:
+    """publish() on an asyncio client, for a caller on the event loop (the SQLite check-in
+    writer): the same order, retries and meaning of False, without blocking the loop."""
+    items = list(items)
+    if not items:
+        return True
+    for attempt in range(attempts):
+        try:
+            if len(items) == 1:
+                await client.publish(items[0][0], encode(items[0][1]))
+            else:
+                pipe = client.pipeline(transaction=False)
+                for channel, event in items:
+                    pipe.publish(channel, encode(event))
+                await pipe.execute()
+            return True
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            log.warning("publish failed (attempt %d): %s", attempt + 1, exc)
+            await asyncio.sleep(0.05 * (attempt + 1))
     return False

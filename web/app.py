@@ -79,7 +79,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.redis = sync_client(redis_url, socket_timeout=5, socket_connect_timeout=2)
     app.state.hub = Hub(redis_url)
     await app.state.hub.start()
-    app.state.writer = CheckinWriter(app.state.engine, app.state.redis)
+    app.state.writer = CheckinWriter(app.state.engine, app.state.redis, redis_url=redis_url)
     await app.state.writer.start()
     app.state.tokens = TokenCache()
     app.state.limiter = RateLimiter(connect_limiter(redis_url))

@@ -32,10 +32,10 @@ from starlette.routing import Match, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from models.settings import Settings
+from web import security
 from web.api_citizen import check_in
 from web.app import SESSION_COOKIE, SESSION_MAX_AGE
 from web.auth import principal_for_token, required
-from web import security
 from web.security import SecurityMiddleware, refuse_cross_site
 
 log = logging.getLogger("scanbook.web")
