@@ -233,6 +233,10 @@ class CheckinWriter:
             try:
                 # Per attempt: a connection SQLAlchemy replaced would wait 5 s by default.
                 cursor.execute("PRAGMA busy_timeout=0")
+                # The batch reads every logbook, venue and citizen it inserts rows for inside
+                # this write transaction (no one can delete them meanwhile): SQLite's foreign
+                # key checks would look each up again, three index probes a row.
+                cursor.execute("PRAGMA foreign_keys=OFF")
                 cursor.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if getattr(exc, "sqlite_errorcode", None) not in _SQLITE_BUSY:
