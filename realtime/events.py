@@ -90,8 +90,9 @@ async def publish_async(client, items: Iterable[tuple[str, dict]], *,
         return True
     for attempt in range(attempts):
         try:
-            if len(items) == 1:
-                await client.publish(items[0][0], encode(items[0][1]))
+            if len(items) == 1 or not hasattr(client, "pipeline"):  # resp.LeanRedis pipelines
+                for channel, event in items:                        # by itself, in order
+                    await client.publish(channel, encode(event))
             else:
                 pipe = client.pipeline(transaction=False)
                 for channel, event in items:

@@ -21,6 +21,7 @@ from models.checkins import CheckinRequest, CheckinResult, newest_checkin_id, re
 from models.db import CHECKIN_LOCK, CHECKPOINT_SECONDS, SQLITE_BUSY_SECONDS, FeedLock, checkpoint
 from models.errors import DomainError
 from models.tables import utcnow
+from realtime import resp
 from realtime.connection import async_client
 from realtime.events import checkin_batch, publish, publish_async
 
@@ -79,8 +80,10 @@ class CheckinWriter:
 
     async def start(self) -> None:
         if self.inline:
-            self._aredis = async_client(self.redis_url, socket_timeout=1,
-                                        socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+            self._aredis = (resp.LeanRedis(self.redis_url) if resp.supports(self.redis_url)
+                            else async_client(self.redis_url, socket_timeout=1,
+                                              socket_connect_timeout=1,
+                                              retry=Retry(NoBackoff(), 0)))
             self._conn = self.engine.connect()
         else:
             self._start_thread()
