@@ -63,6 +63,7 @@ class CheckinWriter:
         self.redis_url = redis_url
         self._aredis = None
         self._conn = None
+        self._tuned = None  # the DBAPI connection the inline writer's pragmas were set on
         self.lock = FeedLock(engine, CHECKIN_LOCK)
         self.max_batch = max_batch
         self.linger = self.LINGER_SECONDS if linger is None else linger
@@ -234,12 +235,15 @@ class CheckinWriter:
         try:
             cursor = conn.connection.cursor()
             try:
-                # Per attempt: a connection SQLAlchemy replaced would wait 5 s by default.
-                cursor.execute("PRAGMA busy_timeout=0")
-                # The batch reads every logbook, venue and citizen it inserts rows for inside
-                # this write transaction (no one can delete them meanwhile): SQLite's foreign
-                # key checks would look each up again, three index probes a row.
-                cursor.execute("PRAGMA foreign_keys=OFF")
+                raw = conn.connection.dbapi_connection
+                if raw is not self._tuned:  # once per DBAPI connection (SQLAlchemy may
+                    # replace it after an error): the pool's connections wait 5 s for a lock.
+                    cursor.execute("PRAGMA busy_timeout=0")
+                    # The batch reads every logbook, venue and citizen it inserts rows for
+                    # inside this write transaction (no one can delete them meanwhile): the
+                    # foreign-key checks would look each up again, three index probes a row.
+                    cursor.execute("PRAGMA foreign_keys=OFF")
+                    self._tuned = raw
                 cursor.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if getattr(exc, "sqlite_errorcode", None) not in _SQLITE_BUSY:
