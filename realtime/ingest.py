@@ -36,21 +36,23 @@ def _unavailable(exc: Exception) -> bool:
 
 
 class CheckinWriter:
-    """Collects check-in requests and writes them in batches from one thread.
+    """Collects check-in requests and writes them in batches.
 
     While one batch is being committed the next requests queue up, so a rush gets big
     batches. A scan that finds the writer idle is written at once when traffic is sparse; when
     the writer last wrote within BUSY_SECONDS it lingers LINGER_SECONDS first, so a steady
-    stream is written in batches rather than in ones and twos. Each batch costs a thread
-    hand-off (and the GIL going back and forth), a transaction, a publish and the hub's and
-    feeds' wake-ups, far more than a row does: in bench/scan.py at the maximum rate the
-    linger took batches from ~29 to ~50 rows and the server's CPU per scan from ~250 to
-    ~210 µs. The feed lock is held from insert to publish, so ids reach every feed in increasing
-    order (resume-safe).
+    stream is written in batches rather than in ones and twos. Each batch costs a
+    transaction (on SQLite ~0.5 ms for ten rows: every dirty index page is a WAL write at
+    commit), a publish and the hub's and feeds' wake-ups, far more than a row does. The feed
+    lock is held from insert to publish, so ids reach every feed in increasing order
+    (resume-safe).
     """
 
-    # 2 ms is a tenth of the scan→feed latency budget (p99 ≤ 20 ms, bench/README.md).
-    LINGER_SECONDS = 0.002
+    # At 2,400 scans/s (open loop, bench/scan.py's fixed phase) batches of ~10 rows cost the
+    # server ~360 µs of CPU a scan at a 2 ms linger, ~318 µs at 5 ms, with scan→feed p99
+    # 78 → 32 ms (two interleaved rounds each; 8 ms did worse on latency). A quarter of the
+    # 20 ms p99 budget.
+    LINGER_SECONDS = 0.005
     BUSY_SECONDS = 0.05
 
     def __init__(self, engine: Engine, redis_client: redis.Redis, *, max_batch: int = 500,
