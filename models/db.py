@@ -55,12 +55,33 @@ def make_engine(url: str) -> Engine:
                          connect_args={"connect_timeout": PG_CONNECT_TIMEOUT})
 
 
+# A PASSIVE checkpoint copies the log into the database but cannot rewind it: the log starts
+# over from its beginning only when a write begins with every frame already copied, and under
+# a steady stream of batches (one every few ms) that never happens. The log then grows to the
+# backstop, and the commit that crosses it checkpoints everything itself, fsyncs included,
+# inside a batch — on the event loop (realtime/ingest.py): a stall of 100–400 ms about once a
+# second at 2,400 scans/s. So once the log is past SQLITE_RESTART_PAGES the background
+# checkpoint asks for RESTART: it waits (at most RESTART_WAIT_MS) for the moment between two
+# batches, copies what is left, and the next batch starts the log anew. Writers meanwhile find
+# the lock taken and step aside for a few ms.
+SQLITE_RESTART_PAGES = 2_000
+RESTART_WAIT_MS = 200
+
+
 def checkpoint(engine: Engine) -> None:
     """SQLite: copy the write-ahead log into the database (PASSIVE: it waits for no reader
-    or writer, and commits go on meanwhile). Other databases: nothing to do."""
-    if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    or writer, and commits go on meanwhile), and rewind a long log (RESTART, above). Other
+    databases: nothing to do."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        _busy, frames, _copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        if frames > SQLITE_RESTART_PAGES:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+            try:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)")
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
 
 
 @contextmanager

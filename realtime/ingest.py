@@ -27,6 +27,9 @@ from realtime.events import checkin_batch, publish, publish_async
 
 log = logging.getLogger("scanbook.ingest")
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+# The longest the inline writer sleeps between tries for a taken lock: the background
+# checkpoint's RESTART holds it for a few ms, and a longer sleep would outlast it.
+STEP_ASIDE_MAX = 0.004
 
 
 def _unavailable(exc: Exception) -> bool:
@@ -195,7 +198,7 @@ class CheckinWriter:
 
         The loop never waits on a lock: the feed lock and SQLite's write lock (BEGIN
         IMMEDIATE with busy_timeout 0) are only taken when free; when another process holds
-        one, the batch steps aside (asyncio.sleep, 1 ms doubling to 50 ms) and tries again,
+        one, the batch steps aside (asyncio.sleep, 1 ms doubling to STEP_ASIDE_MAX) and tries again,
         until SQLITE_BUSY_SECONDS have passed: then `database is locked`, a 503, as a thread
         waiting out busy_timeout would give. The publish is awaited under the feed lock."""
         loop = asyncio.get_running_loop()
@@ -205,7 +208,7 @@ class CheckinWriter:
             if loop.time() >= deadline:
                 raise sqlite3.OperationalError("database is locked")
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.05)
+            pause = min(pause * 2, STEP_ASIDE_MAX)
         results, events, prev = attempt
         try:
             if events and not await publish_async(self._aredis, [checkin_batch(prev, events)]):
