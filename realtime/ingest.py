@@ -51,10 +51,10 @@ class CheckinWriter:
     (resume-safe).
     """
 
-    # At 2,400 scans/s (open loop, bench/scan.py's fixed phase) batches of ~10 rows cost the
-    # server ~360 µs of CPU a scan at a 2 ms linger, ~318 µs at 5 ms, with scan→feed p99
-    # 78 → 32 ms (two interleaved rounds each; 8 ms did worse on latency). A quarter of the
-    # 20 ms p99 budget.
+    # At 2,400 scans/s (open loop, like bench/scan.py's fixed phase; two interleaved rounds of
+    # each, after the checkpoint fix in models/db.py) a 5 ms linger cost the server ~296 µs of
+    # CPU a scan against ~326 µs at 2 ms, its scan→feed p99 within the noise (23–39 ms against
+    # 14–36 ms). 8 ms did worse on latency. A quarter of the 20 ms p99 budget.
     LINGER_SECONDS = 0.005
     BUSY_SECONDS = 0.05
 
