@@ -83,21 +83,14 @@ def publish(client: redis.Redis, items: Iterable[tuple[str, dict]], *, attempts:
 
 async def publish_async(client, items: Iterable[tuple[str, dict]], *,
                         attempts: int = 3) -> bool:
-    """publish() on an asyncio client, for a caller on the event loop (the SQLite check-in
-    writer): the same order, retries and meaning of False, without blocking the loop."""
+    """publish() on an asyncio client (redis-py's or resp.LeanRedis), for a caller on the
+    event loop (the SQLite check-in writer): the same order, retries and meaning of False,
+    without blocking the loop. One PUBLISH after another: its caller sends one message."""
     items = list(items)
-    if not items:
-        return True
     for attempt in range(attempts):
         try:
-            if len(items) == 1 or not hasattr(client, "pipeline"):  # resp.LeanRedis pipelines
-                for channel, event in items:                        # by itself, in order
-                    await client.publish(channel, encode(event))
-            else:
-                pipe = client.pipeline(transaction=False)
-                for channel, event in items:
-                    pipe.publish(channel, encode(event))
-                await pipe.execute()
+            for channel, event in items:
+                await client.publish(channel, encode(event))
             return True
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             log.warning("publish failed (attempt %d): %s", attempt + 1, exc)

@@ -78,7 +78,7 @@ class CheckinWriter:
         self._task: asyncio.Task | None = None
         self._checkpoints: asyncio.Task | None = None
         self._thread: threading.Thread | None = None
-        self._busy = False  # a batch is in the writer thread
+        self._busy = False  # a batch is being written (inline or on the writer thread)
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self.batches = 0
         self.rows = 0
@@ -107,8 +107,8 @@ class CheckinWriter:
         self._thread.start()
 
     async def _checkpoint(self) -> None:
-        """SQLite: checkpoint the log in the background, beside the writer thread, so no
-        batch's commit pays the checkpoint's fsyncs (models.db.SQLITE_AUTOCHECKPOINT_PAGES)."""
+        """SQLite: checkpoint the log on a pool thread in the background, so no batch's commit
+        pays the checkpoint's fsyncs (models.db.SQLITE_AUTOCHECKPOINT_PAGES, RESTART)."""
         while True:
             await asyncio.sleep(CHECKPOINT_SECONDS)
             try:
@@ -198,8 +198,8 @@ class CheckinWriter:
 
         The loop never waits on a lock: the feed lock and SQLite's write lock (BEGIN
         IMMEDIATE with busy_timeout 0) are only taken when free; when another process holds
-        one, the batch steps aside (asyncio.sleep, 1 ms doubling to STEP_ASIDE_MAX) and tries again,
-        until SQLITE_BUSY_SECONDS have passed: then `database is locked`, a 503, as a thread
+        one, the batch steps aside (asyncio.sleep, 1 ms doubling to STEP_ASIDE_MAX) and tries
+        again, until SQLITE_BUSY_SECONDS have passed: then `database is locked`, a 503, as a thread
         waiting out busy_timeout would give. The publish is awaited under the feed lock."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SQLITE_BUSY_SECONDS
@@ -257,9 +257,7 @@ class CheckinWriter:
                 return None
             finally:
                 cursor.close()
-            prev = newest_checkin_id(conn)
-            results, events = record_checkins(conn, requests, now=utcnow())
-            conn.commit()
+            results, events, prev = _commit_batch(conn, requests)
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.rollback()
@@ -292,16 +290,22 @@ class CheckinWriter:
     def write(self, requests: list[CheckinRequest]) -> list[CheckinResult | DomainError]:
         """Record, commit, then publish — all under the feed lock."""
         with self.engine.connect() as conn, self.lock.hold(conn):
-            # The newest id before this batch (the lock keeps other writers out): hubs check
-            # the chain and resync when a batch never reached them (see checkin_batch).
-            prev = newest_checkin_id(conn)
-            results, events = record_checkins(conn, requests, now=utcnow())
-            conn.commit()
+            results, events, prev = _commit_batch(conn, requests)
             if events and not publish(self.redis, [checkin_batch(prev, events)]):
                 self.publish_failures += 1
         self.batches += 1
         self.rows += len(events)
         return results
+
+
+def _commit_batch(conn, requests: list[CheckinRequest]):
+    """Record and commit a batch, the feed lock held: (results, events, prev). `prev` is the
+    newest id before the batch (the lock keeps other writers out): hubs check the chain and
+    resync when a batch never reached them (see checkin_batch)."""
+    prev = newest_checkin_id(conn)
+    results, events = record_checkins(conn, requests, now=utcnow())
+    conn.commit()
+    return results, events, prev
 
 
 def _settle(future: asyncio.Future, outcome, failed: bool) -> None:

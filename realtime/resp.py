@@ -137,7 +137,7 @@ class LeanRedis:
         if self.unix:
             self.db = int((query.get("db") or ["0"])[0])
         else:
-            self.db = int(parts.path.strip("/") or 0) if parts.path.strip("/") else 0
+            self.db = int(parts.path.strip("/") or 0)
         self.timeout = timeout
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future | None = None

@@ -28,7 +28,7 @@ HOLD = 1.0  # seconds another connection holds SQLite's write lock
 
 
 def _hold_write_lock(path: str, seconds: float, held: threading.Event) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=10)
     conn.execute("BEGIN IMMEDIATE")
     held.set()
     time.sleep(seconds)
@@ -50,7 +50,7 @@ def test_a_held_write_lock_delays_the_batch_not_the_loop(sqlite_engine, client, 
         holder = threading.Thread(target=_hold_write_lock,
                                   args=(sqlite_engine.url.database, HOLD, held))
         holder.start()
-        held.wait(5)
+        assert held.wait(10), "the other connection never got the write lock"
         ticks: list[float] = []
 
         async def tick():
