@@ -74,10 +74,15 @@ class Keyring:
             raise ValueError("key version 1 is required")
         if not all(1 <= v <= 255 for v in keys):
             raise ValueError("key versions are 1-255")
+        self._keys = dict(keys)
         self._aead = {v: AESGCM(_hkdf(k, _AES_INFO + str(v).encode())) for v, k in keys.items()}
         self.current = max(keys)
         self._header = bytes([self.current])
         self._lookup = hmac.new(_hkdf(keys[1], _LOOKUP_INFO), digestmod=hashlib.sha256)
+
+    def __reduce__(self):
+        """Pickled as its keys (the check-in writer process gets its parent's keyring)."""
+        return (Keyring, (self._keys,))
 
     @classmethod
     def from_settings(cls, settings) -> Keyring:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -78,21 +77,4 @@ def publish(client: redis.Redis, items: Iterable[tuple[str, dict]], *, attempts:
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             log.warning("publish failed (attempt %d): %s", attempt + 1, exc)
             time.sleep(0.05 * (attempt + 1))
-    return False
-
-
-async def publish_async(client, items: Iterable[tuple[str, dict]], *,
-                        attempts: int = 3) -> bool:
-    """publish() on an asyncio client (redis-py's or resp.LeanRedis), for a caller on the
-    event loop (the SQLite check-in writer): the same order, retries and meaning of False,
-    without blocking the loop. One PUBLISH after another: its caller sends one message."""
-    items = list(items)
-    for attempt in range(attempts):
-        try:
-            for channel, event in items:
-                await client.publish(channel, encode(event))
-            return True
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-            log.warning("publish failed (attempt %d): %s", attempt + 1, exc)
-            await asyncio.sleep(0.05 * (attempt + 1))
     return False

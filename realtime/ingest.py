@@ -1,143 +1,132 @@
-"""Group commit for check-ins: scans arriving together share one transaction and one publish."""
+"""Group commit for check-ins: scans arriving together share one transaction and one publish.
+
+The batches are written by a child process of the web process (the writer), not on its event
+loop or a thread of it. Recording a batch is ~1.5 ms of CPU for twenty rows (statements,
+commit, publish, WAL checkpoints), a third of a scan's cost at half the benchmark's maximum;
+on the loop it stalled every other request for that long, and on a thread it had to win the
+GIL back from the busy loop at every statement (bench/README.md has the measurements). In a
+process of its own it runs on the other core, and the loop only hands over a batch and takes
+the answers back: one framed message each way over a socket pair.
+
+If the writer dies, the batch in flight is answered 503 (it may or may not have been
+committed: a retried scan within 60 s gets the same check-in back) and the next batch starts a
+new writer. Nothing committed is lost: the hubs find a batch that was committed but never
+published by its sequence check (realtime/events.py) and read it from the database.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import queue
+import multiprocessing
+import os
+import signal
+import socket
 import sqlite3
+import struct
 import threading
+import time
+from datetime import datetime
 
-import anyio.to_thread
+import orjson
 import psycopg
 import redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from models import errors
 from models.checkins import CheckinRequest, CheckinResult, newest_checkin_id, record_checkins
-from models.db import CHECKIN_LOCK, CHECKPOINT_SECONDS, SQLITE_BUSY_SECONDS, FeedLock, checkpoint
+from models.crypto import Keyring, keyring, use_keyring
+from models.db import (CHECKIN_LOCK, CHECKPOINT_SECONDS, SQLITE_BUSY_SECONDS, FeedLock,
+                       checkpoint, make_engine)
 from models.errors import DomainError
 from models.tables import utcnow
-from realtime import resp
-from realtime.connection import async_client
-from realtime.events import checkin_batch, publish, publish_async
+from realtime.connection import sync_client
+from realtime.events import checkin_batch, publish
 
 log = logging.getLogger("scanbook.ingest")
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
-# The longest the inline writer sleeps between tries for a taken lock: the background
-# checkpoint's RESTART holds it for a few ms, and a longer sleep would outlast it.
+# The longest the writer sleeps between tries for SQLite's write lock while another
+# connection holds it: the background checkpoint's RESTART holds it for a few ms, and
+# SQLite's own busy handler would sleep 1, 2, 5, 10 … ms, longer than the lock is held.
 STEP_ASIDE_MAX = 0.004
+# How long stop() waits for the writer to finish its batch and exit before killing it.
+STOP_SECONDS = 10.0
+
+
+class WriterUnavailable(Exception):
+    """The batch could not be written: the database was unavailable or locked past
+    SQLITE_BUSY_SECONDS, or the writer process died (503, like a database outage)."""
 
 
 def _unavailable(exc: Exception) -> bool:
     """The database could not be reached or locked (not a problem with the batch)."""
     return isinstance(exc, (OperationalError, sqlite3.OperationalError,
-                            psycopg.OperationalError))
+                            psycopg.OperationalError, WriterUnavailable))
 
 
 class CheckinWriter:
-    """Collects check-in requests and writes them in batches.
+    """Collects check-in requests on the event loop and has the writer process write them in
+    batches.
 
-    While one batch is being committed the next requests queue up, so a rush gets big
-    batches. A scan that finds the writer idle is written at once when traffic is sparse; when
-    the writer last wrote within BUSY_SECONDS it lingers LINGER_SECONDS first, so a steady
-    stream is written in batches rather than in ones and twos. Each batch costs a
-    transaction (on SQLite ~0.5 ms for ten rows: every dirty index page is a WAL write at
-    commit), a publish and the hub's and feeds' wake-ups, far more than a row does. The feed
-    lock is held from insert to publish, so ids reach every feed in increasing order
-    (resume-safe).
+    While one batch is being written the next requests queue up, so a rush gets big batches.
+    A scan that finds the writer idle is written at once when traffic is sparse; when the
+    writer last wrote within BUSY_SECONDS it lingers LINGER_SECONDS first, so a steady stream
+    is written in batches rather than in ones and twos. Each batch costs a transaction (on
+    SQLite ~0.5 ms for ten rows: every dirty index page is a WAL write at commit), a publish
+    and the hub's and feeds' wake-ups, far more than a row does. The writer holds the feed
+    lock from insert to publish, so ids reach every feed in increasing order (resume-safe).
     """
 
     # At 2,400 scans/s (open loop, like bench/scan.py's fixed phase; two interleaved rounds of
-    # each, after the checkpoint fix in models/db.py) a 5 ms linger cost the server ~296 µs of
-    # CPU a scan against ~326 µs at 2 ms, its scan→feed p99 within the noise (23–39 ms against
-    # 14–36 ms). 8 ms did worse on latency. A quarter of the 20 ms p99 budget.
+    # each) a 5 ms linger cost the server ~296 µs of CPU a scan against ~326 µs at 2 ms, its
+    # scan→feed p99 within the noise. 8 ms did worse on latency. A quarter of the 20 ms p99
+    # budget. (Measured with the batch written on the event loop, before the writer process.)
     LINGER_SECONDS = 0.005
     BUSY_SECONDS = 0.05
 
-    def __init__(self, engine: Engine, redis_client: redis.Redis, *, max_batch: int = 500,
-                 linger: float | None = None, redis_url: str | None = None):
+    def __init__(self, engine: Engine, redis_url: str, *, max_batch: int = 500,
+                 linger: float | None = None):
         self.engine = engine
-        self.redis = redis_client
-        # SQLite with an asyncio Redis client at hand: batches are written on the event loop
-        # itself (see _write_inline); otherwise (PostgreSQL) on the writer's thread.
-        self.inline = engine.dialect.name == "sqlite" and redis_url is not None
         self.redis_url = redis_url
-        self._aredis = None
-        self._conn = None
-        self._tuned = None  # the DBAPI connection the inline writer's pragmas were set on
-        self.lock = FeedLock(engine, CHECKIN_LOCK)
         self.max_batch = max_batch
         self.linger = self.LINGER_SECONDS if linger is None else linger
         self._last_write = float("-inf")
         self._pending: list[tuple[CheckinRequest, asyncio.Future]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._checkpoints: asyncio.Task | None = None
-        self._thread: threading.Thread | None = None
-        self._busy = False  # a batch is being written (inline or on the writer thread)
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._busy = False  # a batch is with the writer process
+        self._child: _Child | None = None
+        self._starting: asyncio.Task | None = None
         self.batches = 0
         self.rows = 0
         self.publish_failures = 0
+        self.restarts = 0  # writer processes started after the first (one died or hung)
 
     async def start(self) -> None:
-        if self.inline:
-            self._aredis = (resp.LeanRedis(self.redis_url) if resp.supports(self.redis_url)
-                            else async_client(self.redis_url, socket_timeout=1,
-                                              socket_connect_timeout=1,
-                                              retry=Retry(NoBackoff(), 0)))
-            self._conn = self.engine.connect()
-        else:
-            self._start_thread()
         self._task = asyncio.create_task(self._run(), name="checkin-writer")
-        if self.engine.dialect.name == "sqlite":
-            self._checkpoints = asyncio.create_task(self._checkpoint(), name="wal-checkpoint")
-
-    def _start_thread(self) -> None:
-        # The writer's own thread, for the life of the writer: a batch is handed over and its
-        # results handed back with one queue put and one call_soon_threadsafe, instead of a
-        # thread-pool call (anyio's cancel scopes and capacity limiter cost ~100 µs of the
-        # event loop's time a batch, which a quiet venue pays per scan).
-        self._thread = threading.Thread(target=self._serve, name="checkin-writer",
-                                        daemon=True)
-        self._thread.start()
-
-    async def _checkpoint(self) -> None:
-        """SQLite: checkpoint the log on a pool thread in the background, so no batch's commit
-        pays the checkpoint's fsyncs (models.db.SQLITE_AUTOCHECKPOINT_PAGES, RESTART)."""
-        while True:
-            await asyncio.sleep(CHECKPOINT_SECONDS)
-            try:
-                await anyio.to_thread.run_sync(checkpoint, self.engine)
-            except Exception as exc:  # busy or away: the next round, or the backstop, will do
-                log.debug("WAL checkpoint skipped: %s", exc)
+        # Started now, in the background, so the first scan does not wait for it.
+        self._starting = asyncio.create_task(self._ensure_child(), name="checkin-writer-start")
 
     async def stop(self) -> None:
-        if self._checkpoints is not None:
-            self._checkpoints.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpoints
         if self._task is not None:
             while self._pending or self._busy:  # finish what was accepted before shutting down
                 await asyncio.sleep(0.01)
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
-        if self._thread is not None:
-            self._jobs.put(None)
-            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 10)
-        if self._aredis is not None:
+        if self._starting is not None:
             with contextlib.suppress(Exception):
-                await self._aredis.aclose()
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
+                await self._starting
+        if self._child is not None:
+            child, self._child = self._child, None
+            await child.stop()
+
+    @property
+    def pid(self) -> int | None:
+        """The writer process's pid (None before it started)."""
+        return self._child.process.pid if self._child is not None else None
 
     async def submit(self, request: CheckinRequest) -> CheckinResult:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -167,9 +156,7 @@ class CheckinWriter:
             batch = self._pending[: self.max_batch]
             del self._pending[: self.max_batch]
             try:
-                requests = [request for request, _ in batch]
-                results = await (self._write_inline(requests) if self.inline
-                                 else self._in_thread(requests))
+                results = await self._write([request for request, _ in batch])
             except Exception as exc:  # database down: every caller gets the error
                 log.warning("check-in batch of %d failed: %s", len(batch), exc)
                 if _unavailable(exc):
@@ -186,116 +173,130 @@ class CheckinWriter:
                     future.set_result(result)
             self._last_write = loop.time()
 
-    async def _write_inline(self, requests: list[CheckinRequest]
-                            ) -> list[CheckinResult | DomainError]:
-        """SQLite: record, commit and publish a batch on the event loop's own thread.
+    async def _ensure_child(self) -> _Child:
+        if self._child is not None and self._child.alive():
+            return self._child
+        if self._child is not None:  # died: its batch was answered; start another
+            old, self._child = self._child, None
+            await old.stop()
+            self.restarts += 1
+            log.warning("check-in writer process exited (%s); starting another",
+                        old.process.exitcode)
+        # Forking is a few ms, but the first start also starts the fork server (~1 s):
+        # off the loop.
+        self._child = await asyncio.to_thread(
+            _Child.start, self.engine.url.render_as_string(hide_password=False),
+            self.redis_url)
+        await self._child.connect()
+        return self._child
 
-        A batch is a few local statements (~1 ms for a hundred rows, no fsync in WAL mode
-        with synchronous=NORMAL), while a writer thread pays for the GIL at every statement:
-        each time SQLite hands the GIL back, the thread waits for the busy event loop to give
-        it up again (up to the 5 ms switch interval), several times a batch. At half the
-        benchmark's maximum that waiting, not work, made most of a scan's latency.
-
-        The loop never waits on a lock: the feed lock and SQLite's write lock (BEGIN
-        IMMEDIATE with busy_timeout 0) are only taken when free; when another process holds
-        one, the batch steps aside (asyncio.sleep, 1 ms doubling to STEP_ASIDE_MAX) and tries
-        again, until SQLITE_BUSY_SECONDS have passed: then `database is locked`, a 503, as a thread
-        waiting out busy_timeout would give. The publish is awaited under the feed lock."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + SQLITE_BUSY_SECONDS
-        pause = 0.001
-        while (attempt := self._attempt(requests)) is None:
-            if loop.time() >= deadline:
-                raise sqlite3.OperationalError("database is locked")
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, STEP_ASIDE_MAX)
-        results, events, prev = attempt
+    async def _write(self, requests: list[CheckinRequest]
+                     ) -> list[CheckinResult | DomainError]:
+        """One batch through the writer process: its results, or the batch's error."""
+        if self._starting is not None and not self._starting.done():
+            with contextlib.suppress(Exception):  # a failed start is retried just below
+                await self._starting
         try:
-            if events and not await publish_async(self._aredis, [checkin_batch(prev, events)]):
-                self.publish_failures += 1
-        finally:
-            self.lock.release()
+            child = await self._ensure_child()
+            reply = await child.call(_encode_requests(requests))
+        except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+            if self._child is not None:
+                self._child.kill()
+            raise WriterUnavailable(
+                "登记服务暂时不可用，请重试 / the check-in writer restarted, please retry"
+            ) from exc
+        kind, payload = orjson.loads(reply)
+        if kind == "failed":
+            raise _rebuild_failure(payload)
+        written, publish_failed, results = payload
         self.batches += 1
-        self.rows += len(events)
-        return results
+        self.rows += written
+        self.publish_failures += publish_failed
+        return [_decode_result(r) for r in results]
 
-    def _attempt(self, requests: list[CheckinRequest]):
-        """One try: (results, events, prev) with the feed lock held, or None (lock not
-        free, nothing done)."""
-        if not self.lock.try_acquire():
-            return None
-        try:
-            attempt = self._record(requests)
-        except BaseException:
-            self.lock.release()
-            raise
-        if attempt is None:
-            self.lock.release()
-        return attempt
 
-    def _record(self, requests: list[CheckinRequest]):
-        conn = self._conn
-        if not conn.in_transaction():
-            conn.begin()
-        try:
-            cursor = conn.connection.cursor()
-            try:
-                raw = conn.connection.dbapi_connection
-                if raw is not self._tuned:  # once per DBAPI connection (SQLAlchemy may
-                    # replace it after an error): the pool's connections wait 5 s for a lock.
-                    cursor.execute("PRAGMA busy_timeout=0")
-                    # The batch reads every logbook, venue and citizen it inserts rows for
-                    # inside this write transaction (no one can delete them meanwhile): the
-                    # foreign-key checks would look each up again, three index probes a row.
-                    cursor.execute("PRAGMA foreign_keys=OFF")
-                    self._tuned = raw
-                cursor.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if getattr(exc, "sqlite_errorcode", None) not in _SQLITE_BUSY:
-                    raise
-                conn.rollback()
-                return None
-            finally:
-                cursor.close()
-            results, events, prev = _commit_batch(conn, requests)
-        except BaseException:
+# --- the writer process ---------------------------------------------------------------------
+
+class BatchWriter:
+    """Records, commits and publishes batches, synchronously: the writer process's work."""
+
+    def __init__(self, engine: Engine, redis_client: redis.Redis):
+        self.engine = engine
+        self.redis = redis_client
+        self.lock = FeedLock(engine, CHECKIN_LOCK)
+        self.sqlite = engine.dialect.name == "sqlite"
+        self._conn = None
+        self._tuned = None  # the DBAPI connection the pragmas below were set on
+        self.publish_failures = 0
+
+    def close(self) -> None:
+        if self._conn is not None:
             with contextlib.suppress(Exception):
-                conn.rollback()
-            raise
-        return results, events, prev
-
-    def _in_thread(self, requests: list[CheckinRequest]) -> asyncio.Future:
-        """write(requests) on the writer's thread; a future of its results."""
-        future = asyncio.get_running_loop().create_future()
-        self._jobs.put((requests, future))
-        return future
-
-    def _serve(self) -> None:
-        """The writer thread: one batch at a time, results back to the event loop."""
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            requests, future = job
-            loop = future.get_loop()
-            try:
-                outcome, failed = self.write(requests), False
-            except Exception as exc:  # handed to the batch's callers (database down, say)
-                outcome, failed = exc, True
-            try:
-                loop.call_soon_threadsafe(_settle, future, outcome, failed)
-            except RuntimeError:  # the loop closed meanwhile: nobody is waiting
-                return
+                self._conn.close()
 
     def write(self, requests: list[CheckinRequest]) -> list[CheckinResult | DomainError]:
         """Record, commit, then publish — all under the feed lock."""
+        if self.sqlite:
+            return self._write_sqlite(requests)
         with self.engine.connect() as conn, self.lock.hold(conn):
             results, events, prev = _commit_batch(conn, requests)
-            if events and not publish(self.redis, [checkin_batch(prev, events)]):
-                self.publish_failures += 1
-        self.batches += 1
-        self.rows += len(events)
+            self._publish(prev, events)
         return results
+
+    def _publish(self, prev: int, events: list[dict]) -> None:
+        if events and not publish(self.redis, [checkin_batch(prev, events)]):
+            self.publish_failures += 1
+
+    def _write_sqlite(self, requests: list[CheckinRequest]) -> list[CheckinResult | DomainError]:
+        """SQLite: take the write lock with BEGIN IMMEDIATE, stepping aside (1 ms doubling to
+        STEP_ASIDE_MAX) while another connection holds it, until SQLITE_BUSY_SECONDS: then
+        `database is locked`, a 503. A deferred BEGIN would fail outright (SQLITE_BUSY_SNAPSHOT)
+        when another connection commits between the batch's first read and its insert."""
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        conn = self._conn
+        with self.lock.hold(conn):
+            deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+            pause = 0.001
+            while not self._begin_immediate(conn):
+                if time.monotonic() >= deadline:
+                    raise sqlite3.OperationalError("database is locked")
+                time.sleep(pause)
+                pause = min(pause * 2, STEP_ASIDE_MAX)
+            try:
+                results, events, prev = _commit_batch(conn, requests)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                raise
+            self._publish(prev, events)
+        return results
+
+    def _begin_immediate(self, conn) -> bool:
+        """BEGIN IMMEDIATE on `conn`: True with the write lock taken, False when it is not
+        free right now."""
+        if not conn.in_transaction():
+            conn.begin()
+        cursor = conn.connection.cursor()
+        try:
+            raw = conn.connection.dbapi_connection
+            if raw is not self._tuned:  # once per DBAPI connection (SQLAlchemy may replace
+                # it after an error): the pool's connections wait 5 s for a lock.
+                cursor.execute("PRAGMA busy_timeout=0")
+                # The batch reads every logbook, venue and citizen it inserts rows for inside
+                # this write transaction (no one can delete them meanwhile): the foreign-key
+                # checks would look each up again, three index probes a row.
+                cursor.execute("PRAGMA foreign_keys=OFF")
+                self._tuned = raw
+            cursor.execute("BEGIN IMMEDIATE")
+            return True
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) not in _SQLITE_BUSY:
+                raise
+            conn.rollback()
+            return False
+        finally:
+            cursor.close()
 
 
 def _commit_batch(conn, requests: list[CheckinRequest]):
@@ -308,10 +309,189 @@ def _commit_batch(conn, requests: list[CheckinRequest]):
     return results, events, prev
 
 
-def _settle(future: asyncio.Future, outcome, failed: bool) -> None:
-    if future.done():  # the waiting task was cancelled
-        return
-    if failed:
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+class _Child:
+    """The writer process, seen from the web process: its process and its end of the
+    socket pair. Messages are a 4-byte length and an orjson document, one reply a request."""
+
+    _context = None
+
+    def __init__(self, process, sock: socket.socket):
+        self.process = process
+        self._sock = sock
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    @classmethod
+    def start(cls, database_url: str, redis_url: str) -> _Child:
+        parent_end, child_end = socket.socketpair()
+        process = _context().Process(
+            target=_child_main, name="scanbook-checkin-writer", daemon=True,
+            args=(child_end, database_url, redis_url, dict(os.environ), keyring()))
+        try:
+            process.start()
+        finally:
+            child_end.close()
+        return cls(process, parent_end)
+
+    async def connect(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection(sock=self._sock)
+
+    def alive(self) -> bool:
+        return self.process.is_alive() and self._writer is not None \
+            and not self._writer.is_closing()
+
+    async def call(self, message: bytes) -> bytes:
+        self._writer.write(struct.pack("!I", len(message)) + message)
+        size = struct.unpack("!I", await self._reader.readexactly(4))[0]
+        return await self._reader.readexactly(size)
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.process.kill()
+
+    async def stop(self) -> None:
+        """Close its socket (the writer exits after its batch), wait, kill if it hangs."""
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+        else:
+            self._sock.close()
+        await asyncio.to_thread(self._join)
+
+    def _join(self) -> None:
+        self.process.join(STOP_SECONDS)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
+
+def _context():
+    """The fork server: a clean process that has imported this module, which forks each
+    writer in a few ms. Not the web process itself: a fork of a process with an event loop
+    and threads inherits their locks mid-use."""
+    if _Child._context is None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["realtime.ingest"])
+        _Child._context = ctx
+    return _Child._context
+
+
+def _child_main(sock: socket.socket, database_url: str, redis_url: str, environ: dict,
+                ring: Keyring) -> None:
+    """The writer process: a batch in, its results out, until the web process closes the
+    socket (or dies). SQLite: a thread checkpoints the WAL in the background."""
+    # Ctrl-C reaches the whole process group: the web process stops us (closes the socket)
+    # once the batches accepted before it have been written.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.clear()
+    os.environ.update(environ)
+    use_keyring(ring)
+    engine = make_engine(database_url)
+    client = sync_client(redis_url, socket_timeout=1, socket_connect_timeout=1)
+    writer = BatchWriter(engine, client)
+    stop = threading.Event()
+    if writer.sqlite:
+        threading.Thread(target=_checkpoints, args=(engine, stop), daemon=True,
+                         name="wal-checkpoint").start()
+    try:
+        while (message := _recv(sock)) is not None:
+            _send(sock, _handle(writer, message))
+    finally:
+        stop.set()
+        writer.close()
+        client.close()
+        engine.dispose()
+
+
+def _checkpoints(engine: Engine, stop: threading.Event) -> None:
+    """Checkpoint the log every CHECKPOINT_SECONDS, so no batch's commit pays the
+    checkpoint's fsyncs (models.db.checkpoint: PASSIVE, RESTART when long)."""
+    while not stop.wait(CHECKPOINT_SECONDS):
+        try:
+            checkpoint(engine)
+        except Exception as exc:  # busy or away: the next round, or the backstop, will do
+            log.debug("WAL checkpoint skipped: %s", exc)
+
+
+def _handle(writer: BatchWriter, message: bytes) -> bytes:
+    requests = _decode_requests(message)
+    failures = writer.publish_failures
+    try:
+        results = writer.write(requests)
+    except Exception as exc:
+        return orjson.dumps(["failed", _describe_failure(exc)])
+    written = sum(1 for r in results if isinstance(r, CheckinResult) and r.created)
+    return orjson.dumps(["ok", [written, writer.publish_failures - failures,
+                                [_encode_result(r) for r in results]]])
+
+
+def _recv(sock: socket.socket) -> bytes | None:
+    head = _read_exactly(sock, 4)
+    if head is None:
+        return None
+    return _read_exactly(sock, struct.unpack("!I", head)[0])
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
+    chunks, left = [], size
+    while left:
+        try:
+            chunk = sock.recv(min(left, 1 << 20))
+        except (ConnectionError, OSError):
+            return None
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _send(sock: socket.socket, message: bytes) -> None:
+    sock.sendall(struct.pack("!I", len(message)) + message)
+
+
+# --- what crosses the socket ----------------------------------------------------------------
+
+def _encode_requests(requests: list[CheckinRequest]) -> bytes:
+    return orjson.dumps([[r.citizen_id, r.code, r.logbook_id, r.via, r.helper_id,
+                          None if r.at is None else r.at.isoformat()] for r in requests])
+
+
+def _decode_requests(message: bytes) -> list[CheckinRequest]:
+    return [CheckinRequest(citizen_id=c, code=code, logbook_id=lb, via=via, helper_id=helper,
+                           at=None if at is None else datetime.fromisoformat(at))
+            for c, code, lb, via, helper, at in orjson.loads(message)]
+
+
+def _encode_result(result: CheckinResult | DomainError) -> list:
+    if isinstance(result, CheckinResult):
+        return [1, result.checkin, result.venue_name, result.created]
+    return [0, type(result).__name__, result.message, result.code, result.detail,
+            getattr(result, "state", None)]
+
+
+def _decode_result(item: list) -> CheckinResult | DomainError:
+    if item[0] == 1:
+        return CheckinResult(item[1], item[2], item[3])
+    _, name, message, code, detail, state = item
+    cls = getattr(errors, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, DomainError)):
+        cls = DomainError
+    error = cls.__new__(cls)
+    DomainError.__init__(error, message, code=code, detail=detail)
+    if state is not None:
+        error.state = state
+    return error
+
+
+def _describe_failure(exc: Exception) -> list:
+    """A batch's error as [kind, message]: 'unavailable' (503) or 'error' (500)."""
+    log.warning("check-in batch failed in the writer: %r", exc)
+    return ["unavailable" if _unavailable(exc) else "error", str(exc)]
+
+
+def _rebuild_failure(payload: list) -> Exception:
+    kind, message = payload
+    if kind == "unavailable":
+        return WriterUnavailable(message)
+    return RuntimeError(f"check-in writer: {message}")

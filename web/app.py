@@ -27,7 +27,7 @@ from models.errors import DomainError
 from models.settings import Settings, load_settings
 from realtime.connection import sync_client
 from realtime.hub import Hub
-from realtime.ingest import CheckinWriter
+from realtime.ingest import CheckinWriter, WriterUnavailable
 from realtime.wallboard import Wallboard
 from web.auth import TokenCache
 from web.ratelimit import RateLimiter, TooManyRequests, rate_limited_handler
@@ -79,7 +79,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.redis = sync_client(redis_url, socket_timeout=5, socket_connect_timeout=2)
     app.state.hub = Hub(redis_url)
     await app.state.hub.start()
-    app.state.writer = CheckinWriter(app.state.engine, app.state.redis, redis_url=redis_url)
+    app.state.writer = CheckinWriter(app.state.engine, redis_url)
     await app.state.writer.start()
     app.state.tokens = TokenCache()
     app.state.limiter = RateLimiter(connect_limiter(redis_url))
@@ -196,6 +196,7 @@ def create_app(settings: Settings | None = None) -> Any:
             # Statements run on the raw DBAPI cursor (the check-in hot path) raise these.
             sqlite3.OperationalError: _unavailable,
             psycopg.OperationalError: _unavailable,
+            WriterUnavailable: _unavailable,
             RedisError: _unavailable,
             ConnectionError: _unavailable,
             OverflowError: _out_of_range,
