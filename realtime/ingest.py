@@ -27,6 +27,7 @@ import sqlite3
 import struct
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 import orjson
@@ -38,12 +39,18 @@ from sqlalchemy.exc import OperationalError
 from models import errors
 from models.checkins import CheckinRequest, CheckinResult, newest_checkin_id, record_checkins
 from models.crypto import Keyring, keyring, use_keyring
-from models.db import (CHECKIN_LOCK, CHECKPOINT_SECONDS, SQLITE_BUSY_SECONDS, FeedLock,
-                       checkpoint, make_engine)
+from models.db import (
+    CHECKIN_LOCK,
+    CHECKPOINT_SECONDS,
+    SQLITE_BUSY_SECONDS,
+    FeedLock,
+    checkpoint,
+    make_engine,
+)
 from models.errors import DomainError
 from models.tables import utcnow
 from realtime.connection import sync_client
-from realtime.events import checkin_batch, publish
+from realtime.events import checkin_batch, encode
 
 log = logging.getLogger("scanbook.ingest")
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
@@ -51,8 +58,12 @@ _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 # connection holds it: the background checkpoint's RESTART holds it for a few ms, and
 # SQLite's own busy handler would sleep 1, 2, 5, 10 … ms, longer than the lock is held.
 STEP_ASIDE_MAX = 0.004
+PUBLISH_ATTEMPTS = 3
 # How long stop() waits for the writer to finish its batch and exit before killing it.
 STOP_SECONDS = 10.0
+
+
+Answer = Callable[[list], object]  # called with a batch's results
 
 
 class WriterUnavailable(Exception):
@@ -93,7 +104,8 @@ class CheckinWriter:
         self.max_batch = max_batch
         self.linger = self.LINGER_SECONDS if linger is None else linger
         self._last_write = float("-inf")
-        self._pending: list[tuple[CheckinRequest, asyncio.Future]] = []
+        # (request, its future, when it arrived on the loop's clock)
+        self._pending: list[tuple[CheckinRequest, asyncio.Future, float]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._busy = False  # a batch is with the writer process
@@ -129,8 +141,9 @@ class CheckinWriter:
         return self._child.process.pid if self._child is not None else None
 
     async def submit(self, request: CheckinRequest) -> CheckinResult:
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._pending.append((request, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        self._pending.append((request, future, loop.time()))
         self._wakeup.set()
         result = await future
         if isinstance(result, DomainError):
@@ -138,40 +151,45 @@ class CheckinWriter:
         return result
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._wakeup.wait()
-            loop = asyncio.get_running_loop()
-            if (self.linger and len(self._pending) < self.max_batch
-                    and loop.time() - self._last_write < self.BUSY_SECONDS):
-                await asyncio.sleep(self.linger)  # a steady stream: let the batch fill
             self._wakeup.clear()
-            self._busy = True
-            try:
-                await self._write_pending(loop)
-            finally:
-                self._busy = False
+            while self._pending:
+                if (self.linger and len(self._pending) < self.max_batch
+                        and loop.time() - self._last_write < self.BUSY_SECONDS):
+                    # A steady stream: let the batch fill until its oldest scan has waited
+                    # LINGER_SECONDS (also those that came while the last batch was written:
+                    # written at once, they made batches of two or three).
+                    wait = self._pending[0][2] + self.linger - loop.time()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                self._busy = True
+                try:
+                    await self._write_batch(loop)
+                finally:
+                    self._busy = False
 
-    async def _write_pending(self, loop: asyncio.AbstractEventLoop) -> None:
-        while self._pending:
-            batch = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
-            try:
-                results = await self._write([request for request, _ in batch])
-            except Exception as exc:  # database down: every caller gets the error
-                log.warning("check-in batch of %d failed: %s", len(batch), exc)
-                if _unavailable(exc):
-                    # Those who queued meanwhile waited on the same dead database: they
-                    # hear now, instead of each batch sitting out the timeout in turn.
-                    batch += self._pending
-                    self._pending = []
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
+    async def _write_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._pending[: self.max_batch]
+        del self._pending[: self.max_batch]
+        try:
+            results = await self._write([request for request, _, _ in batch])
+        except Exception as exc:  # database down: every caller gets the error
+            log.warning("check-in batch of %d failed: %s", len(batch), exc)
+            if _unavailable(exc):
+                # Those who queued meanwhile waited on the same dead database: they
+                # hear now, instead of each batch sitting out the timeout in turn.
+                batch += self._pending
+                self._pending = []
+            for _, future, _ in batch:
                 if not future.done():
-                    future.set_result(result)
-            self._last_write = loop.time()
+                    future.set_exception(exc)
+            return
+        for (_, future, _), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+        self._last_write = loop.time()
 
     async def _ensure_child(self) -> _Child:
         if self._child is not None and self._child.alive():
@@ -234,20 +252,51 @@ class BatchWriter:
             with contextlib.suppress(Exception):
                 self._conn.close()
 
-    def write(self, requests: list[CheckinRequest]) -> list[CheckinResult | DomainError]:
-        """Record, commit, then publish — all under the feed lock."""
+    def write(self, requests: list[CheckinRequest], answer: Answer | None = None
+              ) -> list[CheckinResult | DomainError]:
+        """Record, commit, then publish — all under the feed lock. `answer(results)` is called
+        as soon as the PUBLISH is sent: the scans need not wait for Redis's reply, which the
+        lock still waits for (so batches reach Redis in id order)."""
         if self.sqlite:
-            return self._write_sqlite(requests)
+            return self._write_sqlite(requests, answer)
         with self.engine.connect() as conn, self.lock.hold(conn):
             results, events, prev = _commit_batch(conn, requests)
-            self._publish(prev, events)
+            self._publish(prev, events, lambda: answer and answer(results))
         return results
 
-    def _publish(self, prev: int, events: list[dict]) -> None:
-        if events and not publish(self.redis, [checkin_batch(prev, events)]):
-            self.publish_failures += 1
+    def _publish(self, prev: int, events: list[dict], sent: Callable[[], object]) -> None:
+        """PUBLISH the batch, call `sent()` once it is on its way (or could not be sent), then
+        wait for Redis's reply; a few quick retries on a broken connection, like publish()."""
+        if not events:
+            sent()
+            return
+        channel, event = checkin_batch(prev, events)
+        data = encode(event)
+        pool = self.redis.connection_pool
+        for attempt in range(PUBLISH_ATTEMPTS):
+            conn = None
+            try:
+                conn = pool.get_connection("PUBLISH")
+                conn.send_command("PUBLISH", channel, data)
+                if sent is not None:
+                    sent()
+                    sent = None
+                conn.read_response()
+                return
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                if conn is not None:
+                    conn.disconnect()
+                log.warning("publish failed (attempt %d): %s", attempt + 1, exc)
+                time.sleep(0.05 * (attempt + 1))
+            finally:
+                if conn is not None:
+                    pool.release(conn)
+        self.publish_failures += 1
+        if sent is not None:
+            sent()
 
-    def _write_sqlite(self, requests: list[CheckinRequest]) -> list[CheckinResult | DomainError]:
+    def _write_sqlite(self, requests: list[CheckinRequest], answer: Answer | None
+                      ) -> list[CheckinResult | DomainError]:
         """SQLite: take the write lock with BEGIN IMMEDIATE, stepping aside (1 ms doubling to
         STEP_ASIDE_MAX) while another connection holds it, until SQLITE_BUSY_SECONDS: then
         `database is locked`, a 503. A deferred BEGIN would fail outright (SQLITE_BUSY_SNAPSHOT)
@@ -269,7 +318,7 @@ class BatchWriter:
                 with contextlib.suppress(Exception):
                     conn.rollback()
                 raise
-            self._publish(prev, events)
+            self._publish(prev, events, lambda: answer and answer(results))
         return results
 
     def _begin_immediate(self, conn) -> bool:
@@ -395,7 +444,7 @@ def _child_main(sock: socket.socket, database_url: str, redis_url: str, environ:
                          name="wal-checkpoint").start()
     try:
         while (message := _recv(sock)) is not None:
-            _send(sock, _handle(writer, message))
+            _handle(writer, sock, message)
     finally:
         stop.set()
         writer.close()
@@ -413,16 +462,26 @@ def _checkpoints(engine: Engine, stop: threading.Event) -> None:
             log.debug("WAL checkpoint skipped: %s", exc)
 
 
-def _handle(writer: BatchWriter, message: bytes) -> bytes:
+def _handle(writer: BatchWriter, sock: socket.socket, message: bytes) -> None:
+    """Write one batch and send its answer (the moment its PUBLISH is sent)."""
     requests = _decode_requests(message)
     failures = writer.publish_failures
+    answered = False
+
+    def answer(results: list[CheckinResult | DomainError]) -> None:
+        nonlocal answered
+        written = sum(1 for r in results if isinstance(r, CheckinResult) and r.created)
+        _send(sock, orjson.dumps(["ok", [written, writer.publish_failures - failures,
+                                         [_encode_result(r) for r in results]]]))
+        answered = True
+
     try:
-        results = writer.write(requests)
+        writer.write(requests, answer)
     except Exception as exc:
-        return orjson.dumps(["failed", _describe_failure(exc)])
-    written = sum(1 for r in results if isinstance(r, CheckinResult) and r.created)
-    return orjson.dumps(["ok", [written, writer.publish_failures - failures,
-                                [_encode_result(r) for r in results]]])
+        if answered:  # the batch is committed and answered; only the PUBLISH failed after
+            log.warning("check-in batch answered, then failed: %r", exc)
+            return
+        _send(sock, orjson.dumps(["failed", _describe_failure(exc)]))
 
 
 def _recv(sock: socket.socket) -> bytes | None:
