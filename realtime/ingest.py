@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -90,11 +91,13 @@ class CheckinWriter:
     lock from insert to publish, so ids reach every feed in increasing order (resume-safe).
     """
 
-    # At 2,400 scans/s (open loop, like bench/scan.py's fixed phase; two interleaved rounds of
-    # each) a 5 ms linger cost the server ~296 µs of CPU a scan against ~326 µs at 2 ms, its
-    # scan→feed p99 within the noise. 8 ms did worse on latency. A quarter of the 20 ms p99
-    # budget. (Measured with the batch written on the event loop, before the writer process.)
-    LINGER_SECONDS = 0.005
+    # With the writer process, at 2,600 scans/s (open loop, one server, 10-s phases, an
+    # uncommitted harness built from bench/scan.py's parts): a 2 ms linger gave scan→feed
+    # p50 7-8 ms against 9-12 ms at 5 ms, and p99 15-22 ms in most runs against 19-31 ms,
+    # for ~10 µs more of the web process's CPU a scan and 0.35 against 0.26 of a core in the
+    # writer (batches of ~9 rows against ~17). This VM's runs vary widely: some runs of
+    # either setting reached 50-60 ms.
+    LINGER_SECONDS = 0.002
     BUSY_SECONDS = 0.05
 
     def __init__(self, engine: Engine, redis_url: str, *, max_batch: int = 500,
@@ -435,6 +438,9 @@ def _child_main(sock: socket.socket, database_url: str, redis_url: str, environ:
     os.environ.clear()
     os.environ.update(environ)
     use_keyring(ring)
+    # What was inherited from the fork server lives as long as we do: keep the collector's
+    # full collections from walking it (a pause in the middle of a batch).
+    gc.freeze()
     engine = make_engine(database_url)
     client = sync_client(redis_url, socket_timeout=1, socket_connect_timeout=1)
     writer = BatchWriter(engine, client)
