@@ -15,6 +15,8 @@ from web.responses import JSON
 _HUB = Gauge("scanbook_hub_connections", "WebSocket connections subscribed in this process")
 _BATCHES = Gauge("scanbook_checkin_batches", "Check-in batches committed by this process")
 _ROWS = Gauge("scanbook_checkins_written", "Check-ins written by this process")
+_WRITER_RESTARTS = Gauge("scanbook_checkin_writer_restarts",
+                         "Check-in writer processes started after one died (this process)")
 
 
 def _db_ok(engine) -> bool:
@@ -62,6 +64,7 @@ async def metrics(request: Request) -> Response:
     _HUB.set(state.hub.connections)
     _BATCHES.set(state.writer.batches)
     _ROWS.set(state.writer.rows)
+    _WRITER_RESTARTS.set(state.writer.restarts)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

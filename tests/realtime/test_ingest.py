@@ -123,3 +123,15 @@ def test_a_dead_writer_costs_its_batch_a_retry_and_nothing_else(engine, client, 
     assert r.status_code == 200, r.text
     assert sorted(c["id"] for c in r.json()["items"]) == sorted(
         {one.checkin["id"], written[0].checkin["id"]})
+
+
+def test_metrics_count_the_writers_batches_and_restarts(client, people, venue_with_logbook):
+    _owner, _venue, book = venue_with_logbook
+    visitor = people.make("吴十")
+    r = client.post("/api/scan", headers=visitor["headers"], json={"code": book["token"]})
+    assert r.status_code == 201, r.text
+    metrics = dict(line.split(" ", 1) for line in client.get("/metrics").text.splitlines()
+                   if line.startswith("scanbook_check"))
+    assert float(metrics["scanbook_checkins_written"]) == 1
+    assert float(metrics["scanbook_checkin_batches"]) == 1
+    assert float(metrics["scanbook_checkin_writer_restarts"]) == 0
