@@ -279,7 +279,7 @@ class BatchWriter:
         for attempt in range(PUBLISH_ATTEMPTS):
             conn = None
             try:
-                conn = pool.get_connection("PUBLISH")
+                conn = pool.get_connection()
                 conn.send_command("PUBLISH", channel, data)
                 if sent is not None:
                     sent()
