@@ -91,12 +91,12 @@ class CheckinWriter:
     lock from insert to publish, so ids reach every feed in increasing order (resume-safe).
     """
 
-    # With the writer process, at 2,600 scans/s (open loop, one server, 10-s phases, an
-    # uncommitted harness built from bench/scan.py's parts): a 2 ms linger gave scan→feed
-    # p50 7-8 ms against 9-12 ms at 5 ms, and p99 15-22 ms in most runs against 19-31 ms,
-    # for ~10 µs more of the web process's CPU a scan and 0.35 against 0.26 of a core in the
-    # writer (batches of ~9 rows against ~17). This VM's runs vary widely: some runs of
-    # either setting reached 50-60 ms.
+    # With the writer process, at 2,500 scans/s (open loop, one server, 10-s phases, an
+    # uncommitted harness built from bench/scan.py's parts; three interleaved pairs): a 2 ms
+    # linger gave scan→feed p50 7-9 ms against 9-13 ms at 5 ms, p99 42/15/16 ms against
+    # 35/24/19 ms, for ~12 % more CPU a scan (web process and writer together: batches of
+    # ~9 rows against ~17). This VM's runs vary widely: single runs of either setting have
+    # reached 50-60 ms.
     LINGER_SECONDS = 0.002
     BUSY_SECONDS = 0.05
 
@@ -117,7 +117,7 @@ class CheckinWriter:
         self.batches = 0
         self.rows = 0
         self.publish_failures = 0
-        self.restarts = 0  # writer processes started after the first (one died or hung)
+        self.restarts = 0  # writer processes started after the first (because one died)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="checkin-writer")
@@ -389,8 +389,9 @@ class _Child:
         self._reader, self._writer = await asyncio.open_connection(sock=self._sock)
 
     def alive(self) -> bool:
-        return self.process.is_alive() and self._writer is not None \
-            and not self._writer.is_closing()
+        """Its socket is open at both ends (a writer that exits closes its end: EOF here)."""
+        return (self._reader is not None and not self._reader.at_eof()
+                and not self._writer.is_closing())
 
     async def call(self, message: bytes) -> bytes:
         self._writer.write(struct.pack("!I", len(message)) + message)
