@@ -224,11 +224,9 @@ def _insert_sqlite(conn: Connection, values: list[tuple]) -> list[tuple]:
     (800 against 240 µs, and its commit 530 against 415 µs; /tmp micro-benchmark on a copy of
     a benchmark database). The read-back is exact: the insert holds SQLite's write lock, and
     `newest` is read in the same transaction, so every id above it is one of these rows."""
-    if not conn.in_transaction():
-        conn.begin()
+    newest = newest_checkin_id(conn)  # begins the transaction if it was not yet
     cursor = conn.connection.cursor()
     try:
-        newest = cursor.execute(f"SELECT max(id) FROM {_ck.name}").fetchone()[0] or 0
         cursor.executemany(_SQLITE_INSERT, values)
         rows = cursor.execute(_SQLITE_SINCE, (newest,)).fetchall()
     finally:

@@ -59,9 +59,9 @@ def make_engine(url: str) -> Engine:
 # over from its beginning only when a write begins with every frame already copied, and under
 # a steady stream of batches (one every few ms) that never happens. The log then grows to the
 # backstop, and the commit that crosses it checkpoints everything itself, fsyncs included,
-# inside a batch — on the event loop (realtime/ingest.py): stalls of ~200 ms seen at 2,400
-# scans/s, when the log fills about once a second (an estimate: ~40 frames a batch). So once
-# the log is past SQLITE_RESTART_PAGES the background
+# inside a batch (then written on the event loop: stalls of ~200 ms seen at 2,400 scans/s;
+# now in the check-in writer process, realtime/ingest.py, where it would hold up every scan
+# as long). So once the log is past SQLITE_RESTART_PAGES the background
 # checkpoint asks for RESTART: it waits (at most RESTART_WAIT_MS) for the moment between two
 # batches, copies what is left, and the next batch starts the log anew. Writers meanwhile find
 # the lock taken and step aside for a few ms.

@@ -51,7 +51,7 @@ from models.db import (
 from models.errors import DomainError
 from models.tables import utcnow
 from realtime.connection import sync_client
-from realtime.events import checkin_batch, encode
+from realtime.events import checkin_batch, publish
 
 log = logging.getLogger("scanbook.ingest")
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
@@ -59,7 +59,6 @@ _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 # connection holds it: the background checkpoint's RESTART holds it for a few ms, and
 # SQLite's own busy handler would sleep 1, 2, 5, 10 … ms, longer than the lock is held.
 STEP_ASIDE_MAX = 0.004
-PUBLISH_ATTEMPTS = 3
 # How long stop() waits for the writer to finish its batch and exit before killing it.
 STOP_SECONDS = 10.0
 
@@ -264,39 +263,15 @@ class BatchWriter:
             return self._write_sqlite(requests, answer)
         with self.engine.connect() as conn, self.lock.hold(conn):
             results, events, prev = _commit_batch(conn, requests)
-            self._publish(prev, events, lambda: answer and answer(results))
+            self._publish(prev, events, results, answer)
         return results
 
-    def _publish(self, prev: int, events: list[dict], sent: Callable[[], object]) -> None:
-        """PUBLISH the batch, call `sent()` once it is on its way (or could not be sent), then
-        wait for Redis's reply; a few quick retries on a broken connection, like publish()."""
-        if not events:
-            sent()
-            return
-        channel, event = checkin_batch(prev, events)
-        data = encode(event)
-        pool = self.redis.connection_pool
-        for attempt in range(PUBLISH_ATTEMPTS):
-            conn = None
-            try:
-                conn = pool.get_connection()
-                conn.send_command("PUBLISH", channel, data)
-                if sent is not None:
-                    sent()
-                    sent = None
-                conn.read_response()
-                return
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                if conn is not None:
-                    conn.disconnect()
-                log.warning("publish failed (attempt %d): %s", attempt + 1, exc)
-                time.sleep(0.05 * (attempt + 1))
-            finally:
-                if conn is not None:
-                    pool.release(conn)
-        self.publish_failures += 1
-        if sent is not None:
-            sent()
+    def _publish(self, prev: int, events: list[dict], results: list,
+                 answer: Answer | None) -> None:
+        """PUBLISH the batch; `answer(results)` as soon as it is sent (events.publish)."""
+        items = [checkin_batch(prev, events)] if events else []
+        if not publish(self.redis, items, sent=answer and (lambda: answer(results))):
+            self.publish_failures += 1
 
     def _write_sqlite(self, requests: list[CheckinRequest], answer: Answer | None
                       ) -> list[CheckinResult | DomainError]:
@@ -321,7 +296,7 @@ class BatchWriter:
                 with contextlib.suppress(Exception):
                     conn.rollback()
                 raise
-            self._publish(prev, events, lambda: answer and answer(results))
+            self._publish(prev, events, results, answer)
         return results
 
     def _begin_immediate(self, conn) -> bool:
