@@ -275,6 +275,8 @@ def feed_summary(phase: dict, feeds: list[Feed], arrivals: list[dict[int, list[f
         feeds_of.setdefault(feed.venue_id, []).append(i)
     lost = lost_ids = 0
     latencies = []
+    by_second: dict[int, list[float]] = {}  # when the scan was due, whole seconds in
+    start = min(phase["due"], default=0.0)
     for due, status, checkin_id in zip(phase["due"], phase["status"], phase["ids"], strict=True):
         if status != 201 or checkin_id < 0:
             continue
@@ -286,10 +288,13 @@ def feed_summary(phase: dict, feeds: list[Feed], arrivals: list[dict[int, list[f
                 missing = True
             else:
                 latencies.append(seen[0] - due)
+                by_second.setdefault(int(due - start), []).append(seen[0] - due)
         lost_ids += missing
     return {"scan_feed_p50_ms": ms(pct(latencies, 50)),
             "scan_feed_p99_ms": ms(pct(latencies, 99)),
             "scan_feed_max_ms": ms(max(latencies, default=None)),
+            # Is a bad p99 one stall or the whole phase? The p99 of each second.
+            "scan_feed_p99_ms_by_second": [ms(pct(by_second[s], 99)) for s in sorted(by_second)],
             "feed_deliveries": len(latencies), "lost": lost, "lost_ids": lost_ids}
 
 
@@ -362,13 +367,13 @@ async def bench(args) -> dict:
                         "reference": (ref.proc.pid, base.with_name(base.name + ".reference"))}
 
         def py_spy(who: str) -> list[str] | None:
-            """py-spy on a server (every thread: the check-in writer's too) for the first
-            max round; --nonblocking: it must not pause the process it measures."""
+            """py-spy on a server and its child processes (the check-in writer's too) for the
+            profiled phase; --nonblocking: it must not pause the process it measures."""
             if who not in profiles:
                 return None
             pid, out = profiles.pop(who)
             return [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
-                    "--format", "raw", "--rate", "200", "--duration", str(int(d)),
+                    "--subprocesses", "--format", "raw", "--rate", "200", "--duration", str(int(d)),
                     "--pid", str(pid), "-o", str(out)]
 
         seq = 0

@@ -90,13 +90,13 @@ class CheckinWriter:
     lock from insert to publish, so ids reach every feed in increasing order (resume-safe).
     """
 
-    # With the writer process, at 2,500 scans/s (open loop, one server, 10-s phases, an
-    # uncommitted harness built from bench/scan.py's parts; three interleaved pairs): a 2 ms
-    # linger gave scan→feed p50 7-9 ms against 9-13 ms at 5 ms, p99 42/15/16 ms against
-    # 35/24/19 ms, for ~12 % more CPU a scan (web process and writer together: batches of
-    # ~9 rows against ~17). This VM's runs vary widely: single runs of either setting have
-    # reached 50-60 ms.
-    LINGER_SECONDS = 0.002
+    # The cycle is the linger plus the writer's own ~1 ms a batch, and a scan waits one to
+    # two cycles. `bench.scan --rate 2800 --rounds 1 --duration 10`, two interleaved
+    # triples (bench/README.md): 2 ms gave scan→feed p50 10-11 ms, p99 27-31 ms (batches
+    # of ~12 rows); 1 ms p50 5-6 ms, p99 19-22 ms (~6 rows), for no more CPU a scan; no
+    # linger the same batches as 1 ms (a batch waits for the writer anyway) but ~15 % more
+    # CPU a scan. Earlier, 2 ms had beaten 5 ms the same way.
+    LINGER_SECONDS = 0.001
     BUSY_SECONDS = 0.05
 
     def __init__(self, engine: Engine, redis_url: str, *, max_batch: int = 500,
