@@ -64,7 +64,10 @@ def breakdown(path: str) -> dict[str, dict[str, float]]:
             n = int(count)
             total += n
             frames = stack.split(";")
-            if not frames[0].startswith("_run_module_as_main"):  # not the main thread
+            if frames[0].startswith("process "):  # py-spy --subprocesses: the server's own
+                frames = frames[1:]  # stacks have one such frame, its children's two or more
+            if not frames or not frames[0].startswith("_run_module_as_main"):  # not the main
+                # thread of the server process
                 other += n
                 continue
             loop[_part(frames)] += n
