@@ -117,14 +117,13 @@ class FeedLock:
         caller keeps using the same Connection for insert, commit and unlock)."""
         with self._thread_lock:
             if self.engine.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_lock(:k, 0)"), {"k": self.key})
-                conn.commit()
+                conn.rollback()  # lock and unlock outside any transaction (see _advisory)
+                self._advisory(conn, "pg_advisory_lock")
                 try:
                     yield
                 finally:
                     conn.rollback()  # no-op after commit; clears a failed transaction
-                    conn.execute(text("SELECT pg_advisory_unlock(:k, 0)"), {"k": self.key})
-                    conn.commit()
+                    self._advisory(conn, "pg_advisory_unlock")
             elif self._file is not None:
                 fcntl.flock(self._file, fcntl.LOCK_EX)
                 try:
@@ -133,6 +132,24 @@ class FeedLock:
                     fcntl.flock(self._file, fcntl.LOCK_UN)
             else:
                 yield
+
+    def _advisory(self, conn: Connection, function: str) -> None:
+        """One round trip: the statement in autocommit on the DBAPI connection. Through the
+        Connection it was three (BEGIN, the SELECT, COMMIT), twice a batch: on the machine's
+        PostgreSQL 15 a lock, SELECT 1, COMMIT, unlock cycle took 1,358-1,515 µs that way and
+        662-840 µs this way (an uncommitted micro-benchmark, 2,000 cycles, run twice)."""
+        raw = conn.connection.dbapi_connection
+        try:
+            raw.autocommit = True
+            try:
+                raw.execute(f"SELECT {function}(%s, 0)", (self.key,))
+            finally:
+                if not raw.closed:
+                    raw.autocommit = False
+        except Exception:
+            if raw.closed or getattr(raw, "broken", False):
+                conn.invalidate()  # the pool must not hand out a dead connection
+            raise
 
     def try_acquire(self) -> bool:
         """SQLite: take the lock only if it is free right now (for a caller that must never
