@@ -64,11 +64,12 @@ def breakdown(path: str) -> dict[str, dict[str, float]]:
             n = int(count)
             total += n
             frames = stack.split(";")
-            if frames[0].startswith("process "):  # py-spy --subprocesses: the server's own
-                frames = frames[1:]  # stacks have one such frame, its children's two or more
-            if not frames or not frames[0].startswith("_run_module_as_main"):  # not the main
-                # thread of the server process
-                other += n
+            # py-spy --subprocesses: the server's own stacks start with one "process" frame,
+            # its children's with two or more.
+            if frames[0].startswith("process "):
+                frames = frames[1:]
+            if not frames or not frames[0].startswith("_run_module_as_main"):
+                other += n  # not the main thread of the server process
                 continue
             loop[_part(frames)] += n
     loop_total = sum(loop.values()) or 1

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
@@ -141,15 +141,14 @@ class FeedLock:
         raw = conn.connection.dbapi_connection
         try:
             raw.autocommit = True
-            try:
-                raw.execute(f"SELECT {function}(%s, 0)", (self.key,))
-            finally:
-                if not raw.closed:
-                    raw.autocommit = False
+            raw.execute(f"SELECT {function}(%s, 0)", (self.key,))
         except Exception:
             if raw.closed or getattr(raw, "broken", False):
                 conn.invalidate()  # the pool must not hand out a dead connection
             raise
+        finally:
+            if not raw.closed:  # back to transactions for the batch and the pool
+                raw.autocommit = False
 
     def try_acquire(self) -> bool:
         """SQLite: take the lock only if it is free right now (for a caller that must never
