@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import orjson
 import redis
@@ -57,22 +57,16 @@ def decode(data: bytes | str) -> dict:
     return orjson.loads(data)
 
 
-def publish(client: redis.Redis, items: Iterable[tuple[str, dict]], *, attempts: int = 3,
-            sent: Callable[[], object] | None = None) -> bool:
+def publish(client: redis.Redis, items: Iterable[tuple[str, dict]], *, attempts: int = 3
+            ) -> bool:
     """Publish (channel, event) pairs in order, in one round trip.
 
     The database already holds every event (it is the source of truth), so a failure here
     loses nothing: subscribers whose Redis connection broke resync from the database when it
     comes back. A few quick retries cover a blip without holding the feed lock for long.
-
-    `sent()`, when given, is called once: as soon as the commands are on their way (before
-    Redis's replies are read), or when they could not be sent. The check-in writer answers
-    its scans then, while its feed lock still waits for the replies.
     """
     items = list(items)
     if not items:
-        if sent is not None:
-            sent()
         return True
     commands = [("PUBLISH", channel, encode(event)) for channel, event in items]
     pool = client.connection_pool
@@ -81,9 +75,6 @@ def publish(client: redis.Redis, items: Iterable[tuple[str, dict]], *, attempts:
         try:
             conn = pool.get_connection()
             conn.send_packed_command(conn.pack_commands(commands))
-            if sent is not None:
-                sent()
-                sent = None
             for _ in commands:
                 conn.read_response()
             return True
@@ -99,6 +90,4 @@ def publish(client: redis.Redis, items: Iterable[tuple[str, dict]], *, attempts:
         finally:
             if conn is not None:
                 pool.release(conn)
-    if sent is not None:
-        sent()
     return False

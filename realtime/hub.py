@@ -95,6 +95,7 @@ class Hub:
         self._connected = asyncio.Event()
         self.reconnects = 0
         self.gaps = 0
+        self.local_batches = 0  # check-in batches delivered by local_checkins
         self._seq: dict[str, int] = {}  # feed -> the last id its sequence messages announced
 
     async def start(self) -> None:
@@ -182,10 +183,30 @@ class Hub:
 
     def _checkins(self, batch: dict) -> None:
         """CHECKINS: a committed batch; each event to the feeds of its venue, in id order."""
+        known = self._seq.get("checkin")
+        if known is not None and batch["last"] <= known:
+            return  # this process's writer wrote it, and local_checkins delivered it
         self._sequence("checkin", batch["prev"], batch["last"])
+        self._fan_out(batch["events"])
+
+    def local_checkins(self, prev: int, events: list[dict]) -> bool:
+        """A batch this process's check-in writer has just committed (`prev`: the newest id
+        before it), to the feeds at once instead of after its round trip through Redis, when
+        it follows on from the last batch delivered. Otherwise a batch of another process
+        with lower ids may still be on its way: this one then comes through Redis after it,
+        as every batch did before (_checkins skips the copy of one delivered here). True
+        when delivered here."""
+        if not events or self._seq.get("checkin") != prev:
+            return False
+        self._seq["checkin"] = events[-1]["id"]
+        self.local_batches += 1
+        self._fan_out(events)
+        return True
+
+    def _fan_out(self, events: list[dict]) -> None:
         subs_of = self._subs
         prefix = SEQ_FEEDS["checkin"]
-        for event in batch["events"]:
+        for event in events:
             subs = subs_of.get(prefix + str(event["venue_id"]))
             if subs:
                 for sub in tuple(subs):

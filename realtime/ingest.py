@@ -63,7 +63,7 @@ STEP_ASIDE_MAX = 0.004
 STOP_SECONDS = 10.0
 
 
-Answer = Callable[[list], object]  # called with a batch's results
+Answer = Callable[[list, int], object]  # called with a batch's results and its prev
 
 
 class WriterUnavailable(Exception):
@@ -100,9 +100,13 @@ class CheckinWriter:
     BUSY_SECONDS = 0.05
 
     def __init__(self, engine: Engine, redis_url: str, *, max_batch: int = 500,
-                 linger: float | None = None):
+                 linger: float | None = None,
+                 on_batch: Callable[[int, list[dict]], object] | None = None):
         self.engine = engine
         self.redis_url = redis_url
+        # Called with (prev, events) of each committed batch before its scans are answered:
+        # the hub hands them to this process's feeds (Hub.local_checkins).
+        self.on_batch = on_batch
         self.max_batch = max_batch
         self.linger = self.LINGER_SECONDS if linger is None else linger
         self._last_write = float("-inf")
@@ -115,7 +119,6 @@ class CheckinWriter:
         self._starting: asyncio.Task | None = None
         self.batches = 0
         self.rows = 0
-        self.publish_failures = 0
         self.restarts = 0  # writer processes started after the first (because one died)
 
     async def start(self) -> None:
@@ -228,11 +231,18 @@ class CheckinWriter:
         kind, payload = orjson.loads(reply)
         if kind == "failed":
             raise _rebuild_failure(payload)
-        written, publish_failed, results = payload
+        prev, results = payload
+        results = [_decode_result(r) for r in results]
+        events = sorted((r.checkin for r in results
+                         if isinstance(r, CheckinResult) and r.created), key=_event_id)
         self.batches += 1
-        self.rows += written
-        self.publish_failures += publish_failed
-        return [_decode_result(r) for r in results]
+        self.rows += len(events)
+        if events and self.on_batch is not None:
+            try:
+                self.on_batch(prev, events)
+            except Exception:  # the feeds still get the batch through Redis
+                log.exception("local delivery of a check-in batch failed")
+        return results
 
 
 # --- the writer process ---------------------------------------------------------------------
@@ -256,22 +266,28 @@ class BatchWriter:
 
     def write(self, requests: list[CheckinRequest], answer: Answer | None = None
               ) -> list[CheckinResult | DomainError]:
-        """Record, commit, then publish — all under the feed lock. `answer(results)` is called
-        as soon as the PUBLISH is sent: the scans need not wait for Redis's reply, which the
-        lock still waits for (so batches reach Redis in id order)."""
+        """Record, commit, answer, then publish — all under the feed lock.
+        `answer(results, prev)` (`prev`: the newest id before the batch) goes to the web
+        process before the PUBLISH: its scans and its own feeds (Hub.local_checkins) need not
+        wait for Redis. The lock waits for Redis's reply, so batches reach Redis in id
+        order."""
         if self.sqlite:
             return self._write_sqlite(requests, answer)
         with self.engine.connect() as conn, self.lock.hold(conn):
             results, events, prev = _commit_batch(conn, requests)
-            self._publish(prev, events, results, answer)
+            self._answer_and_publish(prev, events, results, answer)
         return results
 
-    def _publish(self, prev: int, events: list[dict], results: list,
-                 answer: Answer | None) -> None:
-        """PUBLISH the batch; `answer(results)` as soon as it is sent (events.publish)."""
-        items = [checkin_batch(prev, events)] if events else []
-        if not publish(self.redis, items, sent=answer and (lambda: answer(results))):
-            self.publish_failures += 1
+    def _answer_and_publish(self, prev: int, events: list[dict], results: list,
+                            answer: Answer | None) -> None:
+        """The batch is committed: answer it, then PUBLISH it (even when answering failed:
+        other processes' feeds wait for it)."""
+        try:
+            if answer is not None:
+                answer(results, prev)
+        finally:
+            if events and not publish(self.redis, [checkin_batch(prev, events)]):
+                self.publish_failures += 1
 
     def _write_sqlite(self, requests: list[CheckinRequest], answer: Answer | None
                       ) -> list[CheckinResult | DomainError]:
@@ -296,7 +312,7 @@ class BatchWriter:
                 with contextlib.suppress(Exception):
                     conn.rollback()
                 raise
-            self._publish(prev, events, results, answer)
+            self._answer_and_publish(prev, events, results, answer)
         return results
 
     def _begin_immediate(self, conn) -> bool:
@@ -447,15 +463,12 @@ def _checkpoints(engine: Engine, stop: threading.Event) -> None:
 def _handle(writer: BatchWriter, sock: socket.socket, message: bytes) -> None:
     """Write one batch and send its answer (the moment its PUBLISH is sent)."""
     requests = _decode_requests(message)
-    failures = writer.publish_failures
     answered = False
 
-    def answer(results: list[CheckinResult | DomainError]) -> None:
+    def answer(results: list[CheckinResult | DomainError], prev: int) -> None:
         nonlocal answered
-        written = sum(1 for r in results if isinstance(r, CheckinResult) and r.created)
-        _send(sock, orjson.dumps(["ok", [written, writer.publish_failures - failures,
-                                         [_encode_result(r) for r in results]]]))
-        answered = True
+        answered = True  # sent or not: the batch is committed (a failed send ends us anyway)
+        _send(sock, orjson.dumps(["ok", [prev, [_encode_result(r) for r in results]]]))
 
     try:
         writer.write(requests, answer)
@@ -492,6 +505,10 @@ def _send(sock: socket.socket, message: bytes) -> None:
 
 
 # --- what crosses the socket ----------------------------------------------------------------
+
+def _event_id(event: dict) -> int:
+    return event["id"]
+
 
 def _encode_requests(requests: list[CheckinRequest]) -> bytes:
     return orjson.dumps([[r.citizen_id, r.code, r.logbook_id, r.via, r.helper_id,

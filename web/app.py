@@ -79,7 +79,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.redis = sync_client(redis_url, socket_timeout=5, socket_connect_timeout=2)
     app.state.hub = Hub(redis_url)
     await app.state.hub.start()
-    app.state.writer = CheckinWriter(app.state.engine, redis_url)
+    app.state.writer = CheckinWriter(app.state.engine, redis_url,
+                                     on_batch=app.state.hub.local_checkins)
     await app.state.writer.start()
     app.state.tokens = TokenCache()
     app.state.limiter = RateLimiter(connect_limiter(redis_url))

@@ -47,3 +47,44 @@ def test_a_checkin_batch_reaches_each_venue_and_a_gap_resyncs_first():
     assert third == ([RESYNC, _event(12, 1)], [RESYNC])  # every venue feed catches up
     assert citizen == []  # the notice feed has its own sequence
     assert gaps == 1
+
+
+def test_a_local_batch_goes_out_at_once_only_when_it_follows_on():
+    from realtime.events import checkin_batch, venue_channel
+    from realtime.hub import Hub
+
+    e = {i: _event(i, 1) for i in range(1, 8)}
+
+    async def run():
+        hub = Hub("redis://127.0.0.1:1/0")  # never started: batches are handed in directly
+        steps = []
+        async with hub.subscribe(venue_channel(1)) as feed:
+            # Just (re)connected, nothing known: our writer's batch waits for its Redis copy.
+            steps.append((hub.local_checkins(0, [e[1]]), feed.take()))
+            hub._checkins(checkin_batch(0, [e[1]])[1])
+            steps.append(("redis", feed.take()))
+            # Follows on from the last batch delivered: out at once, and its copy is skipped.
+            steps.append((hub.local_checkins(1, [e[2], e[3]]), feed.take()))
+            hub._checkins(checkin_batch(1, [e[2], e[3]])[1])
+            steps.append(("redis", feed.take()))
+            # Another process's batch (4, 5) is still on its way through Redis when ours (6)
+            # is answered: ours must not overtake it (the feed would skip 4 and 5).
+            steps.append((hub.local_checkins(5, [e[6]]), feed.take()))
+            hub._checkins(checkin_batch(3, [e[4], e[5]])[1])
+            hub._checkins(checkin_batch(5, [e[6]])[1])
+            steps.append(("redis", feed.take()))
+            hub._seq.clear()  # what a reconnect does
+            steps.append((hub.local_checkins(6, [e[7]]), feed.take()))
+            return steps, hub.gaps, hub.local_batches
+
+    steps, gaps, local = asyncio.run(run())
+    assert steps == [
+        (False, []),
+        ("redis", [RESYNC, e[1]]),
+        (True, [e[2], e[3]]),
+        ("redis", []),  # no repeat, and no resync either
+        (False, []),
+        ("redis", [e[4], e[5], e[6]]),
+        (False, []),
+    ]
+    assert gaps == 0 and local == 1
