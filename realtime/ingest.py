@@ -110,8 +110,9 @@ class CheckinWriter:
         self.max_batch = max_batch
         self.linger = self.LINGER_SECONDS if linger is None else linger
         self._last_write = float("-inf")
-        # (request, its future, when it arrived on the loop's clock)
-        self._pending: list[tuple[CheckinRequest, asyncio.Future, float]] = []
+        # (request, its future, when it arrived on the loop's clock, its gate or None)
+        self._pending: list[tuple[CheckinRequest, asyncio.Future, float,
+                                  asyncio.Future | None]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._busy = False  # a batch is with the writer process
@@ -145,10 +146,14 @@ class CheckinWriter:
         """The writer process's pid (None before it started)."""
         return self._child.process.pid if self._child is not None else None
 
-    async def submit(self, request: CheckinRequest) -> CheckinResult:
+    async def submit(self, request: CheckinRequest, gate: asyncio.Future | None = None
+                     ) -> CheckinResult:
+        """Write `request` with the next batch. `gate`: a future the batch waits for before
+        it is written (the scan's rate-limit verdict, web/ratelimit.py): when it resolves to
+        an exception, the request is not written and that is raised here instead."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
-        self._pending.append((request, future, loop.time()))
+        self._pending.append((request, future, loop.time(), gate))
         self._wakeup.set()
         result = await future
         if isinstance(result, DomainError):
@@ -178,8 +183,11 @@ class CheckinWriter:
     async def _write_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = self._pending[: self.max_batch]
         del self._pending[: self.max_batch]
+        batch = await _through_gates(batch)
+        if not batch:
+            return
         try:
-            results = await self._write([request for request, _, _ in batch])
+            results = await self._write([request for request, _, _, _ in batch])
         except Exception as exc:  # database down: every caller gets the error
             log.warning("check-in batch of %d failed: %s", len(batch), exc)
             if _unavailable(exc):
@@ -187,11 +195,11 @@ class CheckinWriter:
                 # hear now, instead of each batch sitting out the timeout in turn.
                 batch += self._pending
                 self._pending = []
-            for _, future, _ in batch:
+            for _, future, _, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future, _), result in zip(batch, results, strict=True):
+        for (_, future, _, _), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
         self._last_write = loop.time()
@@ -243,6 +251,25 @@ class CheckinWriter:
             except Exception:  # the feeds still get the batch through Redis
                 log.exception("local delivery of a check-in batch failed")
         return results
+
+
+async def _through_gates(batch: list) -> list:
+    """The requests of `batch` whose gates let them through; the others hear their gate's
+    exception now. A gate usually resolved during the linger: then nothing waits here."""
+    waiting = [gate for _, _, _, gate in batch if gate is not None and not gate.done()]
+    if waiting:
+        await asyncio.wait(waiting)
+    passed = []
+    for item in batch:
+        gate, future = item[3], item[1]
+        verdict = None if gate is None or gate.cancelled() else (gate.exception()
+                                                                 or gate.result())
+        if isinstance(verdict, Exception):
+            if not future.done():
+                future.set_exception(verdict)
+        else:
+            passed.append(item)
+    return passed
 
 
 # --- the writer process ---------------------------------------------------------------------

@@ -16,7 +16,7 @@ from models import rotating
 from models.audit import my_traces, proxy_check
 from models.checkins import CheckinRequest, scanned_at
 from models.citizens import citizen_card
-from models.errors import UnknownCode, ValidationFailed
+from models.errors import DomainError, UnknownCode, ValidationFailed
 from models.guidance import guidance, status_guide
 from models.health import verify_itinerary
 from models.notices import notices_after
@@ -140,8 +140,22 @@ async def check_in(state, citizen_id: int,
                    body: Callable[[], Awaitable[bytes]]) -> tuple[dict, int]:
     """A signed-in citizen's scan: (the answer, 201 new | 200 the same check-in within 60 s).
     The one implementation behind the route above and the scan lane (web/lanes.py). The
-    rate limit is counted before the body is read, as for every limited endpoint."""
-    await state.limiter.hit("scan", citizen_id, limit=state.settings.scan_rate_per_min)
+    rate limit is counted before the body is read, as for every limited endpoint; its
+    verdict is waited for by the check-in writer, so Redis's round trip overlaps the batch's
+    linger (an invalid request still hears 429 first when it is over the limit)."""
+    verdict = state.limiter.count("scan", citizen_id, limit=state.settings.scan_rate_per_min)
+    try:
+        request = await _checkin_request(citizen_id, body, state.settings.secret)
+    except DomainError:
+        if verdict is not None and isinstance(refusal := await verdict, Exception):
+            raise refusal from None
+        raise
+    result = await state.writer.submit(request, verdict)
+    return scan_response(result), 201 if result.created else 200
+
+
+async def _checkin_request(citizen_id: int, body: Callable[[], Awaitable[bytes]],
+                           secret) -> CheckinRequest:
     data = parse_json(await body())
     code = data.get("code")
     if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE:
@@ -150,12 +164,11 @@ async def check_in(state, citizen_id: int,
     # A scan queued on an offline phone carries its own time (≤ 2 h old): recorded at it.
     at = None if data.get("scanned_at") is None else scanned_at(data["scanned_at"], utcnow())
     if rotating.is_rotating(code):  # an entrance display's code: check its window, unwrap
-        code = rotating.resolve(code, state.settings.secret, now=time.time(),
+        code = rotating.resolve(code, secret, now=time.time(),
                                 scanned_at=at.timestamp() if at else None)
     if not _CODE.fullmatch(code):  # no logbook has it; and a NUL fails a PostgreSQL batch
         raise UnknownCode("无效的登记码 / unknown logbook code")
-    result = await state.writer.submit(CheckinRequest(citizen_id=citizen_id, code=code, at=at))
-    return scan_response(result), 201 if result.created else 200
+    return CheckinRequest(citizen_id=citizen_id, code=code, at=at)
 
 
 async def messages_create(request: Request) -> Response:

@@ -6,7 +6,9 @@
 `hit` counts one request of `ident` in the bucket's current window and raises `TooManyRequests`
 (the contract's 429 `rate_limited`, with `Retry-After`) past `limit`: one script call (INCR,
 EXPIRE on the first hit), one round trip shared by the hits that arrive together. A limit of
-0 or less turns the bucket off.
+0 or less turns the bucket off. `count` starts the same and returns the verdict's future
+without waiting for it: a scan goes on to the check-in writer meanwhile, which waits for the
+verdict before writing it (realtime/ingest.py), so the round trip overlaps the batch's linger.
 
 When Redis is slow or down the limiter lets requests through (scans must keep working while
 Redis restarts) and stops asking it for a few seconds, so an outage costs one short timeout,
@@ -88,34 +90,39 @@ class RateLimiter:
         self.client = client
         self.prefix = prefix
         self._skip_until = 0.0
-        self._pending: list[tuple[str, int, asyncio.Future[int]]] = []
+        # (key, its TTL, the verdict's future, the limit, when the window ends)
+        self._pending: list[tuple[str, int, asyncio.Future, int, int]] = []
         self._flusher: asyncio.Task | None = None
 
     async def hit(self, bucket: str, ident: object, *, limit: int, window: int = 60) -> int:
         """Count a request; the count so far in this window (0 when unchecked), or raise
         TooManyRequests when it is past `limit`."""
-        if limit <= 0:
+        verdict = self.count(bucket, ident, limit=limit, window=window)
+        if verdict is None:
             return 0
+        result = await verdict
+        if isinstance(result, TooManyRequests):
+            raise result
+        return result
+
+    def count(self, bucket: str, ident: object, *, limit: int, window: int = 60
+              ) -> asyncio.Future | None:
+        """Count a request now; the future of its verdict: the count so far in this window
+        (0 when unchecked), or the TooManyRequests to answer with (a value, not the future's
+        exception: nobody has to be there to retrieve it). None when unchecked."""
+        if limit <= 0:
+            return None
         now = time.time()
         if now < self._skip_until:
-            return 0
+            return None
         slot = int(now // window)
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future = asyncio.get_running_loop().create_future()
         # The key names its window, so it only has to outlive it.
-        self._pending.append((f"{self.prefix}:{bucket}:{ident}:{slot}", window + 1, future))
+        self._pending.append((f"{self.prefix}:{bucket}:{ident}:{slot}", window + 1, future,
+                              limit, (slot + 1) * window))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush(), name="ratelimit-flush")
-        try:
-            count = await future
-        except (RedisError, OSError, TimeoutError) as exc:
-            if time.time() >= self._skip_until:
-                log.warning("rate limiter unavailable, not limiting for %.0f s: %s",
-                            BACKOFF, exc)
-            self._skip_until = time.time() + BACKOFF
-            return 0
-        if count > limit:
-            raise TooManyRequests(max(1, math.ceil((slot + 1) * window - now)))
-        return count
+        return future
 
     async def _flush(self) -> None:
         try:
@@ -124,16 +131,19 @@ class RateLimiter:
                 try:
                     # EVAL, not EVALSHA: the script is 250 bytes, and Redis keeps it compiled.
                     counts = await self.client.eval(_COUNT, len(batch),
-                                                    *[key for key, _, _ in batch],
-                                                    *[ttl for _, ttl, _ in batch])
+                                                    *[entry[0] for entry in batch],
+                                                    *[entry[1] for entry in batch])
                 except (RedisError, OSError, TimeoutError) as exc:
-                    for _, _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for i, (_, _, future) in enumerate(batch):
+                    if time.time() >= self._skip_until:
+                        log.warning("rate limiter unavailable, not limiting for %.0f s: %s",
+                                    BACKOFF, exc)
+                    self._skip_until = time.time() + BACKOFF
+                    counts = [0] * len(batch)  # unchecked
+                now = time.time()
+                for (_, _, future, limit, ends), count in zip(batch, counts, strict=True):
                     if not future.done():  # its request may have been cancelled
-                        future.set_result(counts[i])
+                        future.set_result(TooManyRequests(max(1, math.ceil(ends - now)))
+                                          if count > limit else count)
         finally:
             self._flusher = None
 
@@ -142,8 +152,8 @@ class RateLimiter:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-        for _, _, future in self._pending:
-            future.cancel()
+        for entry in self._pending:
+            entry[2].cancel()
         await self.client.aclose()
 
 

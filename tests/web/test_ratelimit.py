@@ -45,6 +45,24 @@ def test_scan_is_limited_per_citizen(tight_client, redis_client):
     assert tight_client.get("/api/me", headers=alice["headers"]).status_code == 200
 
 
+def test_a_valid_scan_over_the_limit_is_refused_and_not_recorded(tight_client):
+    # The verdict is waited for by the check-in writer, in the batch (web/api_citizen.py).
+    people = People(tight_client)
+    owner, visitor = people.make("李四"), people.make("王五")
+    venue = tight_client.post("/api/venues", headers=owner["headers"], json={
+        "name": "朝阳大悦城", "address": "朝阳北路101号", "district": "朝阳区",
+        "category": "mall", "capacity": 500}).json()
+    books = [tight_client.post(f"/api/venues/{venue['id']}/logbooks", headers=owner["headers"],
+                               json={"label": f"门{i}"}).json() for i in range(4)]
+    codes = [tight_client.post("/api/scan", headers=visitor["headers"],
+                               json={"code": book["token"]}).status_code for book in books]
+    assert codes == [201, 201, 201, 429]
+    recorded = [len(tight_client.get(f"/api/logbooks/{book['id']}/checkins",
+                                     headers=owner["headers"]).json()["items"])
+                for book in books]
+    assert recorded == [1, 1, 1, 0]
+
+
 def test_proxy_check_is_limited_per_caller(tight_client):
     people = People(tight_client)
     caller, subject = people.make("王五"), people.make("赵六")
