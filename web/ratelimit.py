@@ -84,7 +84,14 @@ return out
 class RateLimiter:
     """Hits that arrive together share one script call (like the check-ins' group commit): one
     round trip in flight at a time, so a busy process pays Redis's per-call cost once per
-    batch instead of once per request. A quiet one sends each hit at once."""
+    batch instead of once per request. A quiet one sends each hit at once; a busy one (the
+    last call ended within BUSY_SECONDS) lingers LINGER_SECONDS before the next, so that a
+    steady stream of scans shares calls too: a call costs the web process ~60 µs of CPU
+    whatever its size, and a scan's verdict is only needed when the check-in writer takes
+    its batch, which lingers as long (realtime/ingest.py)."""
+
+    LINGER_SECONDS = 0.001
+    BUSY_SECONDS = 0.05
 
     def __init__(self, client: aioredis.Redis, *, prefix: str = "sb:rl"):
         self.client = client
@@ -93,6 +100,7 @@ class RateLimiter:
         # (key, its TTL, the verdict's future, the limit, when the window ends)
         self._pending: list[tuple[str, int, asyncio.Future, int, int]] = []
         self._flusher: asyncio.Task | None = None
+        self._last_call = float("-inf")  # when the last script call ended (loop clock)
 
     async def hit(self, bucket: str, ident: object, *, limit: int, window: int = 60) -> int:
         """Count a request; the count so far in this window (0 when unchecked), or raise
@@ -125,8 +133,11 @@ class RateLimiter:
         return future
 
     async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self._pending:
+                if loop.time() - self._last_call < self.BUSY_SECONDS:
+                    await asyncio.sleep(self.LINGER_SECONDS)
                 batch, self._pending = self._pending, []
                 try:
                     # EVAL, not EVALSHA: the script is 250 bytes, and Redis keeps it compiled.
@@ -139,6 +150,7 @@ class RateLimiter:
                                     BACKOFF, exc)
                     self._skip_until = time.time() + BACKOFF
                     counts = [0] * len(batch)  # unchecked
+                self._last_call = loop.time()
                 now = time.time()
                 for (_, _, future, limit, ends), count in zip(batch, counts, strict=True):
                     if not future.done():  # its request may have been cancelled

@@ -150,3 +150,27 @@ def test_fails_open_quickly_without_redis():
             await limiter.close()
 
     asyncio.run(run())
+
+
+def test_a_steady_stream_of_hits_shares_script_calls(redis_client):
+    def evals() -> int:
+        return int(redis_client.info("commandstats").get("cmdstat_eval", {}).get("calls", 0))
+
+    async def run():
+        limiter = RateLimiter(connect(os.environ["REDIS_URL"]))
+        try:
+            await limiter.hit("stream", 0, limit=10**6)  # connected
+            before = evals()
+            verdicts = []
+            for i in range(200):  # one hit every ~0.3 ms, each from someone else
+                verdicts.append(limiter.count("stream", i + 1, limit=5, window=10**6))
+                await asyncio.sleep(0.0003)
+            counts = await asyncio.gather(*verdicts)
+            return counts, evals() - before
+        finally:
+            await limiter.close()
+
+    counts, calls = asyncio.run(run())
+    assert counts == [1] * 200  # each counted once, in its own key
+    # Without the linger each hit would go on its own as soon as the last call came back.
+    assert calls <= 200 / 2, calls
