@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -96,6 +97,10 @@ class Hub:
         self.reconnects = 0
         self.gaps = 0
         self.local_batches = 0  # check-in batches delivered by local_checkins
+        # (prev, last) of the batches local_checkins delivered whose Redis copies have not
+        # come yet, oldest first (copies come in publish order; one that never comes, its
+        # PUBLISH failed, is dropped when a later batch comes)
+        self._local: deque[tuple[int, int]] = deque(maxlen=256)
         self._seq: dict[str, int] = {}  # feed -> the last id its sequence messages announced
 
     async def start(self) -> None:
@@ -183,10 +188,15 @@ class Hub:
 
     def _checkins(self, batch: dict) -> None:
         """CHECKINS: a committed batch; each event to the feeds of its venue, in id order."""
-        known = self._seq.get("checkin")
-        if known is not None and batch["last"] <= known:
+        local, prev, last = self._local, batch["prev"], batch["last"]
+        if local and local[0] == (prev, last):
+            local.popleft()
             return  # this process's writer wrote it, and local_checkins delivered it
-        self._sequence("checkin", batch["prev"], batch["last"])
+        while local and local[0][1] < last:
+            local.popleft()
+        if self._seq.get("checkin") != prev:
+            local.clear()  # a gap (or ids started again): what is left there is stale
+        self._sequence("checkin", prev, last)
         self._fan_out(batch["events"])
 
     def local_checkins(self, prev: int, events: list[dict]) -> bool:
@@ -199,6 +209,7 @@ class Hub:
         if not events or self._seq.get("checkin") != prev:
             return False
         self._seq["checkin"] = events[-1]["id"]
+        self._local.append((prev, events[-1]["id"]))
         self.local_batches += 1
         self._fan_out(events)
         return True
@@ -224,6 +235,7 @@ class Hub:
                 )
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 self._seq.clear()  # whatever was published meanwhile, we did not see
+                self._local.clear()
                 await self._pubsub.subscribe(HUB_CONTROL, CHECKINS, *self._subs.keys())
                 self._connected.set()
                 if not first:

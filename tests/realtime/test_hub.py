@@ -73,8 +73,13 @@ def test_a_local_batch_goes_out_at_once_only_when_it_follows_on():
             hub._checkins(checkin_batch(3, [e[4], e[5]])[1])
             hub._checkins(checkin_batch(5, [e[6]])[1])
             steps.append(("redis", feed.take()))
-            hub._seq.clear()  # what a reconnect does
+            # Ours (7) goes out at once, then the database is reset under us: ids start
+            # again, and the new first batch (1) must not be taken for a copy of ours.
             steps.append((hub.local_checkins(6, [e[7]]), feed.take()))
+            hub._checkins(checkin_batch(0, [e[1]])[1])
+            steps.append(("redis", feed.take()))
+            hub._seq.clear()  # what a reconnect does
+            steps.append((hub.local_checkins(1, [e[2]]), feed.take()))
             return steps, hub.gaps, hub.local_batches
 
     steps, gaps, local = asyncio.run(run())
@@ -85,6 +90,8 @@ def test_a_local_batch_goes_out_at_once_only_when_it_follows_on():
         ("redis", []),  # no repeat, and no resync either
         (False, []),
         ("redis", [e[4], e[5], e[6]]),
+        (True, [e[7]]),
+        ("redis", [RESYNC, e[1]]),  # a gap: the feeds catch up from the database
         (False, []),
     ]
-    assert gaps == 0 and local == 1
+    assert gaps == 1 and local == 2
