@@ -189,11 +189,11 @@ class Hub:
     def _checkins(self, batch: dict) -> None:
         """CHECKINS: a committed batch; each event to the feeds of its venue, in id order."""
         local, prev, last = self._local, batch["prev"], batch["last"]
+        while local and local[0][1] < last:
+            local.popleft()  # delivered here, but its PUBLISH failed: no copy will come
         if local and local[0] == (prev, last):
             local.popleft()
             return  # this process's writer wrote it, and local_checkins delivered it
-        while local and local[0][1] < last:
-            local.popleft()
         if self._seq.get("checkin") != prev:
             local.clear()  # a gap (or ids started again): what is left there is stale
         self._sequence("checkin", prev, last)

@@ -53,7 +53,7 @@ def test_a_local_batch_goes_out_at_once_only_when_it_follows_on():
     from realtime.events import checkin_batch, venue_channel
     from realtime.hub import Hub
 
-    e = {i: _event(i, 1) for i in range(1, 8)}
+    e = {i: _event(i, 1) for i in range(1, 9)}
 
     async def run():
         hub = Hub("redis://127.0.0.1:1/0")  # never started: batches are handed in directly
@@ -73,9 +73,14 @@ def test_a_local_batch_goes_out_at_once_only_when_it_follows_on():
             hub._checkins(checkin_batch(3, [e[4], e[5]])[1])
             hub._checkins(checkin_batch(5, [e[6]])[1])
             steps.append(("redis", feed.take()))
-            # Ours (7) goes out at once, then the database is reset under us: ids start
-            # again, and the new first batch (1) must not be taken for a copy of ours.
+            # Ours (7) goes out at once and its PUBLISH fails (no copy comes); the copy of
+            # our next one (8) is still no gap.
             steps.append((hub.local_checkins(6, [e[7]]), feed.take()))
+            steps.append((hub.local_checkins(7, [e[8]]), feed.take()))
+            hub._checkins(checkin_batch(7, [e[8]])[1])
+            steps.append(("redis", feed.take()))
+            # The database is reset under us: ids start again, and the new first batch (1)
+            # must not be taken for a copy of ours.
             hub._checkins(checkin_batch(0, [e[1]])[1])
             steps.append(("redis", feed.take()))
             hub._seq.clear()  # what a reconnect does
@@ -91,7 +96,9 @@ def test_a_local_batch_goes_out_at_once_only_when_it_follows_on():
         (False, []),
         ("redis", [e[4], e[5], e[6]]),
         (True, [e[7]]),
+        (True, [e[8]]),
+        ("redis", []),
         ("redis", [RESYNC, e[1]]),  # a gap: the feeds catch up from the database
         (False, []),
     ]
-    assert gaps == 1 and local == 2
+    assert gaps == 1 and local == 3
