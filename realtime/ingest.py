@@ -61,6 +61,8 @@ _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 STEP_ASIDE_MAX = 0.004
 # How long stop() waits for the writer to finish its batch and exit before killing it.
 STOP_SECONDS = 10.0
+# A batch that takes longer than this in the writer is logged with where its time went.
+SLOW_BATCH_SECONDS = 0.1
 
 
 Answer = Callable[[list, int], object]  # called with a batch's results and its prev
@@ -299,9 +301,14 @@ class BatchWriter:
         order."""
         if self.sqlite:
             return self._write_sqlite(requests, answer)
+        watch = _Stopwatch()
         with self.engine.connect() as conn, self.lock.hold(conn):
+            watch.mark("feed lock")
             results, events, prev = _commit_batch(conn, requests)
+            watch.mark("record+commit")
             self._answer_and_publish(prev, events, results, answer)
+        watch.mark("answer+publish")
+        watch.log_if_slow(len(requests))
         return results
 
     def _answer_and_publish(self, prev: int, events: list[dict], results: list,
@@ -324,7 +331,9 @@ class BatchWriter:
         if self._conn is None:
             self._conn = self.engine.connect()
         conn = self._conn
+        watch = _Stopwatch()
         with self.lock.hold(conn):
+            watch.mark("feed lock")
             deadline = time.monotonic() + SQLITE_BUSY_SECONDS
             pause = 0.001
             while not self._begin_immediate(conn):
@@ -332,13 +341,17 @@ class BatchWriter:
                     raise sqlite3.OperationalError("database is locked")
                 time.sleep(pause)
                 pause = min(pause * 2, STEP_ASIDE_MAX)
+            watch.mark("write lock")
             try:
                 results, events, prev = _commit_batch(conn, requests)
             except BaseException:
                 with contextlib.suppress(Exception):
                     conn.rollback()
                 raise
+            watch.mark("record+commit")
             self._answer_and_publish(prev, events, results, answer)
+        watch.mark("answer+publish")
+        watch.log_if_slow(len(requests))
         return results
 
     def _begin_immediate(self, conn) -> bool:
@@ -366,6 +379,24 @@ class BatchWriter:
             return False
         finally:
             cursor.close()
+
+
+class _Stopwatch:
+    """Where a batch's time went: named marks in order, logged when the whole took longer
+    than SLOW_BATCH_SECONDS (a stall in the writer holds up every scan in flight)."""
+
+    def __init__(self):
+        self.marks = [("", time.monotonic())]
+
+    def mark(self, name: str) -> None:
+        self.marks.append((name, time.monotonic()))
+
+    def log_if_slow(self, size: int) -> None:
+        took = self.marks[-1][1] - self.marks[0][1]
+        if took > SLOW_BATCH_SECONDS:
+            parts = ", ".join(f"{name} {(end - start) * 1e3:.0f}" for (_, start), (name, end)
+                              in zip(self.marks, self.marks[1:], strict=False))
+            log.warning("slow check-in batch of %d: %.0f ms (%s ms)", size, took * 1e3, parts)
 
 
 def _commit_batch(conn, requests: list[CheckinRequest]):
@@ -480,10 +511,13 @@ def _checkpoints(engine: Engine, stop: threading.Event) -> None:
     """Checkpoint the log every CHECKPOINT_SECONDS, so no batch's commit pays the
     checkpoint's fsyncs (models.db.checkpoint: PASSIVE, RESTART when long)."""
     while not stop.wait(CHECKPOINT_SECONDS):
+        started = time.monotonic()
         try:
             checkpoint(engine)
         except Exception as exc:  # busy or away: the next round, or the backstop, will do
             log.debug("WAL checkpoint skipped: %s", exc)
+        if (took := time.monotonic() - started) > SLOW_BATCH_SECONDS:
+            log.warning("slow WAL checkpoint: %.0f ms", took * 1e3)
 
 
 def _handle(writer: BatchWriter, sock: socket.socket, message: bytes) -> None:

@@ -30,6 +30,7 @@ from realtime.hub import Hub
 from realtime.ingest import CheckinWriter, WriterUnavailable
 from realtime.wallboard import Wallboard
 from web.auth import TokenCache
+from web.ops import LoopWatchdog
 from web.ratelimit import RateLimiter, TooManyRequests, rate_limited_handler
 from web.ratelimit import connect as connect_limiter
 from web.responses import domain_error, error
@@ -85,9 +86,12 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.tokens = TokenCache()
     app.state.limiter = RateLimiter(connect_limiter(redis_url))
     app.state.wallboard = Wallboard(app.state.engine)  # runs while a wallboard is connected
+    app.state.watchdog = LoopWatchdog()
+    app.state.watchdog.start()
     try:
         yield
     finally:
+        await app.state.watchdog.stop()
         await app.state.wallboard.stop()
         await app.state.writer.stop()
         await app.state.hub.stop()

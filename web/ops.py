@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
+
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -19,8 +24,43 @@ _LOCAL = Gauge("scanbook_feed_local_batches",
                "Check-in batches this process's feeds got from its own writer, not via Redis")
 _GAPS = Gauge("scanbook_feed_gaps",
               "Feed batches this process missed and resynced from the database")
+_LOOP_STALLS = Gauge("scanbook_loop_stalls",
+                     "Times this process's event loop woke LOOP_STALL_SECONDS or more late")
 _WRITER_RESTARTS = Gauge("scanbook_checkin_writer_restarts",
                          "Check-in writer processes started after one died (this process)")
+
+
+log = logging.getLogger("scanbook.ops")
+# The watchdog's tick, and how late a tick must be to count as a stall: every request in the
+# process waited that long (a blocking call on the loop, or the process starved of CPU).
+LOOP_TICK_SECONDS = 0.1
+LOOP_STALL_SECONDS = 0.1
+
+
+class LoopWatchdog:
+    """Wakes every LOOP_TICK_SECONDS and logs (and counts) the ticks that came late."""
+
+    def __init__(self):
+        self.stalls = 0
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="loop-watchdog")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            due = time.monotonic() + LOOP_TICK_SECONDS
+            await asyncio.sleep(LOOP_TICK_SECONDS)
+            if (late := time.monotonic() - due) >= LOOP_STALL_SECONDS:
+                self.stalls += 1
+                log.warning("event loop stalled: a %.0f ms tick came %.0f ms late",
+                            LOOP_TICK_SECONDS * 1e3, late * 1e3)
 
 
 def _db_ok(engine) -> bool:
@@ -71,6 +111,7 @@ async def metrics(request: Request) -> Response:
     _LOCAL.set(state.hub.local_batches)
     _GAPS.set(state.hub.gaps)
     _WRITER_RESTARTS.set(state.writer.restarts)
+    _LOOP_STALLS.set(state.watchdog.stalls)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

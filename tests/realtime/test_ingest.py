@@ -5,6 +5,7 @@ flight a 503 (retried, it is the same check-in) and the next batch gets a new wr
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sqlite3
@@ -164,3 +165,24 @@ def test_a_batch_waits_for_its_gates_and_drops_the_refused():
     assert waited >= 0.04  # it waited for the late one
     assert isinstance(batch[2][1].exception(), Refused)
     assert not any(item[1].done() for item in passed)  # the writer answers those
+
+
+def test_a_slow_batch_is_logged_with_where_its_time_went(engine, redis_client, people,
+                                                         venue_with_logbook, monkeypatch,
+                                                         caplog):
+    from realtime import ingest
+
+    _owner, _venue, book = venue_with_logbook
+    writer = ingest.BatchWriter(engine, redis_client)
+    try:
+        writer.write([CheckinRequest(citizen_id=people.make("周八")["id"], code=book["token"])])
+        assert not [r for r in caplog.records if "slow check-in batch" in r.message]
+        monkeypatch.setattr(ingest, "SLOW_BATCH_SECONDS", 0.0)  # every batch is slow now
+        with caplog.at_level(logging.WARNING, logger="scanbook.ingest"):
+            results = writer.write([CheckinRequest(citizen_id=people.make("郑九")["id"],
+                                                   code=book["token"])])
+    finally:
+        writer.close()
+    assert results[0].created
+    slow = [r.message for r in caplog.records if "slow check-in batch of 1" in r.message]
+    assert len(slow) == 1 and "record+commit" in slow[0]
