@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
@@ -30,6 +31,7 @@ class CheckinRequest:
     via: str = "scan"
     helper_id: int | None = None
     at: datetime | None = None  # a scan queued on an offline phone: when it was scanned
+    limit: int = 0  # scans a minute this citizen may make, counted by the writer (0: none)
 
 
 SCANNED_AT_MAX = timedelta(hours=2)  # how far back a queued scan's own time is believed
@@ -237,13 +239,16 @@ def _insert_sqlite(conn: Connection, values: list[tuple]) -> list[tuple]:
 
 
 def record_checkins(
-    conn: Connection, requests: list[CheckinRequest], *, now: datetime
+    conn: Connection, requests: list[CheckinRequest], *, now: datetime,
+    refused: Callable[[], dict[int, DomainError]] | None = None,
 ) -> tuple[list[CheckinResult | DomainError], list[dict]]:
     """Record a batch of check-ins in the caller's transaction (the caller commits).
 
     Returns one result or domain error per request, in order, and the feed events of the
     new check-ins in id order (to publish after the commit). Four statements per batch,
-    whatever its size: logbooks, citizens, the 60 s look-back, the insert.
+    whatever its size: logbooks, citizens, the 60 s look-back, the insert. `refused`, called
+    once the look-ups are done, names the requests (by index) that get an error instead of
+    being recorded: the rate limit's verdicts, whose round trip overlaps the look-ups.
     """
     codes = sorted({r.code for r in requests if r.code})
     lb_ids = sorted({r.logbook_id for r in requests if r.logbook_id is not None})
@@ -265,6 +270,9 @@ def record_checkins(
             resolved.append(ValidationFailed("未知的居民 / unknown citizen"))
         else:
             resolved.append((req.citizen_id, lb.id))
+    if refused is not None:
+        for i, refusal in refused().items():
+            resolved[i] = refusal
 
     pairs = sorted({key for key in resolved if isinstance(key, tuple)})
     recent: dict[tuple[int, int], dict] = {}  # key → the public check-in it resolves to

@@ -63,3 +63,12 @@ class CodeExpired(DomainError):
 
 class RateLimited(DomainError):
     code = "rate_limited"
+
+
+class TooManyRequests(RateLimited):
+    """429 rate_limited past a rate limit (realtime/limits.py); `retry_after` is the whole
+    seconds until the window ends (the Retry-After header)."""
+
+    def __init__(self, retry_after: int):
+        super().__init__("请求过于频繁，请稍后再试 / too many requests, please retry later")
+        self.retry_after = retry_after

@@ -6,7 +6,8 @@ commit, publish, WAL checkpoints), a third of a scan's cost at half the benchmar
 on the loop it stalled every other request for that long, and on a thread it had to win the
 GIL back from the busy loop at every statement (bench/README.md has the measurements). In a
 process of its own it runs on the other core, and the loop only hands over a batch and takes
-the answers back: one framed message each way over a socket pair.
+the answers back: one framed message each way over a socket pair. The writer also counts
+the batch's scans against their rate limit (realtime/limits.py), one Redis call a batch.
 
 If the writer dies, the batch in flight is answered 503 (it may or may not have been
 committed: a retried scan within 60 s gets the same check-in back) and the next batch starts a
@@ -34,6 +35,8 @@ from datetime import datetime
 import orjson
 import psycopg
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -52,6 +55,8 @@ from models.errors import DomainError
 from models.tables import utcnow
 from realtime.connection import sync_client
 from realtime.events import checkin_batch, publish
+from realtime.limits import TIMEOUT as LIMITS_TIMEOUT
+from realtime.limits import ScanCounter, Verdicts
 
 log = logging.getLogger("scanbook.ingest")
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
@@ -112,9 +117,8 @@ class CheckinWriter:
         self.max_batch = max_batch
         self.linger = self.LINGER_SECONDS if linger is None else linger
         self._last_write = float("-inf")
-        # (request, its future, when it arrived on the loop's clock, its gate or None)
-        self._pending: list[tuple[CheckinRequest, asyncio.Future, float,
-                                  asyncio.Future | None]] = []
+        # (request, its future, when it arrived on the loop's clock)
+        self._pending: list[tuple[CheckinRequest, asyncio.Future, float]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._busy = False  # a batch is with the writer process
@@ -148,14 +152,11 @@ class CheckinWriter:
         """The writer process's pid (None before it started)."""
         return self._child.process.pid if self._child is not None else None
 
-    async def submit(self, request: CheckinRequest, gate: asyncio.Future | None = None
-                     ) -> CheckinResult:
-        """Write `request` with the next batch. `gate`: a future the batch waits for before
-        it is written (the scan's rate-limit verdict, web/ratelimit.py): when it resolves to
-        an exception, the request is not written and that is raised here instead."""
+    async def submit(self, request: CheckinRequest) -> CheckinResult:
+        """Write `request` with the next batch (counted against `request.limit` there)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
-        self._pending.append((request, future, loop.time(), gate))
+        self._pending.append((request, future, loop.time()))
         self._wakeup.set()
         result = await future
         if isinstance(result, DomainError):
@@ -185,11 +186,8 @@ class CheckinWriter:
     async def _write_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = self._pending[: self.max_batch]
         del self._pending[: self.max_batch]
-        batch = await _through_gates(batch)
-        if not batch:
-            return
         try:
-            results = await self._write([request for request, _, _, _ in batch])
+            results = await self._write([request for request, _, _ in batch])
         except Exception as exc:  # database down: every caller gets the error
             log.warning("check-in batch of %d failed: %s", len(batch), exc)
             if _unavailable(exc):
@@ -197,11 +195,11 @@ class CheckinWriter:
                 # hear now, instead of each batch sitting out the timeout in turn.
                 batch += self._pending
                 self._pending = []
-            for _, future, _, _ in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future, _, _), result in zip(batch, results, strict=True):
+        for (_, future, _), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
         self._last_write = loop.time()
@@ -255,33 +253,17 @@ class CheckinWriter:
         return results
 
 
-async def _through_gates(batch: list) -> list:
-    """The requests of `batch` whose gates let them through; the others hear their gate's
-    exception now. A gate usually resolved during the linger: then nothing waits here."""
-    waiting = [gate for _, _, _, gate in batch if gate is not None and not gate.done()]
-    if waiting:
-        await asyncio.wait(waiting)
-    passed = []
-    for item in batch:
-        _, future, _, gate = item
-        verdict = None if gate is None or gate.cancelled() else (gate.exception()
-                                                                 or gate.result())
-        if isinstance(verdict, Exception):
-            if not future.done():
-                future.set_exception(verdict)
-        else:
-            passed.append(item)
-    return passed
-
-
 # --- the writer process ---------------------------------------------------------------------
 
 class BatchWriter:
     """Records, commits and publishes batches, synchronously: the writer process's work."""
 
-    def __init__(self, engine: Engine, redis_client: redis.Redis):
+    def __init__(self, engine: Engine, redis_client: redis.Redis,
+                 limits_client: redis.Redis | None = None):
         self.engine = engine
         self.redis = redis_client
+        # The scans' rate limit: on a client of its own (short timeout, no retries).
+        self.scans = ScanCounter(limits_client or redis_client)
         self.lock = FeedLock(engine, CHECKIN_LOCK)
         self.sqlite = engine.dialect.name == "sqlite"
         self._conn = None
@@ -294,17 +276,24 @@ class BatchWriter:
 
     def write(self, requests: list[CheckinRequest], answer: Answer | None = None
               ) -> list[CheckinResult | DomainError]:
-        """Record, commit, answer, then publish — all under the feed lock.
+        """Count the scans against their rate limit, record, commit, answer, then publish —
+        all but the count under the feed lock. The count is sent first and its reply read
+        after the batch's look-ups (record_checkins), so its round trip overlaps them.
         `answer(results, prev)` (`prev`: the newest id before the batch) goes to the web
         process before the PUBLISH: its scans and its own feeds (Hub.local_checkins) need not
         wait for Redis. The lock waits for Redis's reply, so batches reach Redis in id
         order."""
-        if self.sqlite:
-            return self._write_sqlite(requests, answer)
+        with self.scans.send(requests) as verdicts:
+            if self.sqlite:
+                return self._write_sqlite(requests, verdicts, answer)
+            return self._write_postgres(requests, verdicts, answer)
+
+    def _write_postgres(self, requests: list[CheckinRequest], verdicts: Verdicts,
+                        answer: Answer | None) -> list[CheckinResult | DomainError]:
         watch = _Stopwatch()
         with self.engine.connect() as conn, self.lock.hold(conn):
             watch.mark("feed lock")
-            results, events, prev = _commit_batch(conn, requests)
+            results, events, prev = _commit_batch(conn, requests, verdicts)
             watch.mark("record+commit")
             self._answer_and_publish(prev, events, results, answer)
         watch.mark("answer+publish")
@@ -322,8 +311,8 @@ class BatchWriter:
             if events:  # a failure is logged there; the hubs resync by the sequence check
                 publish(self.redis, [checkin_batch(prev, events)])
 
-    def _write_sqlite(self, requests: list[CheckinRequest], answer: Answer | None
-                      ) -> list[CheckinResult | DomainError]:
+    def _write_sqlite(self, requests: list[CheckinRequest], verdicts: Verdicts,
+                      answer: Answer | None) -> list[CheckinResult | DomainError]:
         """SQLite: take the write lock with BEGIN IMMEDIATE, stepping aside (1 ms doubling to
         STEP_ASIDE_MAX) while another connection holds it, until SQLITE_BUSY_SECONDS: then
         `database is locked`, a 503. A deferred BEGIN would fail outright (SQLITE_BUSY_SNAPSHOT)
@@ -343,7 +332,7 @@ class BatchWriter:
                 pause = min(pause * 2, STEP_ASIDE_MAX)
             watch.mark("write lock")
             try:
-                results, events, prev = _commit_batch(conn, requests)
+                results, events, prev = _commit_batch(conn, requests, verdicts)
             except BaseException:
                 with contextlib.suppress(Exception):
                     conn.rollback()
@@ -399,12 +388,12 @@ class _Stopwatch:
             log.warning("slow check-in batch of %d: %.0f ms (%s ms)", size, took * 1e3, parts)
 
 
-def _commit_batch(conn, requests: list[CheckinRequest]):
+def _commit_batch(conn, requests: list[CheckinRequest], verdicts: Verdicts):
     """Record and commit a batch, the feed lock held: (results, events, prev). `prev` is the
     newest id before the batch (the lock keeps other writers out): hubs check the chain and
     resync when a batch never reached them (see checkin_batch)."""
     prev = newest_checkin_id(conn)
-    results, events = record_checkins(conn, requests, now=utcnow())
+    results, events = record_checkins(conn, requests, now=utcnow(), refused=verdicts)
     conn.commit()
     return results, events, prev
 
@@ -492,7 +481,9 @@ def _child_main(sock: socket.socket, database_url: str, redis_url: str, environ:
     gc.freeze()
     engine = make_engine(database_url)
     client = sync_client(redis_url, socket_timeout=1, socket_connect_timeout=1)
-    writer = BatchWriter(engine, client)
+    limits_client = sync_client(redis_url, socket_timeout=LIMITS_TIMEOUT,
+                                socket_connect_timeout=LIMITS_TIMEOUT, retry=Retry(NoBackoff(), 0))
+    writer = BatchWriter(engine, client, limits_client)
     stop = threading.Event()
     if writer.sqlite:
         threading.Thread(target=_checkpoints, args=(engine, stop), daemon=True,
@@ -504,6 +495,7 @@ def _child_main(sock: socket.socket, database_url: str, redis_url: str, environ:
         stop.set()
         writer.close()
         client.close()
+        limits_client.close()
         engine.dispose()
 
 
@@ -572,33 +564,38 @@ def _event_id(event: dict) -> int:
 
 def _encode_requests(requests: list[CheckinRequest]) -> bytes:
     return orjson.dumps([[r.citizen_id, r.code, r.logbook_id, r.via, r.helper_id,
-                          None if r.at is None else r.at.isoformat()] for r in requests])
+                          None if r.at is None else r.at.isoformat(), r.limit]
+                         for r in requests])
 
 
 def _decode_requests(message: bytes) -> list[CheckinRequest]:
     return [CheckinRequest(citizen_id=c, code=code, logbook_id=lb, via=via, helper_id=helper,
-                           at=None if at is None else datetime.fromisoformat(at))
-            for c, code, lb, via, helper, at in orjson.loads(message)]
+                           at=None if at is None else datetime.fromisoformat(at), limit=limit)
+            for c, code, lb, via, helper, at, limit in orjson.loads(message)]
+
+
+# What some errors carry besides their message: a logbook's state (410), a retry-after (429).
+_ERROR_EXTRAS = ("state", "retry_after")
 
 
 def _encode_result(result: CheckinResult | DomainError) -> list:
     if isinstance(result, CheckinResult):
         return [1, result.checkin, result.venue_name, result.created]
     return [0, type(result).__name__, result.message, result.code, result.detail,
-            getattr(result, "state", None)]
+            {name: getattr(result, name) for name in _ERROR_EXTRAS if hasattr(result, name)}]
 
 
 def _decode_result(item: list) -> CheckinResult | DomainError:
     if item[0] == 1:
         return CheckinResult(item[1], item[2], item[3])
-    _, name, message, code, detail, state = item
+    _, name, message, code, detail, extras = item
     cls = getattr(errors, name, None)
     if not (isinstance(cls, type) and issubclass(cls, DomainError)):
         cls = DomainError
     error = cls.__new__(cls)
     DomainError.__init__(error, message, code=code, detail=detail)
-    if state is not None:
-        error.state = state
+    for attribute, value in extras.items():
+        setattr(error, attribute, value)
     return error
 
 

@@ -22,6 +22,7 @@ from models.health import verify_itinerary
 from models.notices import notices_after
 from models.tables import Citizen, Message, utcnow
 from realtime.events import citizen_channel, publish, venue_channel
+from realtime.limits import SCAN_BUCKET, SCAN_WINDOW
 from web.api_photo import photo_url
 from web.app import in_session
 from web.auth import current_citizen, require
@@ -139,23 +140,22 @@ async def scan(request: Request) -> Response:
 async def check_in(state, citizen_id: int,
                    body: Callable[[], Awaitable[bytes]]) -> tuple[dict, int]:
     """A signed-in citizen's scan: (the answer, 201 new | 200 the same check-in within 60 s).
-    The one implementation behind the route above and the scan lane (web/lanes.py). The
-    rate limit is counted before the body is read, as for every limited endpoint; its
-    verdict is waited for by the check-in writer, so Redis's round trip overlaps the batch's
-    linger (an invalid request still hears 429 first when it is over the limit)."""
-    verdict = state.limiter.count("scan", citizen_id, limit=state.settings.scan_rate_per_min)
+    The one implementation behind the route above and the scan lane (web/lanes.py). Every
+    scan counts against the citizen's rate limit once: in the check-in writer, with its
+    batch (realtime/limits.py), or here when it is refused before it gets there (429 first
+    when it is also over the limit)."""
+    limit = state.settings.scan_rate_per_min
     try:
-        request = await _checkin_request(citizen_id, body, state.settings.secret)
+        request = await _checkin_request(citizen_id, body, state.settings.secret, limit)
     except DomainError:
-        if verdict is not None and isinstance(refusal := await verdict, Exception):
-            raise refusal from None
+        await state.limiter.hit(SCAN_BUCKET, citizen_id, limit=limit, window=SCAN_WINDOW)
         raise
-    result = await state.writer.submit(request, verdict)
+    result = await state.writer.submit(request)
     return scan_response(result), 201 if result.created else 200
 
 
 async def _checkin_request(citizen_id: int, body: Callable[[], Awaitable[bytes]],
-                           secret) -> CheckinRequest:
+                           secret, limit: int) -> CheckinRequest:
     data = parse_json(await body())
     code = data.get("code")
     if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE:
@@ -168,7 +168,7 @@ async def _checkin_request(citizen_id: int, body: Callable[[], Awaitable[bytes]]
                                 scanned_at=at.timestamp() if at else None)
     if not _CODE.fullmatch(code):  # no logbook has it; and a NUL fails a PostgreSQL batch
         raise UnknownCode("无效的登记码 / unknown logbook code")
-    return CheckinRequest(citizen_id=citizen_id, code=code, at=at)
+    return CheckinRequest(citizen_id=citizen_id, code=code, at=at, limit=limit)
 
 
 async def messages_create(request: Request) -> Response:

@@ -138,35 +138,6 @@ def test_metrics_count_the_writers_batches_and_restarts(client, people, venue_wi
     assert float(metrics["scanbook_checkin_writer_restarts"]) == 0
 
 
-def test_a_batch_waits_for_its_gates_and_drops_the_refused():
-    from realtime.ingest import _through_gates
-
-    class Refused(Exception):
-        pass
-
-    async def run():
-        loop = asyncio.get_running_loop()
-
-        def item(gate):
-            return (CheckinRequest(citizen_id=1, code="c"), loop.create_future(), 0.0, gate)
-
-        done, refused, late, cancelled = (loop.create_future() for _ in range(4))
-        done.set_result(3)  # a count: through
-        refused.set_result(Refused("429"))  # a verdict to answer with
-        cancelled.cancel()  # the limiter closed: let through
-        loop.call_later(0.05, late.set_result, 1)  # still in flight when the batch is taken
-        batch = [item(None), item(done), item(refused), item(late), item(cancelled)]
-        started = loop.time()
-        passed = await _through_gates(batch)
-        return batch, passed, loop.time() - started
-
-    batch, passed, waited = asyncio.run(run())
-    assert passed == [batch[0], batch[1], batch[3], batch[4]]
-    assert waited >= 0.04  # it waited for the late one
-    assert isinstance(batch[2][1].exception(), Refused)
-    assert not any(item[1].done() for item in passed)  # the writer answers those
-
-
 def test_a_slow_batch_is_logged_with_where_its_time_went(engine, redis_client, people,
                                                          venue_with_logbook, monkeypatch,
                                                          caplog):
