@@ -25,7 +25,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from models.errors import TooManyRequests
-from realtime import resp
 from realtime.connection import async_client, is_sentinel_url
 from realtime.limits import BACKOFF, COUNT_SCRIPT, TIMEOUT, log, verdict, window_key
 from web.responses import error
@@ -36,11 +35,9 @@ POOL_SIZE = 64
 __all__ = ["RateLimiter", "TooManyRequests", "connect", "rate_limited_handler"]
 
 
-def connect(url: str):
-    """An async client for limit checks, short timeouts, no retries: the lean client
-    (realtime/resp.py) for a plain Redis URL, else redis-py's with a bounded pool."""
-    if resp.supports(url):
-        return resp.LeanRedis(url, timeout=TIMEOUT)
+def connect(url: str) -> aioredis.Redis:
+    """An async client for limit checks: short timeouts, no retries, a bounded pool. (Not on
+    a scan's path any more: the check-in writer counts the scans, realtime/limits.py.)"""
     options = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT,
                "retry": Retry(NoBackoff(), 0)}
     if is_sentinel_url(url):
