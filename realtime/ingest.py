@@ -66,8 +66,9 @@ _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 STEP_ASIDE_MAX = 0.004
 # How long stop() waits for the writer to finish its batch and exit before killing it.
 STOP_SECONDS = 10.0
-# A batch that takes longer than this in the writer is logged with where its time went.
-SLOW_BATCH_SECONDS = 0.1
+# A batch that takes longer than this in the writer is logged with where its time went
+# (at half the benchmark's maximum a batch takes ~1 ms; the stalls seen were 60-190 ms).
+SLOW_BATCH_SECONDS = 0.05
 
 
 Answer = Callable[[list, int], object]  # called with a batch's results and its prev
@@ -293,8 +294,7 @@ class BatchWriter:
         watch = _Stopwatch()
         with self.engine.connect() as conn, self.lock.hold(conn):
             watch.mark("feed lock")
-            results, events, prev = _commit_batch(conn, requests, verdicts)
-            watch.mark("record+commit")
+            results, events, prev = _commit_batch(conn, requests, verdicts, watch)
             self._answer_and_publish(prev, events, results, answer)
         watch.mark("answer+publish")
         watch.log_if_slow(len(requests))
@@ -332,12 +332,11 @@ class BatchWriter:
                 pause = min(pause * 2, STEP_ASIDE_MAX)
             watch.mark("write lock")
             try:
-                results, events, prev = _commit_batch(conn, requests, verdicts)
+                results, events, prev = _commit_batch(conn, requests, verdicts, watch)
             except BaseException:
                 with contextlib.suppress(Exception):
                     conn.rollback()
                 raise
-            watch.mark("record+commit")
             self._answer_and_publish(prev, events, results, answer)
         watch.mark("answer+publish")
         watch.log_if_slow(len(requests))
@@ -372,10 +371,14 @@ class BatchWriter:
 
 class _Stopwatch:
     """Where a batch's time went: named marks in order, logged when the whole took longer
-    than SLOW_BATCH_SECONDS (a stall in the writer holds up every scan in flight)."""
+    than SLOW_BATCH_SECONDS (a stall in the writer holds up every scan in flight), with the
+    thread's CPU time and its time runnable but waiting for a core: what is left of the
+    wall time was spent blocked (a lock, a disk, a socket)."""
 
     def __init__(self):
         self.marks = [("", time.monotonic())]
+        self.cpu = time.thread_time()
+        self.queued = _runqueue_wait()
 
     def mark(self, name: str) -> None:
         self.marks.append((name, time.monotonic()))
@@ -385,16 +388,41 @@ class _Stopwatch:
         if took > SLOW_BATCH_SECONDS:
             parts = ", ".join(f"{name} {(end - start) * 1e3:.0f}" for (_, start), (name, end)
                               in zip(self.marks, self.marks[1:], strict=False))
-            log.warning("slow check-in batch of %d: %.0f ms (%s ms)", size, took * 1e3, parts)
+            queued = _runqueue_wait()
+            waited = ("?" if queued is None or self.queued is None
+                      else f"{(queued - self.queued) * 1e3:.0f}")
+            log.warning("slow check-in batch of %d: %.0f ms (%s ms; on a core %.0f ms, "
+                        "waiting for one %s ms)", size, took * 1e3, parts,
+                        (time.thread_time() - self.cpu) * 1e3, waited)
 
 
-def _commit_batch(conn, requests: list[CheckinRequest], verdicts: Verdicts):
+_schedstat = threading.local()
+
+
+def _runqueue_wait() -> float | None:
+    """Seconds this thread has spent runnable but not running (Linux schedstat), or None."""
+    fd = getattr(_schedstat, "fd", None)
+    if fd == -1:
+        return None
+    try:
+        if fd is None:
+            fd = _schedstat.fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        return int(os.pread(fd, 64, 0).split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        _schedstat.fd = -1  # not Linux, or no schedstat: don't ask again
+        return None
+
+
+def _commit_batch(conn, requests: list[CheckinRequest], verdicts: Verdicts,
+                  watch: _Stopwatch):
     """Record and commit a batch, the feed lock held: (results, events, prev). `prev` is the
     newest id before the batch (the lock keeps other writers out): hubs check the chain and
     resync when a batch never reached them (see checkin_batch)."""
     prev = newest_checkin_id(conn)
     results, events = record_checkins(conn, requests, now=utcnow(), refused=verdicts)
+    watch.mark("record")
     conn.commit()
+    watch.mark("commit")
     return results, events, prev
 
 
