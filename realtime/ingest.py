@@ -35,8 +35,6 @@ from datetime import datetime
 import orjson
 import psycopg
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -55,8 +53,7 @@ from models.errors import DomainError
 from models.tables import utcnow
 from realtime.connection import sync_client
 from realtime.events import checkin_batch, publish
-from realtime.limits import TIMEOUT as LIMITS_TIMEOUT
-from realtime.limits import ScanCounter, Verdicts
+from realtime.limits import ScanCounter, Verdicts, connect_sync
 
 log = logging.getLogger("scanbook.ingest")
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
@@ -509,8 +506,7 @@ def _child_main(sock: socket.socket, database_url: str, redis_url: str, environ:
     gc.freeze()
     engine = make_engine(database_url)
     client = sync_client(redis_url, socket_timeout=1, socket_connect_timeout=1)
-    limits_client = sync_client(redis_url, socket_timeout=LIMITS_TIMEOUT,
-                                socket_connect_timeout=LIMITS_TIMEOUT, retry=Retry(NoBackoff(), 0))
+    limits_client = connect_sync(redis_url)
     writer = BatchWriter(engine, client, limits_client)
     stop = threading.Event()
     if writer.sqlite:

@@ -21,8 +21,11 @@ import time
 from collections.abc import Sequence
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from models.errors import DomainError, TooManyRequests
+from realtime.connection import sync_client
 
 log = logging.getLogger("scanbook.ratelimit")
 
@@ -60,6 +63,31 @@ def verdict(count: int, limit: int, ends: int, now: float) -> int | TooManyReque
     return TooManyRequests(max(1, math.ceil(ends - now))) if count > limit else count
 
 
+class Backoff:
+    """Fail open: after a failure, stop asking Redis for BACKOFF seconds, with one warning
+    an outage rather than one a request."""
+
+    def __init__(self, what: str):
+        self.what = what  # what goes unlimited meanwhile, for the warning
+        self._until = 0.0
+
+    def active(self, now: float) -> bool:
+        return now < self._until
+
+    def failed(self, exc: Exception) -> None:
+        now = time.time()
+        if now >= self._until:
+            log.warning("rate limiter unavailable, not limiting %s for %.0f s: %s",
+                        self.what, BACKOFF, exc)
+        self._until = now + BACKOFF
+
+
+def connect_sync(url: str) -> redis.Redis:
+    """The writer's client for ScanCounter: TIMEOUT, no retries (it fails open instead)."""
+    return sync_client(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
+                       retry=Retry(NoBackoff(), 0))
+
+
 class ScanCounter:
     """The check-in writer's side: the scans of a batch, counted in one script call.
 
@@ -67,17 +95,17 @@ class ScanCounter:
             ...
             refused = verdicts()                   # {index: TooManyRequests}, before the insert
 
-    Synchronous (the writer is), on a client of its own with TIMEOUT and no retries."""
+    Synchronous (the writer is), on a client of its own (`connect_sync`)."""
 
     def __init__(self, client: redis.Redis):
         self.client = client
-        self._skip_until = 0.0
+        self.backoff = Backoff("scans")
 
     def send(self, requests: Sequence) -> Verdicts:
         """Count the requests that carry a limit (`request.limit` > 0) now."""
         now = time.time()
         limited = [(i, r.limit) for i, r in enumerate(requests) if r.limit > 0]
-        if not limited or now < self._skip_until:
+        if not limited or self.backoff.active(now):
             return Verdicts(self, None, [], [])
         keys = [window_key(SCAN_BUCKET, requests[i].citizen_id, SCAN_WINDOW, now)
                 for i, _ in limited]
@@ -96,12 +124,8 @@ class ScanCounter:
         if conn is not None:
             conn.disconnect()
             self.client.connection_pool.release(conn)
-        if exc is None:
-            return
-        if time.time() >= self._skip_until:
-            log.warning("rate limiter unavailable, not limiting scans for %.0f s: %s",
-                        BACKOFF, exc)
-        self._skip_until = time.time() + BACKOFF
+        if exc is not None:
+            self.backoff.failed(exc)
 
 
 class Verdicts:

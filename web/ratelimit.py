@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from models.errors import TooManyRequests
 from realtime.connection import async_client, is_sentinel_url
-from realtime.limits import BACKOFF, COUNT_SCRIPT, TIMEOUT, log, verdict, window_key
+from realtime.limits import COUNT_SCRIPT, TIMEOUT, Backoff, verdict, window_key
 from web.responses import error
 
 # Connections a process keeps for limit checks: each check holds one for a single round trip.
@@ -53,7 +53,7 @@ class RateLimiter:
 
     def __init__(self, client: aioredis.Redis):
         self.client = client
-        self._skip_until = 0.0
+        self.backoff = Backoff("requests")
         # (key, its TTL, the verdict's future, the limit, when the window ends)
         self._pending: list[tuple[str, int, asyncio.Future, int, int]] = []
         self._flusher: asyncio.Task | None = None
@@ -64,7 +64,7 @@ class RateLimiter:
         if limit <= 0:
             return 0
         now = time.time()
-        if now < self._skip_until:
+        if self.backoff.active(now):
             return 0
         key, ttl, ends = window_key(bucket, ident, window, now)
         future = asyncio.get_running_loop().create_future()
@@ -86,10 +86,7 @@ class RateLimiter:
                                                     *[entry[0] for entry in batch],
                                                     *[entry[1] for entry in batch])
                 except (RedisError, OSError, TimeoutError) as exc:
-                    if time.time() >= self._skip_until:
-                        log.warning("rate limiter unavailable, not limiting for %.0f s: %s",
-                                    BACKOFF, exc)
-                    self._skip_until = time.time() + BACKOFF
+                    self.backoff.failed(exc)
                     counts = [0] * len(batch)  # unchecked
                 now = time.time()
                 for (_, _, future, limit, ends), count in zip(batch, counts, strict=True):

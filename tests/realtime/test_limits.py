@@ -10,7 +10,7 @@ import time
 from models.checkins import CheckinRequest
 from models.errors import TooManyRequests
 from realtime.connection import sync_client
-from realtime.limits import PREFIX, SCAN_BUCKET, SCAN_WINDOW, ScanCounter
+from realtime.limits import PREFIX, SCAN_BUCKET, SCAN_WINDOW, ScanCounter, connect_sync
 from tests.servers import free_port
 
 
@@ -62,11 +62,7 @@ def test_a_batch_that_never_reads_its_verdicts_leaves_the_connection_usable(redi
 
 
 def test_fails_open_at_once_and_backs_off_without_redis():
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    counter = ScanCounter(sync_client(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.25,
-                                      socket_connect_timeout=0.25, retry=Retry(NoBackoff(), 0)))
+    counter = ScanCounter(connect_sync(f"redis://127.0.0.1:{free_port()}/0"))
     started = time.monotonic()
     for _ in range(50):
         with counter.send([_scan(1, limit=1), _scan(1, limit=1)]) as verdicts:
