@@ -30,7 +30,7 @@ from realtime.hub import Hub
 from realtime.ingest import CheckinWriter, WriterUnavailable
 from realtime.wallboard import Wallboard
 from web.auth import TokenCache
-from web.ops import LoopWatchdog
+from web.ops import LoopWatchdog, prepare_file_table
 from web.ratelimit import RateLimiter, TooManyRequests, rate_limited_handler
 from web.ratelimit import connect as connect_limiter
 from web.responses import domain_error, error
@@ -74,6 +74,7 @@ def resolve_redis_url(settings: Settings) -> str:
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    prepare_file_table()  # before the connections come (web/ops.py)
     redis_url = resolve_redis_url(settings)
     app.state.redis_url = redis_url
     app.state.engine = make_engine(settings.database_url)
