@@ -147,6 +147,30 @@ def _cpu(stat: Path, tick: int) -> float:
     return (int(fields[11]) + int(fields[12])) / tick
 
 
+def runqueue_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """Seconds the watched processes' threads have spent runnable but waiting for a core
+    (Linux schedstat), as cpu_seconds names them: the server's loop thread, its children
+    (the check-in writer), Redis. A share of the wall time that is not small means the
+    processes queue for the two cores, and every wait is latency."""
+    out = {}
+    for name, pid in pids.items():
+        if name == "server":
+            out["server_loop_thread"] = _waited(pid, [pid])
+            out["server_children"] = sum(_waited(child) for child in _descendants(pid))
+        else:
+            out[name] = _waited(pid)
+    return out
+
+
+def _waited(pid: int, tids: list | None = None) -> float:
+    total = 0
+    with contextlib.suppress(OSError):
+        for tid in tids or os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[1])
+    return total / 1e9
+
+
 def writer_counters(url: str) -> dict[str, float]:
     """The check-in writer's batches and rows so far, from the app's /metrics."""
     out = {}
@@ -171,6 +195,7 @@ async def run_loadgen(workdir: Path, name: str, spec: dict, watch: dict[str, int
     profiler = None
     marks: dict[str, tuple[float, dict[str, float]]] = {}
     cpu: dict[str, dict[str, float]] = {}
+    waits: dict[str, dict[str, float]] = {}
     counters: dict[str, dict[str, float]] = {}
     writer: dict[str, dict] = {}
     async for line in proc.stdout:
@@ -178,15 +203,17 @@ async def run_loadgen(workdir: Path, name: str, spec: dict, watch: dict[str, int
         if what == "phase":
             if metrics_url:
                 counters[phase] = writer_counters(metrics_url)
-            marks[phase] = (time.monotonic(), cpu_seconds(watch))
+            marks[phase] = (time.monotonic(), cpu_seconds(watch), runqueue_seconds(watch))
             if profile and phase == profile_phase and profiler is None:
                 profiler = await asyncio.create_subprocess_exec(
                     *profile, stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL)
         elif what == "end" and phase in marks:
-            started, before = marks[phase]
+            started, before, waited = marks[phase]
             elapsed, after = time.monotonic() - started, cpu_seconds(watch)
             cpu[phase] = {k: round((after[k] - before[k]) / elapsed, 3) for k in after}
+            waits[phase] = {k: round((v - waited[k]) / elapsed, 3)
+                            for k, v in runqueue_seconds(watch).items()}
             if metrics_url:
                 now = writer_counters(metrics_url)
                 batches = now["scanbook_checkin_batches"] - counters[phase][
@@ -203,6 +230,7 @@ async def run_loadgen(workdir: Path, name: str, spec: dict, watch: dict[str, int
     out = orjson.loads(out_path.read_bytes())
     for p in out["phases"]:
         p["cpu"] = {**cpu.get(p["name"], {}), "loadgen": p["loadgen_cpu"]}
+        p["runqueue_wait"] = waits.get(p["name"])
         if p["name"] in writer:
             p["writer"] = writer[p["name"]]
     return out
@@ -226,11 +254,12 @@ def merge(phases: list[dict]) -> dict:
                answered=sum(p["answered"] for p in phases),
                errors=sum(p["errors"] for p in phases),
                rate=sum(p["answered"] for p in phases) / total)
-    cpu: dict[str, float] = {}
-    for p in phases:  # time-weighted mean of each process's share of a core
-        for k, v in (p.get("cpu") or {}).items():
-            cpu[k] = cpu.get(k, 0.0) + v * p["duration_s"] / total
-    out["cpu"] = {k: round(v, 3) for k, v in cpu.items()}
+    for key in ("cpu", "runqueue_wait"):  # time-weighted means of each process's shares
+        shares: dict[str, float] = {}
+        for p in phases:
+            for k, v in (p.get(key) or {}).items():
+                shares[k] = shares.get(k, 0.0) + v * p["duration_s"] / total
+        out[key] = {k: round(v, 3) for k, v in shares.items()}
     batches = sum(p["writer"]["batches"] for p in phases if p.get("writer"))
     rows = sum(p["writer"]["batches"] * (p["writer"]["rows_per_batch"] or 0)
                for p in phases if p.get("writer"))
@@ -259,6 +288,7 @@ def http_summary(phase: dict) -> dict:
         "http_p99_ms": ms(pct(latencies, 99)),
         "http_max_ms": ms(max(latencies, default=None)),
         "cpu_cores": phase.get("cpu"),
+        "runqueue_wait": phase.get("runqueue_wait"),
         # CPU the server spent per answer, its child processes' included (Scanbook's check-in
         # writer): steadier than rates on a shared machine
         "server_cpu_us_per_answer": round(server_cpu * 1e6 / phase["rate"], 1)

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from models.checkins import CheckinRequest
-from realtime.ingest import CheckinWriter, WriterUnavailable
+from realtime.ingest import CHECKPOINT_THREAD, WRITER_THREAD, CheckinWriter, WriterUnavailable
 
 HOLD = 1.0  # seconds another connection holds SQLite's write lock
 
@@ -159,3 +159,29 @@ def test_a_slow_batch_is_logged_with_where_its_time_went(engine, redis_client, p
     slow = [r.message for r in caplog.records if "slow check-in batch of 1" in r.message]
     assert len(slow) == 1 and "record " in slow[0] and "commit " in slow[0]
     assert "on a core" in slow[0] and "waiting for one" in slow[0]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/comm"), reason="Linux /proc")
+def test_the_writer_threads_are_named_for_top_and_perf(engine, people, venue_with_logbook):
+    _owner, _venue, book = venue_with_logbook
+    visitor = people.make("钱十")
+    # Only SQLite's writer has a checkpoint thread; it names itself as it starts.
+    wanted = {WRITER_THREAD} | ({CHECKPOINT_THREAD} if engine.dialect.name == "sqlite" else set())
+
+    async def run():
+        writer = CheckinWriter(engine, os.environ["REDIS_URL"])
+        await writer.start()
+        try:
+            await writer.submit(CheckinRequest(citizen_id=visitor["id"], code=book["token"]))
+            pid = writer.pid
+            names = set()
+            deadline = time.monotonic() + 5
+            while not wanted <= names and time.monotonic() < deadline:
+                names = {open(f"/proc/{pid}/task/{tid}/comm").read().strip()
+                         for tid in os.listdir(f"/proc/{pid}/task")}
+                await asyncio.sleep(0.02)
+            return names
+        finally:
+            await writer.stop()
+
+    assert wanted <= asyncio.run(run())
