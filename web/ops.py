@@ -42,10 +42,11 @@ LOOP_STALL_SECONDS = 0.1
 
 # A process's file table grows by doubling as descriptors are taken (64, 256, 512 …), and in a
 # process with threads the kernel waits for an RCU grace period each time before it frees the
-# old table. On the 2-core benchmark VM that wait was 8-14 ms idle and 331 ms under load (a
-# perf trace of the scan benchmark: accept4 → expand_files → synchronize_rcu): the event loop
-# stops for that long in the middle of a wave of new connections. Grown once at start-up,
-# before anyone is waiting, the table never grows in service. 8 bytes a slot: 512 KB at most.
+# old table (seen in a perf trace of bench.scan: accept4 → expand_files → synchronize_rcu).
+# On the 2-core benchmark VM a doubling took 8-14 ms idle and 5-21 ms while bench.scan ran (a
+# python3 loop opening descriptors beside a thread): the event loop stops that long in the
+# middle of a wave of new connections. Grown once at start-up, before anyone is waiting, the
+# table does not grow in service. 8 bytes a slot: 512 KB at most.
 FILE_TABLE_MAX = 65_536
 
 
