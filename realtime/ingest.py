@@ -52,7 +52,7 @@ from models.db import (
 )
 from models.errors import DomainError
 from models.tables import utcnow
-from realtime.connection import sync_client
+from realtime.connection import KeptConnection, sync_client
 from realtime.events import checkin_batch, publish
 from realtime.limits import ScanCounter, Verdicts, connect_sync
 
@@ -260,8 +260,8 @@ class CheckinWriter:
 class BatchWriter:
     """Records, commits and publishes batches, synchronously: the writer process's work."""
 
-    def __init__(self, engine: Engine, redis_client: redis.Redis,
-                 limits_client: redis.Redis | None = None):
+    def __init__(self, engine: Engine, redis_client: redis.Redis | KeptConnection,
+                 limits_client: redis.Redis | KeptConnection | None = None):
         self.engine = engine
         self.redis = redis_client
         # The scans' rate limit: on a client of its own (short timeout, no retries).
@@ -510,8 +510,8 @@ def _child_main(sock: socket.socket, database_url: str, redis_url: str, environ:
     gc.freeze()
     _name_thread(WRITER_THREAD)
     engine = make_engine(database_url)
-    client = sync_client(redis_url, socket_timeout=1, socket_connect_timeout=1)
-    limits_client = connect_sync(redis_url)
+    client = KeptConnection(sync_client(redis_url, socket_timeout=1, socket_connect_timeout=1))
+    limits_client = KeptConnection(connect_sync(redis_url))
     writer = BatchWriter(engine, client, limits_client)
     stop = threading.Event()
     if writer.sqlite:
