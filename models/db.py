@@ -24,8 +24,9 @@ PG_CONNECT_TIMEOUT = 5
 # SQLite WAL: a commit that finds the log past this many pages checkpoints it itself, two
 # fsyncs inside the commit (≈5 ms at p99 on a batch of check-ins). The web process
 # checkpoints in the background instead (checkpoint(), every CHECKPOINT_SECONDS), so this
-# is only the backstop for a database no web process is writing to (≈40 MB of log).
-SQLITE_AUTOCHECKPOINT_PAGES = 10_000
+# is only the backstop for a database no web process is writing to (≈80 MB of log), and it
+# must stay well above SQLITE_RESTART_PAGES, or commits would checkpoint before it.
+SQLITE_AUTOCHECKPOINT_PAGES = 20_000
 CHECKPOINT_SECONDS = 0.2
 
 
@@ -64,8 +65,13 @@ def make_engine(url: str) -> Engine:
 # as long). So once the log is past SQLITE_RESTART_PAGES the background
 # checkpoint asks for RESTART: it waits (at most RESTART_WAIT_MS) for the moment between two
 # batches, copies what is left, and the next batch starts the log anew. Writers meanwhile find
-# the lock taken and step aside for a few ms.
-SQLITE_RESTART_PAGES = 2_000
+# the lock taken and step aside for a few ms: the RESTART's fsync (3-4 ms here, and up to
+# 10), then the first commit after it pays the fdatasync of the new log header. At half
+# the benchmark's maximum a batch of ~6 check-ins dirties ~20 pages (the table and five
+# indexes), ~8,000 frames a second: at 2,000 pages every 0.2 s round restarted, five such
+# stalls a second, which held up ~2 % of the scans by a few ms, right at the p99. 8,000
+# pages (32 MB of log) restarts about once a second (bench/README.md has the A/B).
+SQLITE_RESTART_PAGES = 8_000
 RESTART_WAIT_MS = 200
 
 
