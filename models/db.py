@@ -156,6 +156,17 @@ class FeedLock:
             if not raw.closed:  # back to transactions for the batch and the pool
                 raw.autocommit = False
 
+    def acquire(self) -> None:
+        """SQLite: take the lock, waiting for it, for a caller that holds it across several
+        steps (the check-in writer, realtime/ingest.py). Pair with release()."""
+        self._thread_lock.acquire()
+        if self._file is not None:
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX)
+            except BaseException:
+                self._thread_lock.release()
+                raise
+
     def try_acquire(self) -> bool:
         """SQLite: take the lock only if it is free right now (for a caller that must never
         wait on it: the event loop). Pair with release()."""

@@ -24,6 +24,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import select
 import signal
 import socket
 import sqlite3
@@ -53,7 +54,7 @@ from models.db import (
 from models.errors import DomainError
 from models.tables import utcnow
 from realtime.connection import KeptConnection, sync_client
-from realtime.events import checkin_batch, publish
+from realtime.events import checkin_batch, encode, publish
 from realtime.limits import ScanCounter, Verdicts, connect_sync
 
 log = logging.getLogger("scanbook.ingest")
@@ -67,6 +68,12 @@ STOP_SECONDS = 10.0
 # A batch that takes longer than this in the writer is logged with where its time went
 # (at half the benchmark's maximum a batch takes ~1 ms; the stalls seen were 60-190 ms).
 SLOW_BATCH_SECONDS = 0.05
+# SQLite: at most this many batches' PUBLISHes awaiting Redis's reply while the writer goes on
+# with the next batches (see _Publisher); past it the writer waits for the replies.
+UNREAD_MAX = 32
+# How long the writer waits for Redis to answer its PUBLISHes before giving them up (the
+# hubs then resync from the database, as after any failed publish).
+PUBLISH_REPLY_SECONDS = 1.0
 # The writer process's threads, as top -H and perf show them.
 WRITER_THREAD = "sb-writer"
 CHECKPOINT_THREAD = "sb-checkpoint"
@@ -268,10 +275,13 @@ class BatchWriter:
         self.scans = ScanCounter(limits_client or redis_client)
         self.lock = FeedLock(engine, CHECKIN_LOCK)
         self.sqlite = engine.dialect.name == "sqlite"
+        self.publisher = _Publisher(redis_client)
+        self.holding = False  # SQLite: the feed lock is held across batches (see settle)
         self._conn = None
         self._tuned = None  # the DBAPI connection the pragmas below were set on
 
     def close(self) -> None:
+        self.settle()
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
@@ -283,8 +293,9 @@ class BatchWriter:
         after the batch's look-ups (record_checkins), so its round trip overlaps them.
         `answer(results, prev)` (`prev`: the newest id before the batch) goes to the web
         process before the PUBLISH: its scans and its own feeds (Hub.local_checkins) need not
-        wait for Redis. The lock waits for Redis's reply, so batches reach Redis in id
-        order."""
+        wait for Redis. The lock is let go only after Redis has replied to the PUBLISH, so
+        batches reach Redis in id order. (SQLite: the writer goes on to its next batch
+        without waiting for that reply, holding the lock; see settle.)"""
         with self.scans.send(requests) as verdicts:
             if self.sqlite:
                 return self._write_sqlite(requests, verdicts, answer)
@@ -322,8 +333,11 @@ class BatchWriter:
             self._conn = self.engine.connect()
         conn = self._conn
         watch = _Stopwatch()
-        with self.lock.hold(conn):
-            watch.mark("feed lock")
+        if not self.holding:
+            self.lock.acquire()
+            self.holding = True
+        watch.mark("feed lock")
+        try:
             deadline = time.monotonic() + SQLITE_BUSY_SECONDS
             pause = 0.001
             while not self._begin_immediate(conn):
@@ -338,10 +352,39 @@ class BatchWriter:
                 with contextlib.suppress(Exception):
                     conn.rollback()
                 raise
-            self._answer_and_publish(prev, events, results, answer)
+        except BaseException:
+            self.settle()
+            raise
+        try:
+            if answer is not None:
+                answer(results, prev)
+        finally:
+            if events:  # a failure is logged there; the hubs resync by the sequence check
+                self.publisher.send(checkin_batch(prev, events))
+            if self.publisher.unread >= UNREAD_MAX:
+                self.settle()
         watch.mark("answer+publish")
         watch.log_if_slow(len(requests))
         return results
+
+    def settle(self) -> None:
+        """Wait for Redis's replies to the PUBLISHes sent (at most PUBLISH_REPLY_SECONDS),
+        then let the feed lock go.
+
+        SQLite's writer keeps the lock from one batch to the next while their replies are
+        on their way: a batch that arrives meanwhile is written at once, its PUBLISH sent on
+        the same connection after the others (Redis takes them in order). Waiting for the
+        reply before every next batch put Redis's scheduling on the path of every scan:
+        with both cores busy Redis answered a PUBLISH 3-20 ms late, a stall for the batch
+        behind it. Another process's writer gets the lock only once our PUBLISHes have
+        reached Redis, so every hub still sees the ids in order. The process's loop settles
+        whenever no batch is waiting (_next_message)."""
+        try:
+            self.publisher.read(wait=True)
+        finally:
+            if self.holding:
+                self.holding = False
+                self.lock.release()
 
     def _begin_immediate(self, conn) -> bool:
         """BEGIN IMMEDIATE on `conn`: True with the write lock taken, False when it is not
@@ -368,6 +411,67 @@ class BatchWriter:
             return False
         finally:
             cursor.close()
+
+
+class _Publisher:
+    """The SQLite writer's PUBLISHes: each sent at once, its reply read later (BatchWriter.
+    settle). One kept connection, so they reach Redis in the order sent. A failure is
+    logged and forgotten: the database has the batches, and a hub that misses one resyncs
+    its feeds from there (the sequence check, realtime/events.py)."""
+
+    def __init__(self, client: redis.Redis | KeptConnection):
+        self.client = client
+        self.unread = 0  # PUBLISHes sent whose replies are not read yet
+        self.sent_at = 0.0  # when the oldest of them was sent
+        self._conn = None
+
+    def send(self, item: tuple[str, dict]) -> None:
+        channel, message = item
+        for attempt in range(2):  # a dropped connection (Redis restarted) is made again once
+            # The replies still awaited come on the connection they were sent on: keep it.
+            conn = self._conn or self.client.connection_pool.get_connection()
+            self._conn = conn
+            try:
+                conn.send_packed_command(conn.pack_command("PUBLISH", channel, encode(message)))
+            except (redis.RedisError, OSError) as exc:
+                self._failed(exc, attempt)
+                continue
+            if not self.unread:
+                self.sent_at = time.monotonic()
+            self.unread += 1
+            return
+
+    def fileno(self) -> int | None:
+        """The socket the replies come on (for select), or None when none is awaited or the
+        connection does not say."""
+        sock = getattr(self._conn, "_sock", None) if self.unread else None
+        return sock.fileno() if sock is not None else None
+
+    def read(self, *, wait: bool) -> None:
+        """Read the replies already here (wait=False), or every one awaited (wait=True)."""
+        conn = self._conn
+        try:
+            while self.unread and (wait or conn.can_read(timeout=0)):
+                conn.read_response()
+                self.unread -= 1
+        except (redis.RedisError, OSError) as exc:
+            self._failed(exc)
+            return
+        if not self.unread and conn is not None:
+            self._conn = None
+            self.client.connection_pool.release(conn)
+
+    def _failed(self, exc: Exception, attempt: int = 1) -> None:
+        """Drop the connection (its replies are lost: the hubs resync) and forget them."""
+        if attempt or self.unread:
+            log.warning("check-in publish failed (%d unanswered): %s; the hubs resync from "
+                        "the database", self.unread, exc)
+        self.unread = 0
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.disconnect()
+            self.client.connection_pool.release(conn)
 
 
 class _Stopwatch:
@@ -518,7 +622,7 @@ def _child_main(sock: socket.socket, database_url: str, redis_url: str, environ:
         threading.Thread(target=_checkpoints, args=(engine, stop), daemon=True,
                          name="wal-checkpoint").start()
     try:
-        while (message := _recv(sock)) is not None:
+        while (message := _next_message(writer, sock)) is not None:
             _handle(writer, sock, message)
     finally:
         stop.set()
@@ -540,6 +644,23 @@ def _checkpoints(engine: Engine, stop: threading.Event) -> None:
             log.debug("WAL checkpoint skipped: %s", exc)
         if (took := time.monotonic() - started) > SLOW_BATCH_SECONDS:
             log.warning("slow WAL checkpoint: %.0f ms", took * 1e3)
+
+
+def _next_message(writer: BatchWriter, sock: socket.socket) -> bytes | None:
+    """The next batch from the web process. While waiting for it, read the replies to the
+    PUBLISHes sent and let the feed lock go once they are all in (BatchWriter.settle); a
+    batch that comes first is written straight away, the lock still held."""
+    while writer.holding:
+        fd = writer.publisher.fileno()
+        left = writer.publisher.sent_at + PUBLISH_REPLY_SECONDS - time.monotonic()
+        if fd is None or left <= 0:
+            writer.settle()  # nothing awaited (or it is late: give it up)
+            break
+        ready, _, _ = select.select([sock, fd], [], [], left)
+        if sock in ready:
+            break
+        writer.publisher.read(wait=False)
+    return _recv(sock)
 
 
 def _name_thread(name: str) -> None:

@@ -5,6 +5,7 @@ flight a 503 (retried, it is the same check-in) and the next batch gets a new wr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -15,6 +16,9 @@ import time
 import pytest
 
 from models.checkins import CheckinRequest
+from models.db import CHECKIN_LOCK, FeedLock
+from realtime.connection import sync_client
+from realtime.events import CHECKINS, decode
 from realtime.ingest import CHECKPOINT_THREAD, WRITER_THREAD, CheckinWriter, WriterUnavailable
 
 HOLD = 1.0  # seconds another connection holds SQLite's write lock
@@ -77,6 +81,73 @@ def test_a_held_write_lock_delays_the_batch_not_the_loop(engine, client, people,
     # tighter: this VM's host sometimes stalls a process for a couple of hundred ms.)
     assert longest_gap < HOLD / 2
     assert batches == 2
+
+
+PAUSE_MS = 1500  # Redis holds back writes (PUBLISH among them) this long
+
+
+def test_a_late_publish_reply_holds_up_no_batch_and_keeps_the_order(engine, people,
+                                                                     venue_with_logbook):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's writer pipelines its PUBLISHes (PostgreSQL's waits per batch)")
+    _owner, _venue, book = venue_with_logbook
+    visitors = [people.make(name)["id"] for name in ("吴十", "郑一", "王二")]
+    redis_client = sync_client(os.environ["REDIS_URL"])
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(CHECKINS)
+    other = FeedLock(engine, CHECKIN_LOCK)  # as another web process's writer would take it
+
+    async def run():
+        writer = CheckinWriter(engine, os.environ["REDIS_URL"])
+        await writer.start()
+        try:
+            await writer.submit(CheckinRequest(citizen_id=visitors[0], code=book["token"]))
+            redis_client.execute_command("CLIENT", "PAUSE", PAUSE_MS, "WRITE")
+            paused = time.monotonic()
+            # The first PUBLISH now waits in Redis; the next batch must not wait behind it.
+            first = await writer.submit(CheckinRequest(citizen_id=visitors[1],
+                                                       code=book["token"]))
+            second = await writer.submit(CheckinRequest(citizen_id=visitors[2],
+                                                        code=book["token"]))
+            answered = time.monotonic() - paused
+            # Meanwhile no other writer may publish: the lock stays held until Redis replies.
+            locked_meanwhile = not other.try_acquire()
+            if not locked_meanwhile:
+                other.release()
+            freed = False
+            deadline = time.monotonic() + 10
+            while not freed and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                if other.try_acquire():
+                    freed = time.monotonic() - paused
+                    other.release()
+            return first, second, answered, locked_meanwhile, freed
+        finally:
+            with contextlib.suppress(Exception):
+                redis_client.execute_command("CLIENT", "UNPAUSE")
+            await writer.stop()
+
+    try:
+        first, second, answered, locked_meanwhile, freed = asyncio.run(run())
+        batches = []
+        deadline = time.monotonic() + 10
+        while len(batches) < 3 and time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=0.5)
+            if message is not None:
+                batches.append(decode(message["data"]))
+    finally:
+        pubsub.close()
+        redis_client.close()
+    assert first.created and second.created
+    # Both answered long before Redis took the first PUBLISH (waiting for its reply, the
+    # second batch would have been written only after the pause, or a 1 s timeout).
+    assert answered < PAUSE_MS / 1000 * 0.5, answered
+    assert locked_meanwhile
+    assert freed and freed > PAUSE_MS / 1000 * 0.8, freed  # let go once the replies came
+    # Every batch reached Redis, in id order, each following on from the one before.
+    assert [b["events"][0]["id"] for b in batches[1:]] == [first.checkin["id"],
+                                                          second.checkin["id"]]
+    assert [b["prev"] for b in batches[1:]] == [b["last"] for b in batches[:-1]]
 
 
 def test_a_dead_writer_costs_its_batch_a_retry_and_nothing_else(engine, client, people,
