@@ -461,6 +461,9 @@ class _Publisher:
             self._conn = None
             self.client.connection_pool.release(conn)
 
+    def give_up(self) -> None:
+        self._failed(TimeoutError(f"no reply in {PUBLISH_REPLY_SECONDS:.0f} s"))
+
     def _failed(self, exc: Exception, attempt: int = 1) -> None:
         """Drop the connection (its replies are lost: the hubs resync) and forget them."""
         if attempt or self.unread:
@@ -654,7 +657,9 @@ def _next_message(writer: BatchWriter, sock: socket.socket) -> bytes | None:
         fd = writer.publisher.fileno()
         left = writer.publisher.sent_at + PUBLISH_REPLY_SECONDS - time.monotonic()
         if fd is None or left <= 0:
-            writer.settle()  # nothing awaited (or it is late: give it up)
+            if fd is not None:  # no reply in PUBLISH_REPLY_SECONDS: Redis is away
+                writer.publisher.give_up()
+            writer.settle()
             break
         ready, _, _ = select.select([sock, fd], [], [], left)
         if sock in ready:

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -17,9 +18,15 @@ import pytest
 
 from models.checkins import CheckinRequest
 from models.db import CHECKIN_LOCK, FeedLock
-from realtime.connection import sync_client
+from realtime.connection import KeptConnection, sync_client
 from realtime.events import CHECKINS, decode
-from realtime.ingest import CHECKPOINT_THREAD, WRITER_THREAD, CheckinWriter, WriterUnavailable
+from realtime.ingest import (
+    CHECKPOINT_THREAD,
+    PUBLISH_REPLY_SECONDS,
+    WRITER_THREAD,
+    CheckinWriter,
+    WriterUnavailable,
+)
 
 HOLD = 1.0  # seconds another connection holds SQLite's write lock
 
@@ -83,7 +90,9 @@ def test_a_held_write_lock_delays_the_batch_not_the_loop(engine, client, people,
     assert batches == 2
 
 
-PAUSE_MS = 1500  # Redis holds back writes (PUBLISH among them) this long
+# Redis holds back writes (PUBLISH among them) this long: less than the writer's patience
+# with a PUBLISH reply (PUBLISH_REPLY_SECONDS), so the replies do come.
+PAUSE_MS = 800
 
 
 def test_a_late_publish_reply_holds_up_no_batch_and_keeps_the_order(engine, people,
@@ -138,6 +147,7 @@ def test_a_late_publish_reply_holds_up_no_batch_and_keeps_the_order(engine, peop
     finally:
         pubsub.close()
         redis_client.close()
+    assert PAUSE_MS / 1000 < PUBLISH_REPLY_SECONDS
     assert first.created and second.created
     # Both answered long before Redis took the first PUBLISH (waiting for its reply, the
     # second batch would have been written only after the pause, or a 1 s timeout).
@@ -148,6 +158,55 @@ def test_a_late_publish_reply_holds_up_no_batch_and_keeps_the_order(engine, peop
     assert [b["events"][0]["id"] for b in batches[1:]] == [first.checkin["id"],
                                                           second.checkin["id"]]
     assert [b["prev"] for b in batches[1:]] == [b["last"] for b in batches[:-1]]
+
+
+def test_a_publish_redis_never_answers_is_given_up_and_the_lock_let_go(
+        engine, people, venue_with_logbook, monkeypatch, caplog):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's writer pipelines its PUBLISHes (PostgreSQL's waits per batch)")
+    from realtime import ingest
+
+    _owner, _venue, book = venue_with_logbook
+    monkeypatch.setattr(ingest, "PUBLISH_REPLY_SECONDS", 0.3)
+    client = KeptConnection(sync_client(os.environ["REDIS_URL"], socket_timeout=5))
+    writer = ingest.BatchWriter(engine, client)
+    ours, theirs = socket.socketpair()  # the web process's end stays open, and quiet
+    other = FeedLock(engine, CHECKIN_LOCK)
+    admin = sync_client(os.environ["REDIS_URL"])
+    waiting: dict = {}
+    waiter = threading.Thread(
+        target=lambda: waiting.setdefault("message", ingest._next_message(writer, ours)))
+    try:
+        admin.execute_command("CLIENT", "PAUSE", 3000, "WRITE")
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="scanbook.ingest"):
+            result = writer.write([CheckinRequest(citizen_id=people.make("冯二")["id"],
+                                                  code=book["token"])])[0]
+            assert writer.holding and writer.publisher.unread == 1  # its reply not in yet
+            waiter.start()
+            freed = None
+            while freed is None and time.monotonic() - started < 2.0:
+                if other.try_acquire():
+                    freed = time.monotonic() - started
+                    other.release()
+                time.sleep(0.02)
+        still_waiting = waiter.is_alive()  # for the next batch, the lock let go
+        theirs.close()
+        waiter.join(10)
+    finally:
+        with contextlib.suppress(Exception):
+            admin.execute_command("CLIENT", "UNPAUSE")
+        writer.close()
+        client.close()
+        admin.close()
+        ours.close()
+    assert result.created
+    # Given up after PUBLISH_REPLY_SECONDS (0.3 s here), not when Redis came back (3 s), nor
+    # after the connection's own 5-s timeout.
+    assert freed is not None and freed < 2.0, freed
+    assert still_waiting and waiting["message"] is None
+    assert writer.publisher.unread == 0
+    assert [r for r in caplog.records if "check-in publish failed" in r.message]
 
 
 def test_a_dead_writer_costs_its_batch_a_retry_and_nothing_else(engine, client, people,
