@@ -121,23 +121,21 @@ class FeedLock:
     def hold(self, conn: Connection) -> Iterator[None]:
         """Hold the lock on `conn` (PostgreSQL: the lock belongs to that connection, so the
         caller keeps using the same Connection for insert, commit and unlock)."""
-        with self._thread_lock:
-            if self.engine.dialect.name == "postgresql":
-                conn.rollback()  # lock and unlock outside any transaction (see _advisory)
-                self._advisory(conn, "pg_advisory_lock")
-                try:
-                    yield
-                finally:
-                    conn.rollback()  # no-op after commit; clears a failed transaction
-                    self._advisory(conn, "pg_advisory_unlock")
-            elif self._file is not None:
-                fcntl.flock(self._file, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(self._file, fcntl.LOCK_UN)
-            else:
+        if self.engine.dialect.name != "postgresql":
+            self.acquire()
+            try:
                 yield
+            finally:
+                self.release()
+            return
+        with self._thread_lock:
+            conn.rollback()  # lock and unlock outside any transaction (see _advisory)
+            self._advisory(conn, "pg_advisory_lock")
+            try:
+                yield
+            finally:
+                conn.rollback()  # no-op after commit; clears a failed transaction
+                self._advisory(conn, "pg_advisory_unlock")
 
     def _advisory(self, conn: Connection, function: str) -> None:
         """One round trip: the statement in autocommit on the DBAPI connection. Through the
@@ -157,8 +155,8 @@ class FeedLock:
                 raw.autocommit = False
 
     def acquire(self) -> None:
-        """SQLite: take the lock, waiting for it, for a caller that holds it across several
-        steps (the check-in writer, realtime/ingest.py). Pair with release()."""
+        """SQLite: take the lock, waiting for it (hold(), and the check-in writer, which
+        holds it across batches: realtime/ingest.py). Pair with release()."""
         self._thread_lock.acquire()
         if self._file is not None:
             try:

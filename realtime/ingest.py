@@ -315,13 +315,18 @@ class BatchWriter:
     def _answer_and_publish(self, prev: int, events: list[dict], results: list,
                             answer: Answer | None) -> None:
         """The batch is committed: answer it, then PUBLISH it (even when answering failed:
-        other processes' feeds wait for it)."""
+        other processes' feeds wait for it). SQLite: sent without waiting for the reply
+        (settle reads it)."""
         try:
             if answer is not None:
                 answer(results, prev)
         finally:
             if events:  # a failure is logged there; the hubs resync by the sequence check
-                publish(self.redis, [checkin_batch(prev, events)])
+                batch = checkin_batch(prev, events)
+                if self.sqlite:
+                    self.publisher.send(batch)
+                else:
+                    publish(self.redis, [batch])
 
     def _write_sqlite(self, requests: list[CheckinRequest], verdicts: Verdicts,
                       answer: Answer | None) -> list[CheckinResult | DomainError]:
@@ -356,11 +361,8 @@ class BatchWriter:
             self.settle()
             raise
         try:
-            if answer is not None:
-                answer(results, prev)
+            self._answer_and_publish(prev, events, results, answer)
         finally:
-            if events:  # a failure is logged there; the hubs resync by the sequence check
-                self.publisher.send(checkin_batch(prev, events))
             if self.publisher.unread >= UNREAD_MAX:
                 self.settle()
         watch.mark("answer+publish")
@@ -434,7 +436,8 @@ class _Publisher:
             try:
                 conn.send_packed_command(conn.pack_command("PUBLISH", channel, encode(message)))
             except (redis.RedisError, OSError) as exc:
-                self._failed(exc, attempt)
+                # The first try's failure alone is not worth a warning: the retry follows.
+                self._failed(exc, quiet=attempt == 0 and not self.unread)
                 continue
             if not self.unread:
                 self.sent_at = time.monotonic()
@@ -464,9 +467,9 @@ class _Publisher:
     def give_up(self) -> None:
         self._failed(TimeoutError(f"no reply in {PUBLISH_REPLY_SECONDS:.0f} s"))
 
-    def _failed(self, exc: Exception, attempt: int = 1) -> None:
+    def _failed(self, exc: Exception, *, quiet: bool = False) -> None:
         """Drop the connection (its replies are lost: the hubs resync) and forget them."""
-        if attempt or self.unread:
+        if not quiet:
             log.warning("check-in publish failed (%d unanswered): %s; the hubs resync from "
                         "the database", self.unread, exc)
         self.unread = 0
