@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import os
 import shutil
 import subprocess
@@ -189,6 +190,23 @@ async def run_loadgen(workdir: Path, name: str, spec: dict, watch: dict[str, int
     (a py-spy command), the profiler starts when `profile_phase` does."""
     spec_path, out_path = workdir / f"{name}.spec.json", workdir / f"{name}.out.json"
     spec_path.write_bytes(orjson.dumps(spec))
+    # The feed clients stamp every frame in this process, so no collection while the load
+    # runs: with a million frames kept, two collections in the fixed phase's first second
+    # took 45 and 30 ms and stamped every frame in flight that much late, at once (that
+    # second's p99 was 38-48 ms in every run, the others' 8-19). The garbage of the phases
+    # before is collected now; the frames themselves make no cycles.
+    gc.collect()
+    gc.disable()
+    try:
+        return await _run_loadgen(name, spec_path, out_path, watch, profile, metrics_url,
+                                  profile_phase)
+    finally:
+        gc.enable()
+
+
+async def _run_loadgen(name: str, spec_path: Path, out_path: Path, watch: dict[str, int],
+                       profile: list[str] | None, metrics_url: str | None,
+                       profile_phase: str) -> dict:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.loadgen", str(spec_path), str(out_path), cwd=ROOT,
         stdout=asyncio.subprocess.PIPE)
@@ -202,7 +220,7 @@ async def run_loadgen(workdir: Path, name: str, spec: dict, watch: dict[str, int
         what, _, phase = line.decode().strip().partition(" ")
         if what == "phase":
             if metrics_url:
-                counters[phase] = writer_counters(metrics_url)
+                counters[phase] = await asyncio.to_thread(writer_counters, metrics_url)
             marks[phase] = (time.monotonic(), cpu_seconds(watch), runqueue_seconds(watch))
             if profile and phase == profile_phase and profiler is None:
                 profiler = await asyncio.create_subprocess_exec(
@@ -215,7 +233,7 @@ async def run_loadgen(workdir: Path, name: str, spec: dict, watch: dict[str, int
             waits[phase] = {k: round((v - waited[k]) / elapsed, 3)
                             for k, v in runqueue_seconds(watch).items()}
             if metrics_url:
-                now = writer_counters(metrics_url)
+                now = await asyncio.to_thread(writer_counters, metrics_url)
                 batches = now["scanbook_checkin_batches"] - counters[phase][
                     "scanbook_checkin_batches"]
                 rows = now["scanbook_checkins_written"] - counters[phase][
@@ -296,6 +314,20 @@ def http_summary(phase: dict) -> dict:
         "writer": phase.get("writer"),
     }
 
+
+_DIAG = {}
+def _dump(phase, feeds, arrivals, venue_of, workdir):
+    feeds_of = {}
+    for i, feed in enumerate(feeds):
+        feeds_of.setdefault(feed.venue_id, []).append(i)
+    out = []
+    for due, status, cid in zip(phase["due"], phase["status"], phase["ids"]):
+        if status != 201 or cid < 0: continue
+        for i in feeds_of.get(venue_of.get(cid, -1), []):
+            seen = arrivals[i].get(cid)
+            if seen: out.append((due, seen[0] - due, i))
+    (workdir / "diag.json").write_bytes(orjson.dumps({"lat": out, "gc": _DIAG.get("gc"), "lag": _DIAG.get("lag")}))
+    log(f"diag -> {workdir}/diag.json")
 
 def feed_summary(phase: dict, feeds: list[Feed], arrivals: list[dict[int, list[float]]],
                  venue_of: dict[int, int]) -> dict:
@@ -426,6 +458,19 @@ async def bench(args) -> dict:
 
         try:
             feeds = await open_feeds(app.ws_url, data.feed_tokens)
+            import gc as _gc
+            _DIAG['gc'] = []
+            def _cb(phase, info, _t={}):
+                if phase == 'start': _t['s'] = time.monotonic()
+                else: _DIAG['gc'].append((_t['s'], time.monotonic() - _t['s'], info['generation']))
+            _gc.callbacks.append(_cb)
+            async def _lag():
+                _DIAG['lag'] = []
+                while True:
+                    t = time.monotonic(); await asyncio.sleep(0.001)
+                    d = time.monotonic() - t
+                    if d > 0.004: _DIAG['lag'].append((t, d))
+            _DIAG['lagtask'] = asyncio.create_task(_lag())
             # Every visitor once, so the measured rounds run with a warm token cache; this
             # rate is reported too ("first_scans": every token is a cache miss).
             app_phases = await run_app("app-first", [
@@ -489,6 +534,7 @@ async def bench(args) -> dict:
                    **feed_summary(app_max_phase, feeds, arrivals, venue_of)}
         app_fixed = {**http_summary(fixed_phase),
                      **feed_summary(fixed_phase, feeds, arrivals, venue_of)}
+        _dump(fixed_phase, feeds, arrivals, venue_of, workdir)
         half_phase = next(p for p in app_phases if p["name"] == "half_own_max")
         app_half = {**http_summary(half_phase),
                     **feed_summary(half_phase, feeds, arrivals, venue_of)}
