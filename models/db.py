@@ -110,6 +110,7 @@ class FeedLock:
         self.engine = engine
         self.key = key
         self._thread_lock = threading.Lock()
+        self._postgres = engine.dialect.name == "postgresql"
         self._file = None
         if engine.dialect.name == "sqlite":
             db = engine.url.database or ""
@@ -121,23 +122,62 @@ class FeedLock:
     def hold(self, conn: Connection) -> Iterator[None]:
         """Hold the lock on `conn` (PostgreSQL: the lock belongs to that connection, so the
         caller keeps using the same Connection for insert, commit and unlock)."""
-        if self.engine.dialect.name != "postgresql":
-            self.acquire()
-            try:
-                yield
-            finally:
-                self.release()
-            return
-        with self._thread_lock:
-            conn.rollback()  # lock and unlock outside any transaction (see _advisory)
-            self._advisory(conn, "pg_advisory_lock")
-            try:
-                yield
-            finally:
+        self.acquire(conn)
+        try:
+            yield
+        finally:
+            self.release(conn)
+
+    def acquire(self, conn: Connection | None = None) -> None:
+        """Take the lock, waiting for it; pair with release() on the same `conn`
+        (PostgreSQL's lock is that connection's: the check-in writer keeps one and holds
+        the lock across batches, realtime/ingest.py; SQLite's is this process's)."""
+        self._thread_lock.acquire()
+        try:
+            if self._postgres:
+                conn.rollback()  # lock and unlock outside any transaction (see _advisory)
+                self._advisory(conn, "pg_advisory_lock")
+            elif self._file is not None:
+                fcntl.flock(self._file, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def try_acquire(self, conn: Connection | None = None) -> bool:
+        """Take the lock only if it is free right now (for a caller that must never wait on
+        it: the event loop). Pair with release()."""
+        if not self._thread_lock.acquire(blocking=False):
+            return False
+        try:
+            if self._postgres:
+                conn.rollback()
+                taken = self._advisory(conn, "pg_try_advisory_lock")
+            elif self._file is not None:
+                try:
+                    fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    taken = True
+                except BlockingIOError:
+                    taken = False
+            else:
+                taken = True
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        if not taken:
+            self._thread_lock.release()
+        return taken
+
+    def release(self, conn: Connection | None = None) -> None:
+        try:
+            if self._postgres:
                 conn.rollback()  # no-op after commit; clears a failed transaction
                 self._advisory(conn, "pg_advisory_unlock")
+            elif self._file is not None:
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
 
-    def _advisory(self, conn: Connection, function: str) -> None:
+    def _advisory(self, conn: Connection, function: str) -> bool:
         """One round trip: the statement in autocommit on the DBAPI connection. Through the
         Connection it was three (BEGIN, the SELECT, COMMIT), twice a batch: on the machine's
         PostgreSQL 15 a lock, SELECT 1, COMMIT, unlock cycle took 1,358-1,515 µs that way and
@@ -145,7 +185,7 @@ class FeedLock:
         raw = conn.connection.dbapi_connection
         try:
             raw.autocommit = True
-            raw.execute(f"SELECT {function}(%s, 0)", (self.key,))
+            return bool(raw.execute(f"SELECT {function}(%s, 0)", (self.key,)).fetchone()[0])
         except Exception:
             if raw.closed or getattr(raw, "broken", False):
                 conn.invalidate()  # the pool must not hand out a dead connection
@@ -153,32 +193,3 @@ class FeedLock:
         finally:
             if not raw.closed:  # back to transactions for the batch and the pool
                 raw.autocommit = False
-
-    def acquire(self) -> None:
-        """SQLite: take the lock, waiting for it (hold(), and the check-in writer, which
-        holds it across batches: realtime/ingest.py). Pair with release()."""
-        self._thread_lock.acquire()
-        if self._file is not None:
-            try:
-                fcntl.flock(self._file, fcntl.LOCK_EX)
-            except BaseException:
-                self._thread_lock.release()
-                raise
-
-    def try_acquire(self) -> bool:
-        """SQLite: take the lock only if it is free right now (for a caller that must never
-        wait on it: the event loop). Pair with release()."""
-        if not self._thread_lock.acquire(blocking=False):
-            return False
-        if self._file is not None:
-            try:
-                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                self._thread_lock.release()
-                return False
-        return True
-
-    def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-        self._thread_lock.release()

@@ -54,7 +54,7 @@ from models.db import (
 from models.errors import DomainError
 from models.tables import utcnow
 from realtime.connection import KeptConnection, sync_client
-from realtime.events import checkin_batch, encode, publish
+from realtime.events import checkin_batch, encode
 from realtime.limits import ScanCounter, Verdicts, connect_sync
 
 log = logging.getLogger("scanbook.ingest")
@@ -68,9 +68,11 @@ STOP_SECONDS = 10.0
 # A batch that takes longer than this in the writer is logged with where its time went
 # (at half the benchmark's maximum a batch takes ~1 ms; the stalls seen were 60-190 ms).
 SLOW_BATCH_SECONDS = 0.05
-# SQLite: at most this many batches' PUBLISHes awaiting Redis's reply while the writer goes on
-# with the next batches (see _Publisher); past it the writer waits for the replies.
+# At most this many batches' PUBLISHes awaiting Redis's reply while the writer goes on with
+# the next batches (see _Publisher); past it the writer waits for the replies.
 UNREAD_MAX = 32
+# PostgreSQL: the writer's connection goes back to the pool after this long without a batch.
+KEEP_IDLE_SECONDS = 1.0
 # How long the writer waits for Redis to answer its PUBLISHes before giving them up (the
 # hubs then resync from the database, as after any failed publish).
 PUBLISH_REPLY_SECONDS = 1.0
@@ -270,21 +272,19 @@ class BatchWriter:
     def __init__(self, engine: Engine, redis_client: redis.Redis | KeptConnection,
                  limits_client: redis.Redis | KeptConnection | None = None):
         self.engine = engine
-        self.redis = redis_client
         # The scans' rate limit: on a client of its own (short timeout, no retries).
         self.scans = ScanCounter(limits_client or redis_client)
         self.lock = FeedLock(engine, CHECKIN_LOCK)
         self.sqlite = engine.dialect.name == "sqlite"
         self.publisher = _Publisher(redis_client)
-        self.holding = False  # SQLite: the feed lock is held across batches (see settle)
+        self.holding = False  # the feed lock is held across batches (see settle)
         self._conn = None
+        self._used = 0.0  # when the kept connection last wrote a batch (monotonic)
         self._tuned = None  # the DBAPI connection the pragmas below were set on
 
     def close(self) -> None:
         self.settle()
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
+        self._drop_connection()
 
     def write(self, requests: list[CheckinRequest], answer: Answer | None = None
               ) -> list[CheckinResult | DomainError]:
@@ -293,88 +293,86 @@ class BatchWriter:
         after the batch's look-ups (record_checkins), so its round trip overlaps them.
         `answer(results, prev)` (`prev`: the newest id before the batch) goes to the web
         process before the PUBLISH: its scans and its own feeds (Hub.local_checkins) need not
-        wait for Redis. The lock is let go only after Redis has replied to the PUBLISH, so
-        batches reach Redis in id order. (SQLite: the writer goes on to its next batch
-        without waiting for that reply, holding the lock; see settle.)"""
+        wait for Redis. The PUBLISH is sent without waiting for its reply, and the writer goes
+        on to its next batch still holding the lock; the lock is let go once Redis has
+        replied to every PUBLISH sent (settle), so batches reach Redis in id order.
+
+        SQLite: the write lock is taken with BEGIN IMMEDIATE, stepping aside (1 ms doubling
+        to STEP_ASIDE_MAX) while another connection holds it, until SQLITE_BUSY_SECONDS: then
+        `database is locked`, a 503. A deferred BEGIN would fail outright
+        (SQLITE_BUSY_SNAPSHOT) when another connection commits between the batch's first read
+        and its insert. PostgreSQL: the feed lock is an advisory lock of the writer's own
+        connection, kept from batch to batch (see _connection)."""
         with self.scans.send(requests) as verdicts:
-            if self.sqlite:
-                return self._write_sqlite(requests, verdicts, answer)
-            return self._write_postgres(requests, verdicts, answer)
-
-    def _write_postgres(self, requests: list[CheckinRequest], verdicts: Verdicts,
-                        answer: Answer | None) -> list[CheckinResult | DomainError]:
-        watch = _Stopwatch()
-        with self.engine.connect() as conn, self.lock.hold(conn):
-            watch.mark("feed lock")
-            results, events, prev = _commit_batch(conn, requests, verdicts, watch)
-            self._answer_and_publish(prev, events, results, answer)
-        watch.mark("answer+publish")
-        watch.log_if_slow(len(requests))
-        return results
-
-    def _answer_and_publish(self, prev: int, events: list[dict], results: list,
-                            answer: Answer | None) -> None:
-        """The batch is committed: answer it, then PUBLISH it (even when answering failed:
-        other processes' feeds wait for it). SQLite: sent without waiting for the reply
-        (settle reads it)."""
+            conn = self._connection()
+            watch = _Stopwatch()
+            try:
+                if not self.holding:
+                    self.lock.acquire(conn)
+                    self.holding = True
+                watch.mark("feed lock")
+                if self.sqlite:
+                    self._begin_immediate_waiting(conn)
+                    watch.mark("write lock")
+                try:
+                    results, events, prev = _commit_batch(conn, requests, verdicts, watch)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        conn.rollback()
+                    raise
+            except BaseException:
+                self.settle()
+                if not self.sqlite:  # it may be broken: the next batch takes another
+                    self._drop_connection()
+                raise
         try:
             if answer is not None:
                 answer(results, prev)
         finally:
-            if events:  # a failure is logged there; the hubs resync by the sequence check
-                batch = checkin_batch(prev, events)
-                if self.sqlite:
-                    self.publisher.send(batch)
-                else:
-                    publish(self.redis, [batch])
-
-    def _write_sqlite(self, requests: list[CheckinRequest], verdicts: Verdicts,
-                      answer: Answer | None) -> list[CheckinResult | DomainError]:
-        """SQLite: take the write lock with BEGIN IMMEDIATE, stepping aside (1 ms doubling to
-        STEP_ASIDE_MAX) while another connection holds it, until SQLITE_BUSY_SECONDS: then
-        `database is locked`, a 503. A deferred BEGIN would fail outright (SQLITE_BUSY_SNAPSHOT)
-        when another connection commits between the batch's first read and its insert."""
-        if self._conn is None:
-            self._conn = self.engine.connect()
-        conn = self._conn
-        watch = _Stopwatch()
-        if not self.holding:
-            self.lock.acquire()
-            self.holding = True
-        watch.mark("feed lock")
-        try:
-            deadline = time.monotonic() + SQLITE_BUSY_SECONDS
-            pause = 0.001
-            while not self._begin_immediate(conn):
-                if time.monotonic() >= deadline:
-                    raise sqlite3.OperationalError("database is locked")
-                time.sleep(pause)
-                pause = min(pause * 2, STEP_ASIDE_MAX)
-            watch.mark("write lock")
-            try:
-                results, events, prev = _commit_batch(conn, requests, verdicts, watch)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    conn.rollback()
-                raise
-        except BaseException:
-            self.settle()
-            raise
-        try:
-            self._answer_and_publish(prev, events, results, answer)
-        finally:
+            # Even when answering failed: other processes' feeds wait for the batch. A
+            # failure is logged there; the hubs resync by the sequence check.
+            if events:
+                self.publisher.send(checkin_batch(prev, events))
+            self._used = time.monotonic()
             if self.publisher.unread >= UNREAD_MAX:
                 self.settle()
         watch.mark("answer+publish")
         watch.log_if_slow(len(requests))
         return results
 
+    def _connection(self):
+        """The writer's own connection, kept from batch to batch. PostgreSQL: one idle for
+        KEEP_IDLE_SECONDS goes back to the pool, and the next batch takes one the pool has
+        pinged (a server or proxy may have closed it meanwhile); while busy there is no
+        check-out and no ping a batch."""
+        if (self._conn is not None and not self.sqlite and not self.holding
+                and time.monotonic() - self._used > KEEP_IDLE_SECONDS):
+            self._drop_connection()
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _begin_immediate_waiting(self, conn) -> None:
+        deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+        pause = 0.001
+        while not self._begin_immediate(conn):
+            if time.monotonic() >= deadline:
+                raise sqlite3.OperationalError("database is locked")
+            time.sleep(pause)
+            pause = min(pause * 2, STEP_ASIDE_MAX)
+
     def settle(self) -> None:
         """Wait for Redis's replies to the PUBLISHes sent (at most PUBLISH_REPLY_SECONDS),
         then let the feed lock go.
 
-        SQLite's writer keeps the lock from one batch to the next while their replies are
-        on their way: a batch that arrives meanwhile is written at once, its PUBLISH sent on
+        The writer keeps the lock from one batch to the next while their replies are on
+        their way: a batch that arrives meanwhile is written at once, its PUBLISH sent on
         the same connection after the others (Redis takes them in order). Waiting for the
         reply before every next batch put Redis's scheduling on the path of every scan:
         with both cores busy Redis answered a PUBLISH 3-20 ms late, a stall for the batch
@@ -386,7 +384,12 @@ class BatchWriter:
         finally:
             if self.holding:
                 self.holding = False
-                self.lock.release()
+                try:
+                    self.lock.release(self._conn)
+                except Exception as exc:  # PostgreSQL: the connection is gone, and its
+                    # lock with it; the next batch takes another connection.
+                    log.warning("feed lock release failed: %r", exc)
+                    self._drop_connection()
 
     def _begin_immediate(self, conn) -> bool:
         """BEGIN IMMEDIATE on `conn`: True with the write lock taken, False when it is not
@@ -416,7 +419,7 @@ class BatchWriter:
 
 
 class _Publisher:
-    """The SQLite writer's PUBLISHes: each sent at once, its reply read later (BatchWriter.
+    """The writer's PUBLISHes: each sent at once, its reply read later (BatchWriter.
     settle). One kept connection, so they reach Redis in the order sent. A failure is
     logged and forgotten: the database has the batches, and a hub that misses one resyncs
     its feeds from there (the sequence check, realtime/events.py)."""

@@ -40,6 +40,20 @@ def _hold_write_lock(path: str, seconds: float, held: threading.Event) -> None:
     conn.close()
 
 
+@contextlib.contextmanager
+def _another_writer(engine):
+    """free(): is the feed lock free, as another web process's writer would find it (it
+    takes the lock and lets it go again)? PostgreSQL: on a connection of its own."""
+    lock = FeedLock(engine, CHECKIN_LOCK)
+    with engine.connect() as conn:
+        def free() -> bool:
+            if not lock.try_acquire(conn):
+                return False
+            lock.release(conn)
+            return True
+        yield free
+
+
 def test_a_held_write_lock_delays_the_batch_not_the_loop(engine, client, people,
                                                          venue_with_logbook):
     if engine.dialect.name != "sqlite":
@@ -97,16 +111,13 @@ PAUSE_MS = 800
 
 def test_a_late_publish_reply_holds_up_no_batch_and_keeps_the_order(engine, people,
                                                                      venue_with_logbook):
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's writer pipelines its PUBLISHes (PostgreSQL's waits per batch)")
     _owner, _venue, book = venue_with_logbook
     visitors = [people.make(name)["id"] for name in ("吴十", "郑一", "王二")]
     redis_client = sync_client(os.environ["REDIS_URL"])
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(CHECKINS)
-    other = FeedLock(engine, CHECKIN_LOCK)  # as another web process's writer would take it
 
-    async def run():
+    async def run(lock_free):
         writer = CheckinWriter(engine, os.environ["REDIS_URL"])
         await writer.start()
         try:
@@ -120,16 +131,13 @@ def test_a_late_publish_reply_holds_up_no_batch_and_keeps_the_order(engine, peop
                                                         code=book["token"]))
             answered = time.monotonic() - paused
             # Meanwhile no other writer may publish: the lock stays held until Redis replies.
-            locked_meanwhile = not other.try_acquire()
-            if not locked_meanwhile:
-                other.release()
+            locked_meanwhile = not lock_free()
             freed = False
             deadline = time.monotonic() + 10
             while not freed and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
-                if other.try_acquire():
+                if lock_free():
                     freed = time.monotonic() - paused
-                    other.release()
             return first, second, answered, locked_meanwhile, freed
         finally:
             with contextlib.suppress(Exception):
@@ -137,7 +145,8 @@ def test_a_late_publish_reply_holds_up_no_batch_and_keeps_the_order(engine, peop
             await writer.stop()
 
     try:
-        first, second, answered, locked_meanwhile, freed = asyncio.run(run())
+        with _another_writer(engine) as lock_free:
+            first, second, answered, locked_meanwhile, freed = asyncio.run(run(lock_free))
         batches = []
         deadline = time.monotonic() + 10
         while len(batches) < 3 and time.monotonic() < deadline:
@@ -162,8 +171,6 @@ def test_a_late_publish_reply_holds_up_no_batch_and_keeps_the_order(engine, peop
 
 def test_a_publish_redis_never_answers_is_given_up_and_the_lock_let_go(
         engine, people, venue_with_logbook, monkeypatch, caplog):
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's writer pipelines its PUBLISHes (PostgreSQL's waits per batch)")
     from realtime import ingest
 
     _owner, _venue, book = venue_with_logbook
@@ -171,12 +178,13 @@ def test_a_publish_redis_never_answers_is_given_up_and_the_lock_let_go(
     client = KeptConnection(sync_client(os.environ["REDIS_URL"], socket_timeout=5))
     writer = ingest.BatchWriter(engine, client)
     ours, theirs = socket.socketpair()  # the web process's end stays open, and quiet
-    other = FeedLock(engine, CHECKIN_LOCK)
     admin = sync_client(os.environ["REDIS_URL"])
     waiting: dict = {}
     waiter = threading.Thread(
         target=lambda: waiting.setdefault("message", ingest._next_message(writer, ours)))
+    stack = contextlib.ExitStack()
     try:
+        lock_free = stack.enter_context(_another_writer(engine))
         admin.execute_command("CLIENT", "PAUSE", 3000, "WRITE")
         started = time.monotonic()
         with caplog.at_level(logging.WARNING, logger="scanbook.ingest"):
@@ -186,9 +194,8 @@ def test_a_publish_redis_never_answers_is_given_up_and_the_lock_let_go(
             waiter.start()
             freed = None
             while freed is None and time.monotonic() - started < 2.0:
-                if other.try_acquire():
+                if lock_free():
                     freed = time.monotonic() - started
-                    other.release()
                 time.sleep(0.02)
         still_waiting = waiter.is_alive()  # for the next batch, the lock let go
         theirs.close()
@@ -197,6 +204,7 @@ def test_a_publish_redis_never_answers_is_given_up_and_the_lock_let_go(
         with contextlib.suppress(Exception):
             admin.execute_command("CLIENT", "UNPAUSE")
         writer.close()
+        stack.close()
         client.close()
         admin.close()
         ours.close()
@@ -207,6 +215,61 @@ def test_a_publish_redis_never_answers_is_given_up_and_the_lock_let_go(
     assert still_waiting and waiting["message"] is None
     assert writer.publisher.unread == 0
     assert [r for r in caplog.records if "check-in publish failed" in r.message]
+
+
+def test_postgres_writer_keeps_its_connection_and_survives_losing_it(
+        engine, people, venue_with_logbook, monkeypatch):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's writer keeps a pooled connection (SQLite's is its file)")
+    from sqlalchemy import text
+
+    from realtime import ingest
+
+    _owner, _venue, book = venue_with_logbook
+    monkeypatch.setattr(ingest, "KEEP_IDLE_SECONDS", 0.3)
+    client = KeptConnection(sync_client(os.environ["REDIS_URL"]))
+    writer = ingest.BatchWriter(engine, client)
+    visitors = [people.make(name)["id"] for name in ("褚一", "卫二", "蒋三", "沈四")]
+
+    def scan(i: int):
+        result = writer.write([CheckinRequest(citizen_id=visitors[i], code=book["token"])])[0]
+        writer.settle()  # as the writer process does while it waits for the next batch
+        return result
+
+    def backend() -> int:
+        return writer._conn.connection.dbapi_connection.info.backend_pid
+
+    def terminate(pid: int) -> None:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            conn.commit()
+
+    try:
+        assert scan(0).created
+        first = backend()
+        assert scan(1).created
+        kept = backend() == first  # no check-out (and no ping) a batch while busy
+        # Its server process killed between two batches: that batch fails as a database
+        # outage does (503), and the next one takes another connection.
+        terminate(first)
+        time.sleep(0.05)
+        with pytest.raises(Exception) as failed:
+            scan(2)
+        assert scan(2).created
+        second = backend()
+        # Killed while the writer is idle past KEEP_IDLE_SECONDS: the next batch takes a
+        # connection the pool has pinged, and nothing fails.
+        terminate(second)
+        time.sleep(0.4)
+        after_idle = scan(3)
+        third = backend()
+    finally:
+        writer.close()
+        client.close()
+    assert kept
+    assert ingest._unavailable(failed.value), repr(failed.value)
+    assert second != first
+    assert after_idle.created and third != second
 
 
 def test_a_dead_writer_costs_its_batch_a_retry_and_nothing_else(engine, client, people,
