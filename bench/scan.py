@@ -315,20 +315,6 @@ def http_summary(phase: dict) -> dict:
     }
 
 
-_DIAG = {}
-def _dump(phase, feeds, arrivals, venue_of, workdir):
-    feeds_of = {}
-    for i, feed in enumerate(feeds):
-        feeds_of.setdefault(feed.venue_id, []).append(i)
-    out = []
-    for due, status, cid in zip(phase["due"], phase["status"], phase["ids"]):
-        if status != 201 or cid < 0: continue
-        for i in feeds_of.get(venue_of.get(cid, -1), []):
-            seen = arrivals[i].get(cid)
-            if seen: out.append((due, seen[0] - due, i))
-    (workdir / "diag.json").write_bytes(orjson.dumps({"lat": out, "gc": _DIAG.get("gc"), "lag": _DIAG.get("lag")}))
-    log(f"diag -> {workdir}/diag.json")
-
 def feed_summary(phase: dict, feeds: list[Feed], arrivals: list[dict[int, list[float]]],
                  venue_of: dict[int, int]) -> dict:
     """Match the phase's 201 answers against what every feed of the venue showed."""
@@ -458,19 +444,6 @@ async def bench(args) -> dict:
 
         try:
             feeds = await open_feeds(app.ws_url, data.feed_tokens)
-            import gc as _gc
-            _DIAG['gc'] = []
-            def _cb(phase, info, _t={}):
-                if phase == 'start': _t['s'] = time.monotonic()
-                else: _DIAG['gc'].append((_t['s'], time.monotonic() - _t['s'], info['generation']))
-            _gc.callbacks.append(_cb)
-            async def _lag():
-                _DIAG['lag'] = []
-                while True:
-                    t = time.monotonic(); await asyncio.sleep(0.001)
-                    d = time.monotonic() - t
-                    if d > 0.004: _DIAG['lag'].append((t, d))
-            _DIAG['lagtask'] = asyncio.create_task(_lag())
             # Every visitor once, so the measured rounds run with a warm token cache; this
             # rate is reported too ("first_scans": every token is a cache miss).
             app_phases = await run_app("app-first", [
@@ -534,7 +507,6 @@ async def bench(args) -> dict:
                    **feed_summary(app_max_phase, feeds, arrivals, venue_of)}
         app_fixed = {**http_summary(fixed_phase),
                      **feed_summary(fixed_phase, feeds, arrivals, venue_of)}
-        _dump(fixed_phase, feeds, arrivals, venue_of, workdir)
         half_phase = next(p for p in app_phases if p["name"] == "half_own_max")
         app_half = {**http_summary(half_phase),
                     **feed_summary(half_phase, feeds, arrivals, venue_of)}
