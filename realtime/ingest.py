@@ -296,13 +296,8 @@ class BatchWriter:
         wait for Redis. The PUBLISH is sent without waiting for its reply, and the writer goes
         on to its next batch still holding the lock; the lock is let go once Redis has
         replied to every PUBLISH sent (settle), so batches reach Redis in id order.
-
-        SQLite: the write lock is taken with BEGIN IMMEDIATE, stepping aside (1 ms doubling
-        to STEP_ASIDE_MAX) while another connection holds it, until SQLITE_BUSY_SECONDS: then
-        `database is locked`, a 503. A deferred BEGIN would fail outright
-        (SQLITE_BUSY_SNAPSHOT) when another connection commits between the batch's first read
-        and its insert. PostgreSQL: the feed lock is an advisory lock of the writer's own
-        connection, kept from batch to batch (see _connection)."""
+        PostgreSQL: the feed lock is an advisory lock of the writer's own connection, kept
+        from batch to batch (see _connection)."""
         with self.scans.send(requests) as verdicts:
             conn = self._connection()
             watch = _Stopwatch()
@@ -314,13 +309,10 @@ class BatchWriter:
                 if self.sqlite:
                     self._begin_immediate_waiting(conn)
                     watch.mark("write lock")
-                try:
-                    results, events, prev = _commit_batch(conn, requests, verdicts, watch)
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        conn.rollback()
-                    raise
+                results, events, prev = _commit_batch(conn, requests, verdicts, watch)
             except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
                 self.settle()
                 if not self.sqlite:  # it may be broken: the next batch takes another
                     self._drop_connection()
@@ -359,6 +351,10 @@ class BatchWriter:
                 conn.close()
 
     def _begin_immediate_waiting(self, conn) -> None:
+        """SQLite: take the write lock with BEGIN IMMEDIATE, stepping aside (1 ms doubling to
+        STEP_ASIDE_MAX) while another connection holds it, until SQLITE_BUSY_SECONDS: then
+        `database is locked`, a 503. A deferred BEGIN would fail outright (SQLITE_BUSY_SNAPSHOT)
+        when another connection commits between the batch's first read and its insert."""
         deadline = time.monotonic() + SQLITE_BUSY_SECONDS
         pause = 0.001
         while not self._begin_immediate(conn):
