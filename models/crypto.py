@@ -118,9 +118,6 @@ class Keyring:
     def decrypt(self, blob: bytes) -> str:
         return self.unseal(blob).decode()
 
-    def version_of(self, blob: bytes) -> int:
-        return blob[0]
-
     def lookup(self, id_number: str) -> str:
         """The keyed hash stored in citizen.id_hash (64 hex characters)."""
         h = self._lookup.copy()  # the key's inner/outer pads are computed once

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session, create_engine
+from sqlmodel import create_engine
 
 # Advisory-lock keys (PostgreSQL): class 1 = check-in feed order, class 2 = notice feed order.
 CHECKIN_LOCK = 1
@@ -91,12 +91,6 @@ def checkpoint(engine: Engine) -> None:
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
 
 
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
-
-
 class FeedLock:
     """Serialises insert → commit → publish of a numbered feed across threads and processes.
 
@@ -142,30 +136,6 @@ class FeedLock:
         except BaseException:
             self._thread_lock.release()
             raise
-
-    def try_acquire(self, conn: Connection | None = None) -> bool:
-        """Take the lock only if it is free right now (for a caller that must never wait on
-        it: the event loop). Pair with release()."""
-        if not self._thread_lock.acquire(blocking=False):
-            return False
-        try:
-            if self._postgres:
-                conn.rollback()
-                taken = self._advisory(conn, "pg_try_advisory_lock")
-            elif self._file is not None:
-                try:
-                    fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    taken = True
-                except BlockingIOError:
-                    taken = False
-            else:
-                taken = True
-        except BaseException:
-            self._thread_lock.release()
-            raise
-        if not taken:
-            self._thread_lock.release()
-        return taken
 
     def release(self, conn: Connection | None = None) -> None:
         try:

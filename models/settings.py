@@ -55,10 +55,6 @@ class Settings:
     def production(self) -> bool:
         return self.env == "production"
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
 
 def _persisted_secret(data_dir: Path, name: str) -> str:
     """A development secret generated once and kept in the data dir, so restarts keep sessions."""

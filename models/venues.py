@@ -11,8 +11,6 @@ from models.status import Status
 from models.tables import Citizen, Logbook, Registrar, Venue, utcnow
 from models.timeutil import iso
 
-LOGBOOK_STATES = ("active", "suspended", "revoked", "deleted")
-
 
 def _text(body: dict, field: str, *, required: bool = True, max_len: int = 200) -> str:
     value = body.get(field)

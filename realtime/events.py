@@ -11,9 +11,7 @@ import redis
 
 log = logging.getLogger("scanbook.events")
 
-HUB_CONTROL = "sb:hub"
 ALL_CITIZENS = "sb:citizens"  # announcements to every /ws/me
-WALLBOARD = "sb:wallboard"
 
 
 def venue_channel(venue_id: int) -> str:
@@ -22,18 +20,6 @@ def venue_channel(venue_id: int) -> str:
 
 def citizen_channel(citizen_id: int) -> str:
     return f"sb:citizen:{citizen_id}"
-
-
-# Each numbered feed's writer sends this first with every batch it publishes, under its feed
-# lock: {"type": "seq", "feed", "prev", "last"}. `prev` is the feed's newest id committed
-# before the batch. A hub whose last seen `last` is not `prev` missed a batch (its writer
-# died between commit and publish, or could not reach Redis) and resyncs that feed's
-# connections from the database before it delivers anything newer.
-SEQ_FEEDS = {"checkin": "sb:venue:", "notice": "sb:citizen"}  # feed -> its channels' prefix
-
-
-def sequence_message(feed: str, prev: int, last: int) -> tuple[str, dict]:
-    return HUB_CONTROL, {"type": "seq", "feed": feed, "prev": prev, "last": last}
 
 
 # Check-ins travel as one message per committed batch, whatever its venues: the batch's

@@ -16,7 +16,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from realtime.connection import async_client
-from realtime.events import CHECKINS, HUB_CONTROL, SEQ_FEEDS, decode
+from realtime.events import CHECKINS, decode
+
+VENUE_PREFIX = "sb:venue:"  # realtime.events.venue_channel
 
 log = logging.getLogger("scanbook.hub")
 
@@ -166,11 +168,6 @@ class Hub:
                 await self._client.aclose()
         self._pubsub = self._client = None
 
-    def _control(self, message: dict) -> None:
-        """HUB_CONTROL: a feed's sequence check (see realtime.events.sequence_message)."""
-        if message.get("type") == "seq" and message.get("feed") in SEQ_FEEDS:
-            self._sequence(message["feed"], message["prev"], message["last"])
-
     def _sequence(self, feed: str, prev: int, last: int) -> None:
         known = self._seq.get(feed)
         self._seq[feed] = last
@@ -181,8 +178,7 @@ class Hub:
         if known is not None:
             self.gaps += 1
             log.warning("%s feed gap (%s before %s); resyncing", feed, known, prev)
-        prefix = SEQ_FEEDS[feed]
-        for sub in {s for channel, subs in self._subs.items() if channel.startswith(prefix)
+        for sub in {s for channel, subs in self._subs.items() if channel.startswith(VENUE_PREFIX)
                     for s in subs}:
             sub.deliver(RESYNC)
 
@@ -216,9 +212,8 @@ class Hub:
 
     def _fan_out(self, events: list[dict]) -> None:
         subs_of = self._subs
-        prefix = SEQ_FEEDS["checkin"]
         for event in events:
-            subs = subs_of.get(prefix + str(event["venue_id"]))
+            subs = subs_of.get(VENUE_PREFIX + str(event["venue_id"]))
             if subs:
                 for sub in tuple(subs):
                     sub.deliver(event)
@@ -236,7 +231,7 @@ class Hub:
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 self._seq.clear()  # whatever was published meanwhile, we did not see
                 self._local.clear()
-                await self._pubsub.subscribe(HUB_CONTROL, CHECKINS, *self._subs.keys())
+                await self._pubsub.subscribe(CHECKINS, *self._subs.keys())
                 self._connected.set()
                 if not first:
                     self.reconnects += 1
@@ -253,9 +248,6 @@ class Hub:
                     channel = msg["channel"].decode()
                     if channel == CHECKINS:
                         self._checkins(decode(msg["data"]))
-                        continue
-                    if channel == HUB_CONTROL:
-                        self._control(decode(msg["data"]))
                         continue
                     subs = self._subs.get(channel)
                     if not subs:

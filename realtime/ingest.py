@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import gc
 import logging
 import multiprocessing
@@ -76,9 +75,6 @@ KEEP_IDLE_SECONDS = 1.0
 # How long the writer waits for Redis to answer its PUBLISHes before giving them up (the
 # hubs then resync from the database, as after any failed publish).
 PUBLISH_REPLY_SECONDS = 1.0
-# The writer process's threads, as top -H and perf show them.
-WRITER_THREAD = "sb-writer"
-CHECKPOINT_THREAD = "sb-checkpoint"
 
 
 Answer = Callable[[list, int], object]  # called with a batch's results and its prev
@@ -482,13 +478,11 @@ class _Publisher:
 class _Stopwatch:
     """Where a batch's time went: named marks in order, logged when the whole took longer
     than SLOW_BATCH_SECONDS (a stall in the writer holds up every scan in flight), with the
-    thread's CPU time and its time runnable but waiting for a core: what is left of the
-    wall time was spent blocked (a lock, a disk, a socket)."""
+    thread's CPU time: the rest of the wall time it waited (a lock, a disk, a core)."""
 
     def __init__(self):
         self.marks = [("", time.monotonic())]
         self.cpu = time.thread_time()
-        self.queued = _runqueue_wait()
 
     def mark(self, name: str) -> None:
         self.marks.append((name, time.monotonic()))
@@ -498,29 +492,8 @@ class _Stopwatch:
         if took > SLOW_BATCH_SECONDS:
             parts = ", ".join(f"{name} {(end - start) * 1e3:.0f}" for (_, start), (name, end)
                               in zip(self.marks, self.marks[1:], strict=False))
-            queued = _runqueue_wait()
-            waited = ("?" if queued is None or self.queued is None
-                      else f"{(queued - self.queued) * 1e3:.0f}")
-            log.warning("slow check-in batch of %d: %.0f ms (%s ms; on a core %.0f ms, "
-                        "waiting for one %s ms)", size, took * 1e3, parts,
-                        (time.thread_time() - self.cpu) * 1e3, waited)
-
-
-_schedstat = threading.local()
-
-
-def _runqueue_wait() -> float | None:
-    """Seconds this thread has spent runnable but not running (Linux schedstat), or None."""
-    fd = getattr(_schedstat, "fd", None)
-    if fd == -1:
-        return None
-    try:
-        if fd is None:
-            fd = _schedstat.fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
-        return int(os.pread(fd, 64, 0).split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        _schedstat.fd = -1  # not Linux, or no schedstat: don't ask again
-        return None
+            log.warning("slow check-in batch of %d: %.0f ms (%s ms; on a core %.0f ms)",
+                        size, took * 1e3, parts, (time.thread_time() - self.cpu) * 1e3)
 
 
 def _commit_batch(conn, requests: list[CheckinRequest], verdicts: Verdicts,
@@ -617,7 +590,6 @@ def _child_main(sock: socket.socket, database_url: str, redis_url: str, environ:
     # What was inherited from the fork server lives as long as we do: keep the collector's
     # full collections from walking it (a pause in the middle of a batch).
     gc.freeze()
-    _name_thread(WRITER_THREAD)
     engine = make_engine(database_url)
     client = KeptConnection(sync_client(redis_url, socket_timeout=1, socket_connect_timeout=1))
     limits_client = KeptConnection(connect_sync(redis_url))
@@ -640,7 +612,6 @@ def _child_main(sock: socket.socket, database_url: str, redis_url: str, environ:
 def _checkpoints(engine: Engine, stop: threading.Event) -> None:
     """Checkpoint the log every CHECKPOINT_SECONDS, so no batch's commit pays the
     checkpoint's fsyncs (models.db.checkpoint: PASSIVE, RESTART when long)."""
-    _name_thread(CHECKPOINT_THREAD)
     while not stop.wait(CHECKPOINT_SECONDS):
         started = time.monotonic()
         try:
@@ -668,13 +639,6 @@ def _next_message(writer: BatchWriter, sock: socket.socket) -> bytes | None:
             break
         writer.publisher.read(wait=False)
     return _recv(sock)
-
-
-def _name_thread(name: str) -> None:
-    """Name this thread as the kernel sees it (/proc/…/comm: top -H, ps -L, perf's filters):
-    Linux only. A perf trace of the writer needs its threads apart from every other python."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
 
 
 def _handle(writer: BatchWriter, sock: socket.socket, message: bytes) -> None:

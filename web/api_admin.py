@@ -7,7 +7,6 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from sqlmodel import col, select
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,7 +14,6 @@ from starlette.routing import Route
 
 from models.audit import clean_purpose, list_audit, trace
 from models.citizens import create_citizen, is_minor
-from models.db import NOTICE_LOCK, FeedLock
 from models.errors import NotFound, ValidationFailed
 from models.health import exposure_payload
 from models.masking import mask_id_number, mask_name
@@ -28,9 +26,9 @@ from models.violations import (
     list_violations,
     violation_public,
 )
-from realtime.events import ALL_CITIZENS, publish
-from web.app import in_session
+from realtime.events import ALL_CITIZENS
 from web.auth import Principal, require
+from web.common import in_session, write_then_publish
 from web.responses import JSON, int_query, read_json
 from workers.queues import enqueue, job_state
 
@@ -38,14 +36,6 @@ MAX_CHANGES = 100_000
 # Batches this small (a few people, typically registrars) jump the queue: a registrar's
 # revocation must not wait behind a 100,000-row exposure that was queued first.
 URGENT_ROWS = 1000
-
-
-def notice_lock(app: Starlette) -> FeedLock:
-    """This process's notice FeedLock (created on first use, from the event loop)."""
-    lock = getattr(app.state, "notice_lock", None)
-    if lock is None:
-        lock = app.state.notice_lock = FeedLock(app.state.engine, NOTICE_LOCK)
-    return lock
 
 
 def who(request: Request, principal: Principal) -> tuple[str, dict]:
@@ -226,17 +216,12 @@ async def notices_create(request: Request) -> Response:
     """An announcement, pushed to every citizen's /ws/me."""
     await require(request, "official")
     text = clean_text((await read_json(request)).get("text"))
-    engine, client, lock = request.app.state.engine, request.app.state.redis, notice_lock(
-        request.app)
 
-    def write() -> dict:
-        with engine.connect() as conn, lock.hold(conn):
-            event = insert_announcement(conn, text=text, now=utcnow())
-            conn.commit()
-            publish(client, [(ALL_CITIZENS, event)])
-        return event
+    def write(conn):
+        event = insert_announcement(conn, text=text, now=utcnow())
+        return event, [(ALL_CITIZENS, event)]
 
-    return JSON(await run_in_threadpool(write), status_code=201)
+    return JSON(await write_then_publish(request, write), status_code=201)
 
 
 async def notices_list(request: Request) -> Response:

@@ -22,8 +22,8 @@ from models.errors import Conflict, ValidationFailed
 from models.masking import mask_id_number, mask_name
 from models.tables import Citizen
 from web import otp
-from web.app import in_session
 from web.auth import Unauthenticated
+from web.common import in_session
 from web.responses import JSON, read_json
 
 log = logging.getLogger("scanbook.auth")

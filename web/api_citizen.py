@@ -7,7 +7,6 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,11 +20,11 @@ from models.guidance import guidance, status_guide
 from models.health import verify_itinerary
 from models.notices import notices_after
 from models.tables import Citizen, Message, utcnow
-from realtime.events import citizen_channel, publish, venue_channel
+from realtime.events import citizen_channel, venue_channel
 from realtime.limits import SCAN_BUCKET, SCAN_WINDOW
 from web.api_photo import photo_url
-from web.app import in_session
 from web.auth import current_citizen, require
+from web.common import in_session, write_then_publish
 from web.responses import JSON, int_query, parse_json, read_json
 
 MAX_CODE = 200
@@ -74,8 +73,6 @@ async def my_traces_get(request: Request) -> Response:
 async def itinerary_verification(request: Request) -> Response:
     """POST /api/me/itinerary-verification: the national platform passed my itinerary
     check (the 继续 button led there); the travel popup clears and my card is green."""
-    from web.api_admin import notice_lock
-
     principal = await require(request, "citizen")
     body = await read_json(request) if await request.body() else {}
     result = body.get("result", "passed")
@@ -84,18 +81,14 @@ async def itinerary_verification(request: Request) -> Response:
         raise ValidationFailed("仅记录通过的核验 / only a passed verification is recorded")
     if not isinstance(reference, str) or len(reference) > 200:
         raise ValidationFailed("reference 最多200字 / reference is at most 200 characters")
-    engine, client, lock = request.app.state.engine, request.app.state.redis, notice_lock(
-        request.app)
 
-    def write():
-        with engine.connect() as conn, lock.hold(conn):
-            outcome = verify_itinerary(conn, citizen_id=principal.citizen_id,
-                                       reference=reference, now=utcnow())
-            conn.commit()
-            publish(client, [(citizen_channel(n["citizen_id"]), n) for n in outcome.notices]
-                    + [(venue_channel(e["venue_id"]), e) for e in outcome.logbook_events])
+    def write(conn):
+        outcome = verify_itinerary(conn, citizen_id=principal.citizen_id,
+                                   reference=reference, now=utcnow())
+        return None, ([(citizen_channel(n["citizen_id"]), n) for n in outcome.notices]
+                      + [(venue_channel(e["venue_id"]), e) for e in outcome.logbook_events])
 
-    await run_in_threadpool(write)
+    await write_then_publish(request, write)
     citizen = await current_citizen(request)
     return JSON(card(citizen, request.app.state.settings.itinerary_url))
 

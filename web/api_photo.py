@@ -24,8 +24,8 @@ from starlette.routing import Route
 
 from models.errors import DomainError, NotFound, ValidationFailed
 from models.tables import Citizen
-from web.app import in_session
 from web.auth import Unauthenticated, require
+from web.common import in_session
 from web.responses import JSON
 
 MAX_BYTES = 8 * 1024 * 1024  # a phone camera's photo is 2–6 MB

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,10 +22,10 @@ from models.venues import (
     registrar_venues,
     venue_public,
 )
-from realtime.events import publish, venue_channel
+from realtime.events import venue_channel
 from web import exports
-from web.app import in_session
 from web.auth import current_citizen
+from web.common import in_session, write_then_publish
 from web.responses import JSON, int_query, read_json
 
 
@@ -86,9 +87,13 @@ async def logbook_get(request: Request) -> Response:
 
 async def logbook_delete(request: Request) -> Response:
     citizen = await current_citizen(request)
-    event = await in_session(request, delete_logbook, logbook_id=request.path_params["id"],
-                             actor=citizen)
-    publish(request.app.state.redis, [(venue_channel(event["venue_id"]), event)])
+
+    def write(conn):
+        with Session(bind=conn, expire_on_commit=False) as session:
+            event = delete_logbook(session, logbook_id=request.path_params["id"], actor=citizen)
+        return None, [(venue_channel(event["venue_id"]), event)]
+
+    await write_then_publish(request, write, notices=False)
     return Response(status_code=204)
 
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
-from sqlmodel import Session
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.convertors import IntegerConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -29,7 +26,22 @@ from realtime.connection import sync_client
 from realtime.hub import Hub
 from realtime.ingest import CheckinWriter, WriterUnavailable
 from realtime.wallboard import Wallboard
+from web import (
+    api_admin,
+    api_auth,
+    api_citizen,
+    api_photo,
+    api_registrar,
+    openapi,
+    ops,
+    pages,
+    pages_console,
+    pages_official,
+    ws,
+)
 from web.auth import TokenCache
+from web.common import SESSION_COOKIE, SESSION_MAX_AGE
+from web.lanes import Lanes
 from web.ops import LoopWatchdog, prepare_file_table
 from web.ratelimit import RateLimiter, TooManyRequests, rate_limited_handler
 from web.ratelimit import connect as connect_limiter
@@ -37,30 +49,6 @@ from web.responses import domain_error, error
 from web.security import SecurityMiddleware
 
 log = logging.getLogger("scanbook.web")
-T = TypeVar("T")
-
-
-class _IdConvertor(IntegerConvertor):
-    """`{id:int}` in every route: ids are `integer` columns (32-bit in PostgreSQL), so a
-    number past 2147483647 names nothing (404) instead of failing in the database."""
-
-    regex = ("[0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}"
-             "|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}"
-             "|21474836[0-3][0-9]|214748364[0-7]")
-
-
-register_url_convertor("int", _IdConvertor())  # before the route modules compile their paths
-
-
-async def in_session(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a domain function with a fresh session in the thread pool."""
-    engine = request.app.state.engine
-
-    def call() -> T:
-        with Session(engine, expire_on_commit=False) as session:
-            return fn(session, *args, **kwargs)
-
-    return await run_in_threadpool(call)
 
 
 def resolve_redis_url(settings: Settings) -> str:
@@ -140,26 +128,8 @@ async def _internal(request: Request, exc: Exception) -> Any:
     return error("internal_error", "服务器内部错误 / internal server error")
 
 
-SESSION_COOKIE = "scanbook_session"
-SESSION_MAX_AGE = 14 * 24 * 3600  # SessionMiddleware's default
-
-
 def create_app(settings: Settings | None = None) -> Any:
     """Build the app; settings are read from the environment unless given."""
-    from web import (
-        api_admin,
-        api_auth,
-        api_citizen,
-        api_photo,
-        api_registrar,
-        openapi,
-        ops,
-        pages,
-        pages_console,
-        pages_official,
-        ws,
-    )
-
     settings = settings or load_settings()
     routes = [
         *api_citizen.hot_routes,
@@ -211,6 +181,4 @@ def create_app(settings: Settings | None = None) -> Any:
         },
     )
     app.state.settings = settings
-    from web.lanes import Lanes  # imports the route modules, which import this one
-
     return Lanes(app, settings)

@@ -34,8 +34,8 @@ from starlette.websockets import WebSocket
 from models.settings import Settings
 from web import security
 from web.api_citizen import check_in
-from web.app import SESSION_COOKIE, SESSION_MAX_AGE
 from web.auth import principal_for_token, required
+from web.common import SESSION_COOKIE, SESSION_MAX_AGE
 from web.security import SecurityMiddleware, refuse_cross_site
 
 log = logging.getLogger("scanbook.web")

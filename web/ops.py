@@ -40,13 +40,9 @@ LOOP_TICK_SECONDS = 0.1
 LOOP_STALL_SECONDS = 0.1
 
 
-# A process's file table grows by doubling as descriptors are taken (64, 256, 512 …), and in a
-# process with threads the kernel waits for an RCU grace period each time before it frees the
-# old table (seen in a perf trace of bench.scan: accept4 → expand_files → synchronize_rcu).
-# On the 2-core benchmark VM a doubling took 8-14 ms idle and 5-21 ms while bench.scan ran (a
-# python3 loop opening descriptors beside a thread): the event loop stops that long in the
-# middle of a wave of new connections. Grown once at start-up, before anyone is waiting, the
-# table does not grow in service. 8 bytes a slot: 512 KB at most.
+# Kept in production: each doubling of a threaded process's file table stalls the event loop
+# for an RCU grace period (5-21 ms measured, bench/README.md) in the middle of a wave of new
+# connections; grown once at start-up it never grows in service. 8 bytes a slot, 512 KB at most.
 FILE_TABLE_MAX = 65_536
 
 

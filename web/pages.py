@@ -23,8 +23,8 @@ from models.masking import mask_id_number, mask_name
 from models.notices import announcements, notices_head
 from models.tables import Citizen, Logbook, Venue
 from web import i18n
-from web.app import in_session
 from web.auth import Principal, Unauthenticated, authenticate
+from web.common import in_session
 
 _HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=_HERE / "templates")

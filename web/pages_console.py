@@ -25,8 +25,8 @@ from models.status import Status
 from models.tables import Checkin, Citizen, Logbook, Registrar
 from models.timeutil import BEIJING, iso
 from models.venues import get_logbook, get_venue, registrar_venues, require_registrar
-from web.app import in_session
 from web.auth import authenticate, current_citizen
+from web.common import in_session
 from web.pages import guarded, login_url, render
 from web.qr import qr_png, qr_svg
 from web.responses import JSON

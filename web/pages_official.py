@@ -25,8 +25,8 @@ from models.timeutil import BEIJING
 from models.violations import list_violations, violation_public
 from web import i18n
 from web.api_admin import list_messages
-from web.app import in_session
 from web.auth import Principal, authenticate
+from web.common import in_session
 from web.pages import login_url, render
 
 _STATIC = Path(__file__).parent / "static" / "official"

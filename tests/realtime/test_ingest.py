@@ -21,9 +21,7 @@ from models.db import CHECKIN_LOCK, FeedLock
 from realtime.connection import KeptConnection, sync_client
 from realtime.events import CHECKINS, decode
 from realtime.ingest import (
-    CHECKPOINT_THREAD,
     PUBLISH_REPLY_SECONDS,
-    WRITER_THREAD,
     CheckinWriter,
     WriterUnavailable,
 )
@@ -40,6 +38,27 @@ def _hold_write_lock(path: str, seconds: float, held: threading.Event) -> None:
     conn.close()
 
 
+def _try_lock(lock: FeedLock, conn) -> bool:
+    """Take and release `lock` if it is free right now (PostgreSQL: pg_try_advisory_lock;
+    SQLite: a non-blocking flock on the lock file)."""
+    if conn.dialect.name == "postgresql":
+        conn.rollback()
+        taken = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({lock.key}, 0)").scalar()
+        if taken:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({lock.key}, 0)")
+        conn.rollback()
+        return bool(taken)
+    import fcntl
+
+    with open(lock._file.name) as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        return True
+
+
 @contextlib.contextmanager
 def _another_writer(engine):
     """free(): is the feed lock free, as another web process's writer would find it (it
@@ -47,10 +66,7 @@ def _another_writer(engine):
     lock = FeedLock(engine, CHECKIN_LOCK)
     with engine.connect() as conn:
         def free() -> bool:
-            if not lock.try_acquire(conn):
-                return False
-            lock.release(conn)
-            return True
+            return _try_lock(lock, conn)
         yield free
 
 
@@ -351,30 +367,4 @@ def test_a_slow_batch_is_logged_with_where_its_time_went(engine, redis_client, p
     assert results[0].created
     slow = [r.message for r in caplog.records if "slow check-in batch of 1" in r.message]
     assert len(slow) == 1 and "record " in slow[0] and "commit " in slow[0]
-    assert "on a core" in slow[0] and "waiting for one" in slow[0]
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/self/comm"), reason="Linux /proc")
-def test_the_writer_threads_are_named_for_top_and_perf(engine, people, venue_with_logbook):
-    _owner, _venue, book = venue_with_logbook
-    visitor = people.make("钱十")
-    # Only SQLite's writer has a checkpoint thread; it names itself as it starts.
-    wanted = {WRITER_THREAD} | ({CHECKPOINT_THREAD} if engine.dialect.name == "sqlite" else set())
-
-    async def run():
-        writer = CheckinWriter(engine, os.environ["REDIS_URL"])
-        await writer.start()
-        try:
-            await writer.submit(CheckinRequest(citizen_id=visitor["id"], code=book["token"]))
-            pid = writer.pid
-            names = set()
-            deadline = time.monotonic() + 5
-            while not wanted <= names and time.monotonic() < deadline:
-                names = {open(f"/proc/{pid}/task/{tid}/comm").read().strip()
-                         for tid in os.listdir(f"/proc/{pid}/task")}
-                await asyncio.sleep(0.02)
-            return names
-        finally:
-            await writer.stop()
-
-    assert wanted <= asyncio.run(run())
+    assert "on a core" in slow[0]
