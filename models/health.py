@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import (
     ARRAY,
@@ -32,9 +33,9 @@ from sqlalchemy.engine import Connection
 from models.crypto import id_lookup
 from models.errors import Conflict, DomainError, NotFound, ValidationFailed
 from models.idnumber import parse_id_number
-from models.masking import mask_submitted_id
+from models.masking import mask_id_number, mask_name, mask_submitted_id
 from models.notices import notice_event, status_event
-from models.status import PopupKind, Status, parse_status
+from models.status import Decision, PopupKind, Status, decide, parse_status
 from models.tables import (
     Batch,
     Checkin,
@@ -62,13 +63,15 @@ _b = Batch.__table__
 
 @dataclass(frozen=True)
 class Change:
-    """One citizen's new status (row: the row number in the official's request, if any)."""
+    """One citizen's new status (row: the row number in the official's request, if any;
+    id_masked: their masked ID number when the caller has it, for the per-person result)."""
 
     citizen_id: int
     status: str
     popup_kind: str | None
     reason: str
     row: int | None = None
+    id_masked: str | None = None
 
 
 @dataclass
@@ -83,11 +86,34 @@ class ChangeOutcome:
     errors: list[dict] = field(default_factory=list)
     notices: list[dict] = field(default_factory=list)
     logbook_events: list[dict] = field(default_factory=list)
+    # Per person, masked (results are stored in clear and shown on screens): what the batch
+    # did to them — changed, kept (an equal or stricter state), not_found.
+    people: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict:
+        tally = {d: 0 for d in PERSON_RESULTS}
+        for person in self.people:
+            tally[person["result"]] += 1
+        people = sorted(self.people, key=lambda p: (p["row"] is None, p["row"] or 0,
+                                                    p["citizen_id"] or 0))
         return {"applied": self.applied, "unchanged": self.unchanged, "skipped": self.skipped,
                 "revoked_logbooks": self.revoked_logbooks, "ended_duties": self.ended_duties,
-                "errors": self.errors}
+                "errors": self.errors, **tally, "people": people}
+
+
+NOT_FOUND = "not_found"
+PERSON_RESULTS = (Decision.CHANGED.value, Decision.KEPT.value, NOT_FOUND)
+
+
+def person(result: str, *, row: int | None, citizen_id: int | None, name: str | None,
+           id_masked: str | None, before: str | None = None, after: str | None = None,
+           note: str | None = None) -> dict:
+    """One entry of a job's per-person result (name and ID number already masked)."""
+    entry = {"row": row, "citizen_id": citizen_id, "name": name, "id_number": id_masked,
+             "result": result, "before": before, "after": after}
+    if note:
+        entry["note"] = note
+    return entry
 
 
 def row_error(row: int | None, id_number: object, exc: DomainError) -> dict:
@@ -175,14 +201,18 @@ def resolve_rows(conn: Connection, rows: list[ParsedRow], outcome: ChangeOutcome
         if citizen_id is None:
             outcome.errors.append(row_error(r.row, r.id_number, NotFound(
                 "查无此人 / no citizen with this ID number")))
+            outcome.people.append(person(NOT_FOUND, row=r.row, citizen_id=None, name=None,
+                                         id_masked=mask_id_number(r.id_number)))
             continue
-        changes.append(Change(citizen_id, r.status, r.popup_kind, r.reason, r.row))
+        changes.append(Change(citizen_id, r.status, r.popup_kind, r.reason, r.row,
+                              mask_id_number(r.id_number)))
     return changes
 
 
 # Each citizen's current status, and whether this batch already changed them (a re-run).
 def _current(ids_clause):
-    return (select(_c.c.id, _c.c.status, _c.c.popup_kind, _sc.c.id.label("done"))
+    return (select(_c.c.id, _c.c.name, _c.c.status, _c.c.popup_kind, _sc.c.id.label("done"),
+                   _sc.c.old_status.label("done_old"))
             .select_from(_c.outerjoin(_sc, and_(_sc.c.citizen_id == _c.c.id,
                                                 _sc.c.batch_id == bindparam("batch_id"))))
             .where(ids_clause))
@@ -196,13 +226,15 @@ _LAST_CHANGE = select(func.coalesce(func.max(_sc.c.id), 0))
 
 
 def apply_changes(conn: Connection, *, batch_id: int, changes: list[Change],
-                  outcome: ChangeOutcome, now: datetime) -> None:
+                  outcome: ChangeOutcome, now: datetime, raise_only: bool = False) -> None:
     """Apply changes in the caller's transaction; the caller holds the notice lock, commits,
     then publishes `outcome.notices` and `outcome.logbook_events`.
 
     Idempotent per (batch, citizen): a citizen this batch already changed (in an earlier,
     interrupted run) is skipped, so a re-run changes nothing twice and notifies no one twice.
-    A citizen who already has the status is left alone (no history row, no notice).
+    A citizen who already has the status is left alone (no history row, no notice), and so,
+    with `raise_only` (a measure for many: an exposure), is one whose status is stricter
+    (models.status.decide). Every person lands in `outcome.people`.
 
     Set-based: the history rows go in with one multi-row INSERT; the citizens' new status,
     the notices and the revocations all follow from those rows in SQL (UPDATE … FROM,
@@ -216,20 +248,36 @@ def apply_changes(conn: Connection, *, batch_id: int, changes: list[Change],
     current = {row.id: row for row in conn.execute(query, {"ids": ids, "batch_id": batch_id})}
     history: list[dict] = []
     seen: set[int] = set()
+    masked = _masked_ids(conn, [c.citizen_id for c in changes
+                                if c.id_masked is None and c.citizen_id in current])
     for change in changes:
         cid = change.citizen_id
         old = current.get(cid)
         if old is None:
             outcome.errors.append(row_error(change.row, None, NotFound(
                 f"居民 {cid} 不存在 / citizen {cid} not found")))
+            outcome.people.append(person(NOT_FOUND, row=change.row, citizen_id=cid,
+                                         name=None, id_masked=change.id_masked))
             continue
-        if old.done is not None or cid in seen:
+        if cid in seen:  # the same person twice in one call: the first applies
             outcome.skipped += 1
             continue
         seen.add(cid)
-        if old.status == change.status and old.popup_kind == change.popup_kind:
-            outcome.unchanged += 1
+        entry = partial(person, row=change.row, citizen_id=cid, name=mask_name(old.name),
+                        id_masked=change.id_masked or masked.get(cid))
+        if old.done is not None:  # changed by an earlier run of this batch
+            outcome.skipped += 1
+            outcome.people.append(entry(Decision.CHANGED, before=old.done_old,
+                                        after=change.status))
             continue
+        verdict = decide((old.status, old.popup_kind), (change.status, change.popup_kind),
+                         raise_only=raise_only)
+        if verdict is Decision.KEPT:
+            if old.status == change.status and old.popup_kind == change.popup_kind:
+                outcome.unchanged += 1
+            outcome.people.append(entry(Decision.KEPT, before=old.status, after=old.status))
+            continue
+        outcome.people.append(entry(Decision.CHANGED, before=old.status, after=change.status))
         history.append({"batch_id": batch_id, "citizen_id": cid, "old_status": old.status,
                         "new_status": change.status, "popup_kind": change.popup_kind,
                         "reason": change.reason, "at": now})
@@ -253,6 +301,14 @@ def apply_changes(conn: Connection, *, batch_id: int, changes: list[Change],
     if any(h["new_status"] != Status.GREEN for h in history):
         revoke_registrars(conn, select(_sc.c.citizen_id).where(
             mine, _sc.c.new_status != Status.GREEN.value), outcome, now=now)
+
+
+def _masked_ids(conn: Connection, ids: list[int]) -> dict[int, str]:
+    """Masked ID numbers of citizens (decrypted here only for callers that had none)."""
+    if not ids:
+        return {}
+    rows = conn.execute(select(_c.c.id, _c.c.id_number).where(_c.c.id.in_(ids)))
+    return {cid: mask_id_number(number) for cid, number in rows}
 
 
 # PostgreSQL: arrays (unnest) instead of 2,000 bound rows. The citizens are updated first, so
@@ -378,14 +434,22 @@ def exposure_payload(body: dict) -> dict:
             "reason": reason}
 
 
-def exposed_citizens(conn: Connection, payload: dict) -> list[int]:
-    """Everyone checked in at the venue inside the window, once each, in id order."""
+def exposed_citizens(conn: Connection, payload: dict) -> list[tuple[int, str]]:
+    """Everyone checked in at the venue inside the window, once each, in id order, with the
+    masked ID number their check-ins carry (for the job's per-person result)."""
     start = datetime.fromisoformat(payload["from"])
     until = datetime.fromisoformat(payload["until"])
     rows = conn.execute(
-        select(_ck.c.citizen_id).where(_ck.c.venue_id == payload["venue_id"], _ck.c.at >= start,
-                                       _ck.c.at < until).distinct().order_by(_ck.c.citizen_id))
-    return list(rows.scalars())
+        select(_ck.c.citizen_id, func.min(_ck.c.id_masked))
+        .where(_ck.c.venue_id == payload["venue_id"], _ck.c.at >= start, _ck.c.at < until)
+        .group_by(_ck.c.citizen_id).order_by(_ck.c.citizen_id))
+    return [(cid, masked) for cid, masked in rows]
+
+
+def exposure_changes(payload: dict, exposed: list[tuple[int, str]]) -> list[Change]:
+    """An exposure as changes: everyone exposed gets its status (raise only, see decide)."""
+    status, popup, reason = payload["status"], payload["popup_kind"], payload["reason"]
+    return [Change(cid, status, popup, reason, id_masked=masked) for cid, masked in exposed]
 
 
 # --- a citizen's passed itinerary verification ---------------------------------------------

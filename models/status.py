@@ -51,3 +51,38 @@ def parse_status(status: object, popup_kind: object = None) -> tuple[Status, Pop
     if popup_kind not in (None, ""):
         raise ValidationFailed("只有弹窗状态可以带 popup_kind / popup_kind is only for popup")
     return value, None
+
+
+# Precedence (../shared/CONTRACT.md "Additions"): red > popup > yellow > green. Inside popup a
+# risk-area popup outranks a travel one: the itinerary platform can clear a travel popup, only
+# an official can clear a risk-area one, so turning travel into risk_area is a raise.
+_LEVEL = {Status.GREEN: 0, Status.YELLOW: 1, Status.POPUP: 2, Status.RED: 3}
+_POPUP_LEVEL = {PopupKind.TRAVEL: 0, PopupKind.RISK_AREA: 1}
+
+
+def severity(status: str, popup_kind: str | None = None) -> tuple[int, int]:
+    """How strict a state is; compare two with < and >=. An unknown popup kind counts as the
+    mildest popup."""
+    level = _LEVEL[Status(status)]
+    if level != _LEVEL[Status.POPUP]:
+        return level, 0
+    return level, _POPUP_LEVEL.get(popup_kind, 0)  # StrEnum keys match plain strings
+
+
+class Decision(StrEnum):
+    """What a status change does to one person."""
+
+    CHANGED = "changed"
+    KEPT = "kept"  # an equal state, or (for a measure that only raises) a stricter one
+
+
+def decide(old: tuple[str, str | None], new: tuple[str, str | None], *,
+           raise_only: bool) -> Decision:
+    """The one rule every status writer follows. An explicit per-person change
+    (raise_only=False) sets any different state, lowering included; a measure for many
+    (an exposure, a sweep: raise_only=True) changes only people whose state is milder."""
+    if old == new:
+        return Decision.KEPT
+    if raise_only and severity(*old) >= severity(*new):
+        return Decision.KEPT
+    return Decision.CHANGED

@@ -109,9 +109,16 @@ def run_jobs(redis_client):
 
     from workers.queues import queue
 
+    class BurstWorker(SimpleWorker):
+        # No command channel (kill-horse etc.: nothing to send to a burst worker). With
+        # redis-py 8.2 stopping RQ's pub/sub thread waits out its 60-s poll, so a test that
+        # runs jobs twice would stall a minute on the first worker's teardown.
+        def subscribe(self) -> None:
+            self.pubsub_thread = None
+
     def run() -> None:
-        worker = SimpleWorker([queue(redis_client)], connection=redis_client,
-                              serializer=JSONSerializer)
+        worker = BurstWorker([queue(redis_client)], connection=redis_client,
+                             serializer=JSONSerializer)
         worker.work(burst=True)
 
     return run

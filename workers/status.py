@@ -19,12 +19,12 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from models.health import (
-    Change,
     ChangeOutcome,
     applied_count,
     apply_changes,
     batch_notices,
     exposed_citizens,
+    exposure_changes,
     parse_rows,
     resolve_rows,
 )
@@ -118,7 +118,7 @@ def _republish(engine: Engine, client, lock, batch_id: int) -> int:
 
 
 def _run(batch_id: int, pieces: Iterable[list], total: int, outcome: ChangeOutcome,
-         to_changes) -> dict:
+         to_changes, *, raise_only: bool = False) -> dict:
     """Apply the batch chunk by chunk: insert → commit → publish under the notice lock."""
     _settings, engine, client, lock = resources()
     republished = _republish(engine, client, lock, batch_id)
@@ -126,7 +126,7 @@ def _run(batch_id: int, pieces: Iterable[list], total: int, outcome: ChangeOutco
     for piece in pieces:
         with engine.connect() as conn, lock.hold(conn):
             apply_changes(conn, batch_id=batch_id, changes=to_changes(conn, piece),
-                          outcome=outcome, now=utcnow())
+                          outcome=outcome, now=utcnow(), raise_only=raise_only)
             conn.commit()
             publish_outcome(client, outcome)
         done += len(piece)
@@ -151,15 +151,15 @@ def apply_status_changes(batch_id: int) -> dict:
 
 
 def apply_exposure(batch_id: int) -> dict:
-    """Everyone checked in at the venue inside the window gets the status."""
+    """Everyone checked in at the venue inside the window gets the status, unless they
+    already have an equal or stricter one (they keep it: an exposure only ever raises)."""
     _settings, engine, _client, _lock = resources()
     payload = _load(engine, batch_id, "exposure")
     with engine.connect() as conn:
-        citizen_ids = exposed_citizens(conn, payload)
-    status, popup, reason = payload["status"], payload["popup_kind"], payload["reason"]
+        exposed = exposed_citizens(conn, payload)
     outcome = ChangeOutcome()
-    result = _run(batch_id, chunks(citizen_ids), len(citizen_ids), outcome,
-                  lambda _conn, piece: [Change(cid, status, popup, reason) for cid in piece])
+    result = _run(batch_id, chunks(exposed), len(exposed), outcome,
+                  lambda _conn, piece: exposure_changes(payload, piece), raise_only=True)
     return finish_batch(engine, batch_id, {"venue_id": payload["venue_id"], **result})
 
 

@@ -112,3 +112,64 @@ def test_exposure_request_validation(client, venue_with_logbook, body, status, c
             "end": "2026-11-20T12:00:00+08:00", "status": "yellow", "reason": "暴露", **body}
     r = client.post("/api/admin/exposures", headers=ADMIN, json=full)
     assert (r.status_code, r.json()["error"]) == (status, code), r.text
+
+
+def test_an_exposure_only_raises(client, people, run_jobs, venue_with_logbook):
+    """Red keeps red and a risk-area popup keeps its popup under a yellow exposure; green is
+    raised. The result says so per person, masked, and counts it."""
+    from tests.workers.helpers import change
+
+    _owner, venue, logbook = venue_with_logbook
+    engine = client.app.state.engine
+    red, popup, green, yellow = (people.make("欧阳娜娜"), people.make("钱二"),
+                                 people.make("孙三"), people.make("李四"))
+    submit(client, "/api/admin/status-changes", {"changes": [
+        change(red, "red"), change(popup, "popup", popup_kind="risk_area"),
+        change(yellow, "yellow")]})
+    run_jobs()
+    for person in (red, popup, green, yellow):
+        checkin_at(engine, person, logbook, START + timedelta(minutes=10))
+
+    result = _expose(client, run_jobs, venue["id"], "2026-11-20T10:00:00+08:00",
+                     "2026-11-20T12:00:00+08:00")
+    assert _status(client, red) == "red"
+    card = client.get("/api/me", headers=popup["headers"]).json()
+    assert (card["status"], card["popup_kind"]) == ("popup", "risk_area")
+    assert _status(client, green) == "yellow" and _status(client, yellow) == "yellow"
+    assert (result["changed"], result["kept"], result["not_found"]) == (1, 3, 0)
+    # The fields that were there before keep their meaning.
+    assert (result["total"], result["applied"], result["unchanged"]) == (4, 1, 1)
+    by_id = {p["citizen_id"]: p for p in result["people"]}
+    assert by_id[red["id"]] == {"row": None, "citizen_id": red["id"], "name": "欧阳**",
+                                "id_number": red["id_masked"], "result": "kept",
+                                "before": "red", "after": "red"}
+    assert by_id[green["id"]]["result"] == "changed"
+    assert (by_id[green["id"]]["before"], by_id[green["id"]]["after"]) == ("green", "yellow")
+    assert by_id[yellow["id"]]["result"] == by_id[popup["id"]]["result"] == "kept"
+    # Nobody who kept their status was notified of anything new.
+    notices = client.get("/api/me/notices", headers=red["headers"]).json()["items"]
+    assert [n["status"] for n in notices] == ["red"]
+    assert red["id_number"] not in str(result)
+
+
+def test_a_stricter_exposure_raises_a_popup(client, people, run_jobs, venue_with_logbook):
+    from tests.workers.helpers import change
+
+    _owner, venue, logbook = venue_with_logbook
+    engine = client.app.state.engine
+    travel, risk = people.make("甲"), people.make("乙")
+    submit(client, "/api/admin/status-changes", {"changes": [
+        change(travel, "popup", popup_kind="travel"),
+        change(risk, "popup", popup_kind="risk_area")]})
+    run_jobs()
+    for person in (travel, risk):
+        checkin_at(engine, person, logbook, START + timedelta(minutes=10))
+    result = _expose(client, run_jobs, venue["id"], "2026-11-20T10:00:00+08:00",
+                     "2026-11-20T12:00:00+08:00", status="popup", popup_kind="risk_area")
+    assert (result["changed"], result["kept"]) == (1, 1)
+    card = client.get("/api/me", headers=travel["headers"]).json()
+    assert (card["status"], card["popup_kind"]) == ("popup", "risk_area")
+    result = _expose(client, run_jobs, venue["id"], "2026-11-20T10:00:00+08:00",
+                     "2026-11-20T12:00:00+08:00", status="red")
+    assert (result["changed"], result["kept"]) == (2, 0)
+    assert _status(client, travel) == _status(client, risk) == "red"

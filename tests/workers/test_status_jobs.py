@@ -148,3 +148,31 @@ def test_small_batches_and_violations_jump_the_queue(client, people, redis_clien
     violation = submit(client, "/api/admin/violations", {"citizen_id": a["id"], "reason": "x"})
     assert queue(redis_client).job_ids == [violation["job_id"], small["job_id"],
                                            bulk["job_id"]]
+
+
+def test_an_explicit_change_may_lower_and_lists_every_person(client, people, run_jobs):
+    from datetime import date
+
+    from models.idnumber import make_id_number
+
+    a, b = people.make("张三"), people.make("诸葛亮")
+    submit(client, "/api/admin/status-changes", {"changes": [change(a, "red"),
+                                                             change(b, "yellow")]})
+    run_jobs()
+    stranger = make_id_number("310101", date(1990, 1, 2), 977)
+    queued = submit(client, "/api/admin/status-changes", {"changes": [
+        change(a, "yellow", "转居家观察 / moved to home observation"),
+        {"id_number": stranger, "status": "red", "reason": "x"},
+        change(b, "yellow")]})
+    run_jobs()
+    result = job(client, queued["job_id"])["result"]
+    assert _me(client, a)["status"] == "yellow"  # lowered: red → yellow, explicitly
+    assert (result["changed"], result["kept"], result["not_found"]) == (1, 1, 1)
+    assert result["people"] == [
+        {"row": 0, "citizen_id": a["id"], "name": "张*", "id_number": a["id_masked"],
+         "result": "changed", "before": "red", "after": "yellow"},
+        {"row": 1, "citizen_id": None, "name": None, "id_number": mask_id_number(stranger),
+         "result": "not_found", "before": None, "after": None},
+        {"row": 2, "citizen_id": b["id"], "name": "诸葛*", "id_number": b["id_masked"],
+         "result": "kept", "before": "yellow", "after": "yellow"}]
+    assert result["errors"][0]["error"] == "not_found"  # still reported as a row error

@@ -124,9 +124,10 @@ export async function watchJob(jobId, onUpdate) {
   }
 }
 
-const SUMMARY_KEYS = ["total", "applied", "unchanged", "skipped", "revoked_logbooks",
-  "ended_duties", "logbooks"];
-const SHOWN_WHEN_ZERO = new Set(["total", "applied", "unchanged", "logbooks"]);
+// changed / kept / not_found: what the job did per person (kept: an equal or stricter status).
+const SUMMARY_KEYS = ["total", "changed", "kept", "not_found", "applied", "unchanged", "skipped",
+  "revoked_logbooks", "ended_duties", "logbooks"];
+const SHOWN_WHEN_ZERO = new Set(["total", "changed", "kept", "applied", "unchanged", "logbooks"]);
 
 // Fill the _job.html section from a job state; `rows`: the job has rows of a file (errors).
 export function renderJob(state, jobId, { rows = false } = {}) {
