@@ -75,6 +75,22 @@ def require_registrar(session: Session, venue_id: int, citizen_id: int) -> Regis
     return duty
 
 
+def require_feed_access(session: Session, *, venue_id: int, citizen_id: int) -> Registrar:
+    """A registrar may watch a venue's live feed while on duty there: an active registrar of
+    the venue, green, and not suspended for a violation. Checked when the feed opens and
+    again whenever realtime.events.access_changed names the venue or the registrar."""
+    from models.violations import active_violation
+
+    duty = require_registrar(session, venue_id, citizen_id)
+    citizen = session.get(Citizen, citizen_id)
+    if citizen is None:
+        raise NotFound("居民不存在 / citizen not found")
+    require_green(citizen)
+    if active_violation(session, citizen_id) is not None:
+        raise Forbidden("登记员因违规被暂停 / the registrar is suspended for a violation")
+    return duty
+
+
 def registrar_venues(session: Session, citizen_id: int) -> list[tuple[Venue, str]]:
     """The venues where the citizen is an active registrar, with their role, oldest first."""
     return list(session.exec(

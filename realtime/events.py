@@ -35,6 +35,32 @@ def checkin_batch(prev: int, events: list[dict]) -> tuple[str, dict]:
                       "events": events}
 
 
+# Access may have ended (a registrar turned non-green, got a violation, was removed from a
+# venue or left it): every hub hands its feeds of these venues, and every feed held by these
+# citizens, a recheck, and each such feed asks the database whether its holder may still
+# watch it (closing 4403 when not). Published after the commit, on a channel every hub takes,
+# like every other doorbell. A hub that was cut off from Redis rechecks all its feeds when it
+# reconnects (its RESYNC), so a message it missed meanwhile is made up for.
+ACCESS = "sb:access"
+
+
+def access_message(*, venues: Iterable[int] = (), citizens: Iterable[int] = ()
+                   ) -> tuple[str, dict]:
+    return ACCESS, {"type": "access", "venues": sorted(set(venues)),
+                    "citizens": sorted(set(citizens))}
+
+
+def access_changed(client: redis.Redis, *, venues: Iterable[int] = (),
+                   citizens: Iterable[int] = ()) -> bool:
+    """After a commit that may have ended someone's access to live feeds: every feed of
+    `venues` and every feed held by one of `citizens`, on every web process, rechecks its
+    holder's access against the database and closes 4403 if it is gone (realtime/feed.py)."""
+    channel, event = access_message(venues=venues, citizens=citizens)
+    if not event["venues"] and not event["citizens"]:
+        return True
+    return publish(client, [(channel, event)])
+
+
 def encode(event: dict) -> bytes:
     return orjson.dumps(event)
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from realtime.hub import RESYNC, Hub
+from realtime.hub import RECHECK, RESYNC, Hub
 
 PING_SECONDS = 20.0  # the contract promises a ping at least every 30 s
 PAGE = 500
@@ -29,6 +29,10 @@ CLOSE_INTERNAL = 1011
 log = logging.getLogger("scanbook.feed")
 
 Replay = Callable[[int, int], Awaitable[list[dict]]]  # (after, limit) -> events, oldest first
+# Whether the connection's holder may still watch: None, or the (close code, reason) to end
+# it with. Asked once the connection is subscribed (so no access change can slip in between)
+# and again on every recheck and resync the hub delivers (realtime.events.access_changed).
+Recheck = Callable[[], Awaitable[tuple[int, str] | None]]
 
 
 async def _send(websocket: WebSocket, event: dict) -> None:
@@ -100,13 +104,15 @@ class _Pusher:
     reader is the connection's own task (serve_feed); when sending fails the connection is
     closed, which ends the reader; when the reader ends, close() stops the pusher."""
 
-    __slots__ = ("websocket", "sub", "replay", "last", "task", "ping_due", "closed", "loop",
-                 "timer")
+    __slots__ = ("websocket", "sub", "replay", "recheck", "last", "task", "ping_due", "closed",
+                 "loop", "timer")
 
-    def __init__(self, websocket: WebSocket, sub, replay: Replay, last: int):
+    def __init__(self, websocket: WebSocket, sub, replay: Replay, last: int,
+                 recheck: Recheck | None = None):
         self.websocket = websocket
         self.sub = sub
         self.replay = replay
+        self.recheck = recheck
         self.last = last
         self.task: asyncio.Task | None = None
         self.ping_due = False
@@ -136,9 +142,20 @@ class _Pusher:
                 if self.ping_due:
                     self.ping_due = False
                     await _send(self.websocket, {"type": "ping"})
+                checked = False
                 for event in events:
-                    if event is RESYNC:
-                        self.last = await _replay(self.websocket, self.replay, self.last)
+                    if event is RESYNC or event is RECHECK:
+                        # A resync may follow a lost Redis connection, and with it a lost
+                        # access change: access is rechecked before anything is replayed.
+                        if not checked and self.recheck is not None:
+                            checked = True
+                            refusal = await self.recheck()
+                            if refusal is not None:
+                                self._stop()
+                                await self.websocket.close(code=refusal[0], reason=refusal[1])
+                                return
+                        if event is RESYNC:
+                            self.last = await _replay(self.websocket, self.replay, self.last)
                         continue
                     event_id = event.get("id")
                     if event_id is not None:
@@ -175,16 +192,25 @@ async def serve_feed(
     after: int | None,
     replay: Replay,
     head: Callable[[], Awaitable[int]],
+    holder: int | None = None,
+    recheck: Recheck | None = None,
 ) -> None:
     """Run an accepted WebSocket as a live feed until either side ends it.
 
     Events with an "id" are numbered (ids increase per feed in commit order); the connection
-    sends each once. Subscribing before replaying means nothing falls in between.
+    sends each once. Subscribing before replaying means nothing falls in between; checking
+    access after subscribing means no access change falls in between either (`recheck`,
+    `holder`: see Recheck and Hub.subscribe).
     """
-    async with hub.subscribe(*channels) as sub:
+    async with hub.subscribe(*channels, holder=holder) as sub:
+        if recheck is not None:
+            refusal = await recheck()
+            if refusal is not None:
+                await websocket.close(code=refusal[0], reason=refusal[1])
+                return
         last = await head() if after is None else await _replay(websocket, replay, after)
         await _send(websocket, {"type": "ready", "last_id": last})
-        pusher = _Pusher(websocket, sub, replay, last)
+        pusher = _Pusher(websocket, sub, replay, last, recheck)
         try:
             await read_until_refused(websocket)
         except (WebSocketDisconnect, RuntimeError, OSError):

@@ -16,13 +16,14 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from realtime.connection import async_client
-from realtime.events import CHECKINS, decode
+from realtime.events import ACCESS, CHECKINS, decode, venue_channel
 
 VENUE_PREFIX = "sb:venue:"  # realtime.events.venue_channel
 
 log = logging.getLogger("scanbook.hub")
 
 RESYNC = {"type": "_resync"}  # tells a connection to catch up from the database
+RECHECK = {"type": "_recheck"}  # tells a connection to recheck its holder's access
 
 
 class Subscription:
@@ -32,12 +33,16 @@ class Subscription:
     ~4.5 KB: a third of the budget of 30 KB per idle connection).
 
     Bounded: a slow reader never stalls the listener or others; on overflow the backlog is
-    dropped and a resync from the database is queued instead."""
+    dropped and a resync from the database is queued instead.
 
-    __slots__ = ("channels", "size", "overflows", "on_deliver", "_items")
+    `holder`: the citizen whose access the connection rests on (None: an official's), so
+    that an access change of that citizen reaches every connection they hold."""
 
-    def __init__(self, channels: tuple[str, ...], size: int):
+    __slots__ = ("channels", "holder", "size", "overflows", "on_deliver", "_items")
+
+    def __init__(self, channels: tuple[str, ...], size: int, holder: int | None = None):
         self.channels = channels
+        self.holder = holder
         self.size = size
         self.overflows = 0
         self.on_deliver: Callable[[], None] | None = None
@@ -91,6 +96,7 @@ class Hub:
         self.redis_url = redis_url
         self.queue_size = queue_size
         self._subs: dict[str, set[Subscription]] = {}
+        self._held: dict[int, set[Subscription]] = {}  # citizen id -> their connections
         self._pubsub: aioredis.client.PubSub | None = None
         self._client: aioredis.Redis | None = None
         self._task: asyncio.Task | None = None
@@ -130,8 +136,11 @@ class Hub:
         return len({s for subs in self._subs.values() for s in subs})
 
     @asynccontextmanager
-    async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
-        sub = Subscription(channels, self.queue_size)
+    async def subscribe(self, *channels: str, holder: int | None = None
+                        ) -> AsyncIterator[Subscription]:
+        sub = Subscription(channels, self.queue_size, holder)
+        if holder is not None:
+            self._held.setdefault(holder, set()).add(sub)
         new = []
         for channel in channels:
             subs = self._subs.setdefault(channel, set())
@@ -146,6 +155,11 @@ class Hub:
                     log.warning("subscribe failed; resync follows on reconnect")
             yield sub
         finally:
+            held = self._held.get(holder) if holder is not None else None
+            if held is not None:
+                held.discard(sub)
+                if not held:
+                    del self._held[holder]
             gone = []
             for channel in channels:
                 subs = self._subs.get(channel)
@@ -167,6 +181,22 @@ class Hub:
             with contextlib.suppress(Exception):
                 await self._client.aclose()
         self._pubsub = self._client = None
+
+    def _access(self, message: dict) -> None:
+        """ACCESS: someone's access may have ended (realtime.events.access_changed)."""
+        self.recheck(venues=message.get("venues") or (), citizens=message.get("citizens") or ())
+
+    def recheck(self, *, venues=(), citizens=()) -> int:
+        """Queue an access recheck on every connection to these venues' feeds and every
+        connection held by these citizens; how many connections."""
+        targets: set[Subscription] = set()
+        for venue_id in venues:
+            targets.update(self._subs.get(venue_channel(venue_id), ()))
+        for citizen_id in citizens:
+            targets.update(self._held.get(citizen_id, ()))
+        for sub in targets:
+            sub.deliver(RECHECK)
+        return len(targets)
 
     def _sequence(self, feed: str, prev: int, last: int) -> None:
         known = self._seq.get(feed)
@@ -231,7 +261,7 @@ class Hub:
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 self._seq.clear()  # whatever was published meanwhile, we did not see
                 self._local.clear()
-                await self._pubsub.subscribe(CHECKINS, *self._subs.keys())
+                await self._pubsub.subscribe(CHECKINS, ACCESS, *self._subs.keys())
                 self._connected.set()
                 if not first:
                     self.reconnects += 1
@@ -246,6 +276,9 @@ class Hub:
                     if msg is None or msg.get("type") != "message":
                         continue
                     channel = msg["channel"].decode()
+                    if channel == ACCESS:
+                        self._access(decode(msg["data"]))
+                        continue
                     if channel == CHECKINS:
                         self._checkins(decode(msg["data"]))
                         continue

@@ -9,10 +9,10 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from models.checkins import checkins_after
-from models.errors import Forbidden, NotFound
+from models.errors import DomainError, NotFound
 from models.notices import notices_after, notices_head
 from models.tables import Checkin
-from models.venues import get_venue, require_registrar
+from models.venues import get_venue, require_feed_access
 from realtime.events import ALL_CITIZENS, citizen_channel, venue_channel
 from realtime.feed import serve_feed
 from realtime.wallboard import serve_wallboard
@@ -52,19 +52,22 @@ async def venue_feed(websocket: WebSocket) -> None:
     engine = websocket.app.state.engine
     from sqlmodel import Session
 
-    def check() -> None:
+    def check() -> tuple[int, str] | None:
         with Session(engine) as session:
-            if principal.official:  # officials watch any venue, but it must exist
-                get_venue(session, venue_id)
-            else:
-                require_registrar(session, venue_id, principal.citizen_id)
+            try:
+                if principal.official:  # officials watch any venue, but it must exist
+                    get_venue(session, venue_id)
+                else:
+                    require_feed_access(session, venue_id=venue_id,
+                                        citizen_id=principal.citizen_id)
+            except NotFound:
+                return CLOSE_NOT_FOUND, "venue not found"
+            except DomainError:  # not a registrar here, not green, or suspended
+                return CLOSE_FORBIDDEN, "not on duty at this venue"
+        return None
 
-    try:
-        await run_in_threadpool(check)
-    except NotFound:
-        return await refuse(websocket, CLOSE_NOT_FOUND, "venue not found")
-    except Forbidden:
-        return await refuse(websocket, CLOSE_FORBIDDEN, "not a registrar of this venue")
+    async def recheck() -> tuple[int, str] | None:
+        return await run_in_threadpool(check)
 
     def _replay(last: int, limit: int) -> list[dict]:
         with engine.connect() as conn:
@@ -82,9 +85,13 @@ async def venue_feed(websocket: WebSocket) -> None:
     async def head() -> int:
         return await run_in_threadpool(_head)
 
+    # Access is checked inside serve_feed, once subscribed (a refusal closes 4404/4403 there),
+    # and again on every access change that names this venue or this registrar.
     await websocket.accept()
     await serve_feed(websocket, websocket.app.state.hub, (venue_channel(venue_id),),
-                     after=after, replay=replay, head=head)
+                     after=after, replay=replay, head=head,
+                     holder=None if principal.official else principal.citizen_id,
+                     recheck=recheck)
 
 
 async def my_notices(websocket: WebSocket) -> None:
@@ -118,7 +125,7 @@ async def my_notices(websocket: WebSocket) -> None:
     await websocket.accept()
     await serve_feed(websocket, websocket.app.state.hub,
                      (citizen_channel(citizen_id), ALL_CITIZENS),
-                     after=after, replay=replay, head=head)
+                     after=after, replay=replay, head=head, holder=citizen_id)
 
 
 async def wallboard(websocket: WebSocket) -> None:

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import redis
 from rq import get_current_job
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from models.health import (
@@ -28,9 +28,9 @@ from models.health import (
     parse_rows,
     resolve_rows,
 )
-from models.tables import Batch, utcnow
+from models.tables import Batch, Violation, utcnow
 from models.violations import reactivate_logbooks, suspend_logbooks
-from realtime.events import citizen_channel, publish, venue_channel
+from realtime.events import access_message, citizen_channel, publish, venue_channel
 from workers.context import resources
 
 # Rows per transaction: big enough to amortise round trips, small enough that the notice lock
@@ -38,6 +38,7 @@ from workers.context import resources
 CHUNK = int(os.environ.get("SCANBOOK_STATUS_CHUNK", "2000"))
 T = TypeVar("T")
 _b = Batch.__table__
+_v = Violation.__table__
 
 
 class PermanentJobError(LookupError):
@@ -68,11 +69,17 @@ def publish_outcome(client, outcome: ChangeOutcome) -> None:
     who subscribes later reads the notice from the database when their feed starts (feeds
     subscribe before they replay). For 100,000 exposed citizens of whom a few thousand are
     online, that saves ~97 % of the PUBLISH round trips.
+
+    Everyone who is no longer green has lost any registrar duty: the live feeds they hold
+    recheck their access and close (realtime.events.access_changed).
     """
     by_channel = [(citizen_channel(n["citizen_id"]), n) for n in outcome.notices]
     online = listening(client, [ch for ch, _ in by_channel])
     items = [(ch, n) for ch, n in by_channel if ch in online]
     items += [(venue_channel(e["venue_id"]), e) for e in outcome.logbook_events]
+    not_green = [n["citizen_id"] for n in outcome.notices if n.get("status") != "green"]
+    if not_green:
+        items.append(access_message(citizens=not_green))
     publish(client, items)
     outcome.notices.clear()
     outcome.logbook_events.clear()
@@ -168,8 +175,13 @@ def _logbook_job(batch_id: int, kind: str, action) -> dict:
     violation_id = _load(engine, batch_id, kind)["violation_id"]
     with engine.connect() as conn:
         events = action(conn, violation_id=violation_id, now=utcnow())
+        registrar = conn.execute(select(_v.c.citizen_id).where(_v.c.id == violation_id)
+                                 ).scalar()
         conn.commit()
-    publish(client, [(venue_channel(e["venue_id"]), e) for e in events])
+    items = [(venue_channel(e["venue_id"]), e) for e in events]
+    if kind == "violation" and registrar is not None:
+        items.append(access_message(citizens=[registrar]))  # suspended: off duty everywhere
+    publish(client, items)
     return finish_batch(engine, batch_id, {"violation_id": violation_id, "logbooks": len(events),
                                            "logbook_ids": [e["logbook_id"] for e in events]})
 

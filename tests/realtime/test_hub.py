@@ -102,3 +102,28 @@ def test_a_local_batch_goes_out_at_once_only_when_it_follows_on():
         (False, []),
     ]
     assert gaps == 1 and local == 3
+
+
+def test_an_access_change_reaches_the_venues_feeds_and_the_holders_connections():
+    from realtime.events import access_message, venue_channel
+    from realtime.hub import RECHECK, Hub
+
+    async def run():
+        hub = Hub("redis://127.0.0.1:1/0")  # never started: messages are handed in directly
+        async with hub.subscribe(venue_channel(1), holder=7) as seven_at_1, \
+                hub.subscribe(venue_channel(2), holder=7) as seven_at_2, \
+                hub.subscribe(venue_channel(1), holder=8) as eight_at_1, \
+                hub.subscribe(venue_channel(3), holder=None) as official_at_3, \
+                hub.subscribe("sb:citizen:8", holder=8) as eight_me:
+            hub._access(access_message(citizens=[7])[1])
+            by_citizen = [s.take() for s in (seven_at_1, seven_at_2, eight_at_1,
+                                             official_at_3, eight_me)]
+            hub._access(access_message(venues=[1, 3])[1])
+            by_venue = [s.take() for s in (seven_at_1, seven_at_2, eight_at_1,
+                                           official_at_3, eight_me)]
+        return by_citizen, by_venue, hub._held
+
+    by_citizen, by_venue, held = asyncio.run(run())
+    assert by_citizen == [[RECHECK], [RECHECK], [], [], []]
+    assert by_venue == [[RECHECK], [], [RECHECK], [RECHECK], []]
+    assert held == {}  # unsubscribing forgets the holders
