@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from starlette.websockets import WebSocketDisconnect
+
 from tests.conftest import ADMIN
 from tests.workers.helpers import change, job, submit
 
@@ -15,8 +18,8 @@ def test_violation_suspends_until_lifted(client, people, run_jobs, venue_with_lo
     second = client.post(f"/api/venues/{venue['id']}/logbooks", headers=owner["headers"],
                          json={"label": "西门"}).json()
     visitor = people.make("访客")
-    with client.websocket_connect(f"/ws/venues/{venue['id']}/feed",
-                                  headers=owner["headers"]) as feed:
+    feed_url = f"/ws/venues/{venue['id']}/feed"
+    with client.websocket_connect(feed_url, headers=owner["headers"]) as feed:
         assert feed.receive_json()["type"] == "ready"
         queued = submit(client, "/api/admin/violations",
                         {"citizen_id": owner["id"], "reason": "未落实扫码查验"})
@@ -24,25 +27,35 @@ def test_violation_suspends_until_lifted(client, people, run_jobs, venue_with_lo
         run_jobs()
         events = [feed.receive_json(), feed.receive_json()]
         assert {e["state"] for e in events} == {"suspended"}
-        result = job(client, queued["job_id"])["result"]
-        assert result["logbooks"] == 2
-        for book in (logbook, second):
-            r = _scan(client, visitor, book["token"])
-            assert r.status_code == 410 and r.json()["error"] == "logbook_suspended"
-        got = client.get(f"/api/logbooks/{logbook['id']}", headers=owner["headers"]).json()
-        assert got["state"] == "suspended" and "未落实扫码查验" in got["reason"]
+        # Suspended is off duty: the feed closes after telling why (docs/architecture.md).
+        with pytest.raises(WebSocketDisconnect) as closed:
+            feed.receive_json()
+        assert closed.value.code == 4403
+    result = job(client, queued["job_id"])["result"]
+    assert result["logbooks"] == 2
+    for book in (logbook, second):
+        r = _scan(client, visitor, book["token"])
+        assert r.status_code == 410 and r.json()["error"] == "logbook_suspended"
+    got = client.get(f"/api/logbooks/{logbook['id']}", headers=owner["headers"]).json()
+    assert got["state"] == "suspended" and "未落实扫码查验" in got["reason"]
+    with client.websocket_connect(feed_url, headers=owner["headers"]) as feed, \
+            pytest.raises(WebSocketDisconnect) as refused:
+        feed.receive_json()
+    assert refused.value.code == 4403
 
-        listed = client.get(f"/api/admin/violations?citizen_id={owner['id']}&active=true",
-                            headers=ADMIN).json()["items"]
-        assert [v["id"] for v in listed] == [queued["violation_id"]]
+    listed = client.get(f"/api/admin/violations?citizen_id={owner['id']}&active=true",
+                        headers=ADMIN).json()["items"]
+    assert [v["id"] for v in listed] == [queued["violation_id"]]
 
-        lifted = client.post(f"/api/admin/violations/{queued['violation_id']}/lift",
-                             headers=ADMIN, json={"reason": "已整改"})
-        assert lifted.status_code == 202, lifted.text
-        assert lifted.json()["violation"]["active"] is False
-        run_jobs()
-        events = [feed.receive_json(), feed.receive_json()]
-        assert {e["state"] for e in events} == {"active"}
+    lifted = client.post(f"/api/admin/violations/{queued['violation_id']}/lift",
+                         headers=ADMIN, json={"reason": "已整改"})
+    assert lifted.status_code == 202, lifted.text
+    assert lifted.json()["violation"]["active"] is False
+    run_jobs()
+    with client.websocket_connect(feed_url, headers=owner["headers"]) as feed:
+        assert feed.receive_json()["type"] == "ready"  # back on duty
+    books = client.get(f"/api/venues/{venue['id']}/logbooks", headers=owner["headers"])
+    assert {b["state"] for b in books.json()["items"]} == {"active"}
     assert _scan(client, visitor, logbook["token"]).status_code == 201
     again = client.post(f"/api/admin/violations/{queued['violation_id']}/lift", headers=ADMIN)
     assert again.status_code == 409 and again.json()["error"] == "conflict"
