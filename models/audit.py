@@ -7,19 +7,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
 from models.citizens import clean_name, has_id_number
+from models.crypto import id_lookup
 from models.errors import NotFound, ValidationFailed
 from models.idnumber import parse_id_number
 from models.masking import mask_id_number, mask_name
-from models.tables import Audit, Checkin, Citizen, Logbook, StatusChange, Venue
+from models.tables import Audit, Checkin, Citizen, Logbook, StatusChange, Venue, Visitor
 from models.timeutil import iso
 
 TRACE = "trace"
 PROXY_CHECK = "proxy_check"
+PROXY_CHECKIN = "proxy_checkin"  # a registrar's proxy check-in (models/visitors.py)
 MAX_TRACE_CHECKINS = 5000
 NOT_GIVEN = "未说明 / not stated"
 
@@ -66,36 +68,55 @@ _ck, _lb, _v, _sc = (Checkin.__table__, Logbook.__table__, Venue.__table__,
                      StatusChange.__table__)
 
 
+def _visitor_full(v: Visitor) -> dict:
+    return {"id": v.id, "name": v.name, "id_number": v.id_number, "citizen_id": v.citizen_id,
+            "created_at": iso(v.created_at)}
+
+
 def trace(session: Session, *, id_number: object, actor: str, purpose: str,
           detail: dict | None = None, since: datetime | None = None) -> dict:
-    """An official's unmasked trace of one citizen: who they are, where they checked in, how
-    their status changed. Written to the audit log first, found or not."""
+    """An official's unmasked trace of one ID number: the citizen (null when nobody
+    registered it), where they checked in, how their status changed, and the unregistered
+    visitors recorded under the number by registrars' proxy check-ins (`visitors`, with the
+    name given; their visits are in `checkins` with `visitor` set). Written to the audit log
+    first, found or not."""
     number = parse_id_number(id_number).value
     citizen = session.exec(orm_select(Citizen).where(has_id_number(number))).first()
+    visitors = session.exec(orm_select(Visitor).where(Visitor.id_hash == id_lookup(number))
+                            .order_by(Visitor.id)).all()
     entry = record(session, actor=actor, action=TRACE, target=mask_id_number(number),
                    citizen_id=citizen.id if citizen else None, purpose=purpose or NOT_GIVEN,
-                   detail={**(detail or {}), "found": citizen is not None})
+                   detail={**(detail or {}), "found": citizen is not None,
+                           "visitors": len(visitors)})
     session.commit()
-    if citizen is None:
+    if citizen is None and not visitors:
         raise NotFound("查无此人 / no citizen with this ID number")
+    whose = [_ck.c.visitor_id.in_([v.id for v in visitors])] if visitors else []
+    if citizen is not None:
+        whose.append(_ck.c.citizen_id == citizen.id)
     query = (select(_ck, _lb.c.label, _v.c.name.label("venue_name"), _v.c.address,
                     _v.c.district)
              .join(_lb, _lb.c.id == _ck.c.logbook_id).join(_v, _v.c.id == _ck.c.venue_id)
-             .where(_ck.c.citizen_id == citizen.id)
+             .where(or_(*whose))
              .order_by(_ck.c.at.desc()).limit(MAX_TRACE_CHECKINS))
     if since is not None:
         query = query.where(_ck.c.at >= since)
     conn = session.connection()
+    names = {v.id: v.name for v in visitors}
     checkins = [{"id": r.id, "at": iso(r.at), "venue_id": r.venue_id, "venue_name": r.venue_name,
                  "address": r.address, "district": r.district, "logbook_id": r.logbook_id,
                  "logbook_label": r.label, "via": r.via, "helper_id": r.helper_id,
-                 "status": r.status, "popup_kind": r.popup_kind, "alert": bool(r.alert)}
+                 "status": r.status, "popup_kind": r.popup_kind, "alert": bool(r.alert),
+                 "visitor": ({"id": r.visitor_id, "name": names.get(r.visitor_id)}
+                             if r.visitor_id else None)}
                 for r in conn.execute(query)]
-    history = [{"at": iso(r.at), "old_status": r.old_status, "new_status": r.new_status,
-                "popup_kind": r.popup_kind, "reason": r.reason, "batch_id": r.batch_id}
-               for r in conn.execute(select(_sc).where(_sc.c.citizen_id == citizen.id)
-                                     .order_by(_sc.c.id.desc()).limit(500))]
-    return {"citizen": _citizen_full(citizen), "checkins": checkins,
+    history = [] if citizen is None else [
+        {"at": iso(r.at), "old_status": r.old_status, "new_status": r.new_status,
+         "popup_kind": r.popup_kind, "reason": r.reason, "batch_id": r.batch_id}
+        for r in conn.execute(select(_sc).where(_sc.c.citizen_id == citizen.id)
+                              .order_by(_sc.c.id.desc()).limit(500))]
+    return {"citizen": _citizen_full(citizen) if citizen else None, "checkins": checkins,
+            "visitors": [_visitor_full(v) for v in visitors],
             "status_history": history, "audit_id": entry.id}
 
 
@@ -104,7 +125,7 @@ def my_traces(session: Session, *, citizen_id: int, limit: int = 200) -> list[di
     their status for them (他人代查, masked)."""
     rows = session.exec(
         orm_select(Audit).where(Audit.citizen_id == citizen_id,
-                                col(Audit.action).in_((TRACE, PROXY_CHECK)))
+                                col(Audit.action).in_((TRACE, PROXY_CHECK, PROXY_CHECKIN)))
         .order_by(col(Audit.id).desc()).limit(limit)
     ).all()
     out = []
@@ -114,7 +135,7 @@ def my_traces(session: Session, *, citizen_id: int, limit: int = 200) -> list[di
             out.append({"id": a.id, "at": iso(a.at), "action": a.action,
                         "office": detail.get("office") or "卫生健康部门 / health authority",
                         "purpose": a.purpose})
-        else:
+        else:  # 他人代查 or a registrar's proxy check-in: who saw my status (masked)
             out.append({"id": a.id, "at": iso(a.at), "action": a.action,
                         "by": detail.get("caller_masked"), "office": None, "purpose": a.purpose})
     return out

@@ -14,8 +14,8 @@ from models.crypto import decrypt_id
 from models.errors import DomainError, LogbookUnavailable, UnknownCode, ValidationFailed
 from models.idnumber import MINOR_AGE
 from models.masking import mask_id_number, mask_name
-from models.status import is_abnormal
-from models.tables import Checkin, Citizen, Logbook, Venue
+from models.status import VISITOR_STATUS, is_abnormal
+from models.tables import Checkin, Citizen, Logbook, Venue, Visitor
 from models.timeutil import BEIJING, iso, parse_iso
 
 DEDUP_SECONDS = 60
@@ -23,15 +23,17 @@ DEDUP_SECONDS = 60
 
 @dataclass(frozen=True)
 class CheckinRequest:
-    """A scan (code set) or a proxy check-in by a registrar (logbook_id set)."""
+    """A scan (code set) or a proxy check-in by a registrar (logbook_id set). Who: a citizen,
+    or (a proxy check-in only) an unregistered visitor (`visitor_id`, citizen_id None)."""
 
-    citizen_id: int
+    citizen_id: int | None
     code: str | None = None
     logbook_id: int | None = None
     via: str = "scan"
     helper_id: int | None = None
     at: datetime | None = None  # a scan queued on an offline phone: when it was scanned
     limit: int = 0  # scans a minute this citizen may make, counted by the writer (0: none)
+    visitor_id: int | None = None
 
 
 SCANNED_AT_MAX = timedelta(hours=2)  # how far back a queued scan's own time is believed
@@ -87,12 +89,13 @@ def public_checkin(row, label: str) -> dict:
 _lb = Logbook.__table__
 _v = Venue.__table__
 _c = Citizen.__table__
+_vi = Visitor.__table__
 _ck = Checkin.__table__
 
 _BY_IDS = select(_ck).where(_ck.c.id.in_(bindparam("ids", expanding=True)))
 _CHUNK = 500  # rows a statement: 12 parameters a row stay well inside the drivers' limits
-_INSERT_COLUMNS = ("venue_id", "logbook_id", "citizen_id", "helper_id", "via", "status",
-                   "popup_kind", "alert", "minor", "name_masked", "id_masked", "at")
+_INSERT_COLUMNS = ("venue_id", "logbook_id", "citizen_id", "visitor_id", "helper_id", "via",
+                   "status", "popup_kind", "alert", "minor", "name_masked", "id_masked", "at")
 _LOGBOOKS = (f"SELECT lb.id, lb.venue_id, lb.label, lb.state, lb.reason, lb.code, v.name "
              f"FROM {_lb.name} lb JOIN {_v.name} v ON v.id = lb.venue_id WHERE lb.")
 # The statements of a batch, as SQL text with `{rows}` placeholders for the batch's values.
@@ -105,16 +108,22 @@ _TEMPLATES = {
     # The ID number is stored encrypted (models/crypto.py): decrypted here, ~1 µs a row.
     "citizens": f"SELECT id, name, {_c.c.id_number.name}, status, popup_kind FROM {_c.name} "
                 "WHERE id IN ({rows})",
+    "visitors": f"SELECT id, name, {_vi.c.id_number.name} FROM {_vi.name} WHERE id IN ({{rows}})",
     # The batch's own (citizen, logbook) pairs joined to the index on (citizen_id, logbook_id,
     # at): one index seek a pair. (A row-value IN would be neater, but SQLite then scans
     # every check-in of the last minute.)
     "recent": f"SELECT ck.id, ck.citizen_id, ck.logbook_id FROM (VALUES {{rows}}) AS p "
               f"JOIN {_ck.name} ck ON ck.citizen_id = p.column1 AND ck.logbook_id = p.column2 "
               "AND ck.at >= {mark}",
+    # Unregistered visitors' (proxy) visits: rare, on the partial index ix_checkin_visitor_id.
+    "recent_visitors": f"SELECT ck.id FROM (VALUES {{rows}}) AS p JOIN {_ck.name} ck "
+                       "ON ck.visitor_id = p.column1 AND ck.logbook_id = p.column2 "
+                       "AND ck.at >= {mark}",
     "insert": f"INSERT INTO {_ck.name} ({', '.join(_INSERT_COLUMNS)}) VALUES {{rows}} "
-              "RETURNING id, citizen_id, logbook_id",
+              "RETURNING id, citizen_id, visitor_id, logbook_id",
 }
-_WIDTH = {"recent": 2, "insert": len(_INSERT_COLUMNS)}  # parameters a row (else 1)
+# Parameters a row (else 1).
+_WIDTH = {"recent": 2, "recent_visitors": 2, "insert": len(_INSERT_COLUMNS)}
 _sql: dict[tuple[str, str, int], str] = {}
 
 
@@ -191,33 +200,49 @@ def _bind_at(conn: Connection, value: datetime):
 _at_processors: dict[str, object] = {}
 
 
-def _recent(conn: Connection, pairs: list[tuple[int, int]], since: datetime) -> list:
-    """The check-ins since `since` of these (citizen, logbook) pairs, full rows."""
-    ids = [row[0] for row in _fetch(conn, "recent", pairs, _bind_at(conn, since))]
+# A request's key: (citizen id, visitor id, logbook id), 0 for the absent one (ids start at
+# 1). It names the check-in the 60 s rule matches, and a new row inside its batch.
+_Key = tuple[int, int, int]
+
+
+def _key(row) -> _Key:
+    """A check-in row's key: its citizen's once it has one (a visitor's visit linked to the
+    citizen who registered later counts as theirs), else its visitor's."""
+    if row.citizen_id:
+        return (row.citizen_id, 0, row.logbook_id)
+    return (0, row.visitor_id, row.logbook_id)
+
+
+def _recent(conn: Connection, keys: list[_Key], since: datetime) -> list:
+    """The check-ins since `since` of these keys' (citizen or visitor, logbook), full rows."""
+    mark = _bind_at(conn, since)
+    ids = [row[0] for row in _fetch(conn, "recent", [(c, lb) for c, v, lb in keys if c], mark)]
+    ids += [row[0] for row in _fetch(conn, "recent_visitors",
+                                     [(v, lb) for c, v, lb in keys if not c], mark)]
     return list(conn.execute(_BY_IDS, {"ids": ids})) if ids else []
 
 
-def _insert(conn: Connection, rows: list[dict], at: datetime) -> dict[tuple[int, int], int]:
-    """Insert the rows in multi-row INSERT … RETURNING statements; returns (citizen, logbook)
-    → new id. RETURNING order is not guaranteed, so rows are matched back by (citizen,
-    logbook), which is unique inside a batch. A row's own "at" (a queued offline scan)
-    overrides the batch's time."""
+def _insert(conn: Connection, rows: list[dict], at: datetime) -> dict[_Key, int]:
+    """Insert the rows in multi-row INSERT … RETURNING statements; returns key → new id.
+    RETURNING order is not guaranteed, so rows are matched back by their key, which is
+    unique inside a batch. A row's own "at" (a queued offline scan) overrides the batch's
+    time."""
     at_value = _bind_at(conn, at)
-    values = [(r["venue_id"], r["logbook_id"], r["citizen_id"], r["helper_id"], r["via"],
-               r["status"], r["popup_kind"], r["alert"], r["minor"], r["name_masked"],
+    values = [(r["venue_id"], r["logbook_id"], r["citizen_id"], r["visitor_id"], r["helper_id"],
+               r["via"], r["status"], r["popup_kind"], r["alert"], r["minor"], r["name_masked"],
                r["id_masked"], at_value if r["at"] is None else _bind_at(conn, r["at"]))
               for r in rows]
     if conn.dialect.name == "sqlite":
         inserted = _insert_sqlite(conn, values)
     else:
         inserted = _fetch(conn, "insert", values)
-    return {(citizen_id, logbook_id): checkin_id
-            for checkin_id, citizen_id, logbook_id in inserted}
+    return {(citizen_id or 0, 0 if citizen_id else visitor_id, logbook_id): checkin_id
+            for checkin_id, citizen_id, visitor_id, logbook_id in inserted}
 
 
 _SQLITE_INSERT = (f"INSERT INTO {_ck.name} ({', '.join(_INSERT_COLUMNS)}) "
                   f"VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})")
-_SQLITE_SINCE = f"SELECT id, citizen_id, logbook_id FROM {_ck.name} WHERE id > ?"
+_SQLITE_SINCE = f"SELECT id, citizen_id, visitor_id, logbook_id FROM {_ck.name} WHERE id > ?"
 
 
 def _insert_sqlite(conn: Connection, values: list[tuple]) -> list[tuple]:
@@ -255,32 +280,36 @@ def record_checkins(
     by_code = {r.code: r for r in map(_Logbook._make, _fetch(conn, "logbooks_by_code", codes))}
     by_id = {r.id: r for r in map(_Logbook._make, _fetch(conn, "logbooks_by_id", lb_ids))}
     by_id.update({r.id: r for r in by_code.values()})
-    citizens = {row[0]: row for row in
-                _fetch(conn, "citizens", sorted({r.citizen_id for r in requests}))}
+    citizens = {row[0]: row for row in _fetch(conn, "citizens", sorted(
+        {r.citizen_id for r in requests if r.citizen_id is not None}))}
+    visitors = {row[0]: row for row in _fetch(conn, "visitors", sorted(
+        {r.visitor_id for r in requests if r.citizen_id is None and r.visitor_id is not None}))}
 
-    # Which logbook and citizen each request names, or the error it gets.
-    resolved: list[tuple[int, int] | DomainError] = []
+    # Which logbook and person each request names, or the error it gets.
+    resolved: list[_Key | DomainError] = []
     for req in requests:
         lb = by_code.get(req.code) if req.code else by_id.get(req.logbook_id)
         if lb is None:
             resolved.append(UnknownCode("无效的登记码 / unknown logbook code"))
         elif lb.state != "active":
             resolved.append(LogbookUnavailable(lb.state, lb.reason))
-        elif req.citizen_id not in citizens:
-            resolved.append(ValidationFailed("未知的居民 / unknown citizen"))
+        elif req.citizen_id in citizens:
+            resolved.append((req.citizen_id, 0, lb.id))
+        elif req.citizen_id is None and req.visitor_id in visitors:
+            resolved.append((0, req.visitor_id, lb.id))
         else:
-            resolved.append((req.citizen_id, lb.id))
+            resolved.append(ValidationFailed("未知的居民 / unknown citizen"))
     if refused is not None:
         for i, refusal in refused().items():
             resolved[i] = refusal
 
-    pairs = sorted({key for key in resolved if isinstance(key, tuple)})
-    recent: dict[tuple[int, int], dict] = {}  # key → the public check-in it resolves to
-    if pairs:
+    keys = sorted({key for key in resolved if isinstance(key, tuple)})
+    recent: dict[_Key, dict] = {}  # key → the public check-in it resolves to
+    if keys:
         since = now - timedelta(seconds=DEDUP_SECONDS)
-        latest: dict[tuple[int, int], object] = {}
-        for row in _recent(conn, pairs, since):
-            key = (row.citizen_id, row.logbook_id)
+        latest: dict[_Key, object] = {}
+        for row in _recent(conn, keys, since):
+            key = _key(row)
             if key not in latest or row.id > latest[key].id:
                 latest[key] = row
         for key, row in latest.items():
@@ -288,17 +317,22 @@ def record_checkins(
 
     today = now.astimezone(BEIJING).date()
     at_iso = iso(now)
-    new_rows: dict[tuple[int, int], dict] = {}
+    new_rows: dict[_Key, dict] = {}
     for key, req in zip(resolved, requests, strict=True):
         if not isinstance(key, tuple) or key in recent or key in new_rows:
             continue
-        citizen_id, name, id_number_enc, status, popup_kind = citizens[key[0]]
+        if key[0]:
+            _, name, id_number_enc, status, popup_kind = citizens[key[0]]
+        else:  # an unregistered visitor: no status to show, the registrar checks by hand
+            _, name, id_number_enc = visitors[key[1]]
+            status, popup_kind = VISITOR_STATUS, None
         id_number = decrypt_id(id_number_enc)
-        lb = by_id[key[1]]
+        lb = by_id[key[2]]
         new_rows[key] = {
             "venue_id": lb.venue_id,
             "logbook_id": lb.id,
-            "citizen_id": citizen_id,
+            "citizen_id": key[0] or None,
+            "visitor_id": key[1] or None,
             "helper_id": req.helper_id,
             "via": req.via,
             "status": status,
@@ -343,7 +377,7 @@ def record_checkins(
         created = key in new_rows
         if created:
             new_rows.pop(key)
-        results.append(CheckinResult(recent[key], by_id[key[1]].venue_name, created=created))
+        results.append(CheckinResult(recent[key], by_id[key[2]].venue_name, created=created))
     return results, events
 
 

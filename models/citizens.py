@@ -6,16 +6,19 @@ import hashlib
 import secrets
 from datetime import date
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from models.crypto import id_lookup
 from models.errors import Conflict, ValidationFailed
 from models.idnumber import parse_id_number
 from models.masking import mask_id_number, mask_name
-from models.tables import Citizen
+from models.tables import Checkin, Citizen, Visitor
 from models.timeutil import BEIJING, iso
 
 MINOR_PHOTO_LABEL = "未成年人照片未经人脸识别"
+_vi = Visitor.__table__
+_ck = Checkin.__table__
 
 
 def hash_token(token: str) -> str:
@@ -60,23 +63,24 @@ def create_citizen(session: Session, *, name: object, id_number: object, phone: 
     citizen = Citizen(name=citizen_name, id_number=parsed.value, phone=_clean_phone(phone),
                       token_hash=hash_token(token))
     session.add(citizen)
+    session.flush()
+    _link_visits(session, citizen)
     session.commit()
     return citizen, token
 
 
-def find_or_create_visitor(session: Session, *, name: object, id_number: object) -> Citizen:
-    """A visitor registered by someone else (他人代查/代登记): the name must match the record."""
-    parsed = parse_id_number(id_number)
-    visitor_name = clean_name(name)
-    citizen = session.exec(select(Citizen).where(has_id_number(parsed.value))).first()
-    if citizen is not None:
-        if citizen.name != visitor_name:
-            raise ValidationFailed("姓名与身份证号码不符 / name does not match the ID number")
-        return citizen
-    citizen = Citizen(name=visitor_name, id_number=parsed.value)
-    session.add(citizen)
-    session.commit()
-    return citizen
+def _link_visits(session: Session, citizen: Citizen) -> None:
+    """A registrar's earlier proxy check-ins of this ID number under this name (an
+    unregistered visitor's visits, models/visitors.py) become the new citizen's: exposures
+    and traces find them as theirs. Visits under another name stay the visitor's."""
+    linked = select(_vi.c.id).where(_vi.c.id_hash == id_lookup(citizen.id_number),
+                                    _vi.c.name == citizen.name, _vi.c.citizen_id.is_(None))
+    ids = list(session.execute(linked).scalars())
+    if not ids:
+        return
+    session.execute(update(_vi).where(_vi.c.id.in_(ids)).values(citizen_id=citizen.id))
+    session.execute(update(_ck).where(_ck.c.visitor_id.in_(ids), _ck.c.citizen_id.is_(None))
+                    .values(citizen_id=citizen.id))
 
 
 def is_minor(citizen: Citizen, today: date | None = None) -> bool:

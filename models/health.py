@@ -436,12 +436,14 @@ def exposure_payload(body: dict) -> dict:
 
 def exposed_citizens(conn: Connection, payload: dict) -> list[tuple[int, str]]:
     """Everyone checked in at the venue inside the window, once each, in id order, with the
-    masked ID number their check-ins carry (for the job's per-person result)."""
+    masked ID number their check-ins carry (for the job's per-person result). Unregistered
+    visitors have no citizen: models/visitors.exposed_visitors counts them."""
     start = datetime.fromisoformat(payload["from"])
     until = datetime.fromisoformat(payload["until"])
     rows = conn.execute(
         select(_ck.c.citizen_id, func.min(_ck.c.id_masked))
-        .where(_ck.c.venue_id == payload["venue_id"], _ck.c.at >= start, _ck.c.at < until)
+        .where(_ck.c.venue_id == payload["venue_id"], _ck.c.at >= start, _ck.c.at < until,
+               _ck.c.citizen_id.is_not(None))
         .group_by(_ck.c.citizen_id).order_by(_ck.c.citizen_id))
     return [(cid, masked) for cid, masked in rows]
 

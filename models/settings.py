@@ -50,6 +50,10 @@ class Settings:
     # version 1, SCANBOOK_DATA_KEY_V2… later ones. Empty outside production when unset: the
     # keys are then derived from `secret`.
     data_keys: dict[int, bytes] = field(default_factory=dict, repr=False)
+    # A registrar's proxy check-ins a minute, and co-registrar invitations an hour, per
+    # registrar: each answer tells something about a person, so neither may be a sweep.
+    proxy_checkin_rate_per_min: int = 20
+    invite_rate_per_hour: int = 20
 
     @property
     def production(self) -> bool:
@@ -144,4 +148,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         proxy_check_rate_per_min=int(env.get("SCANBOOK_PROXY_CHECK_RATE_PER_MIN", "10")),
         sms_gateway=env.get("SCANBOOK_SMS_GATEWAY", ""),
         data_keys=data_keys,
+        proxy_checkin_rate_per_min=int(env.get("SCANBOOK_PROXY_CHECKIN_RATE_PER_MIN", "20")),
+        invite_rate_per_hour=int(env.get("SCANBOOK_INVITE_RATE_PER_HOUR", "20")),
     )

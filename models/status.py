@@ -26,6 +26,13 @@ LABELS = {
     Status.POPUP: ("弹窗", "Action needed"),
 }
 
+# A check-in's status when the visitor is not a registered citizen under the name and ID
+# number the registrar typed (an unregistered visitor's proxy check-in): there is no status
+# to show, so the registrar must check the person's health code by hand. Not a status anyone
+# can be given (parse_status refuses it); abnormal, so it raises the alert at the console.
+VISITOR_STATUS = "unknown"
+VISITOR_LABEL = ("未登记，请人工核验", "Not registered: check manually")
+
 
 def is_abnormal(status: str) -> bool:
     """Every status but green raises the alert at a registrar's console."""

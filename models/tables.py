@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     Index,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     inspect,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -121,6 +123,24 @@ class Citizen(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
+class Visitor(SQLModel, table=True):
+    """Someone a registrar checked in by name and ID number (a proxy check-in) who is not a
+    registered citizen under that name: never a citizen record, so nobody can claim an ID
+    number through a registrar. One row per (ID number, name given); the number is stored
+    like a citizen's (ciphertext + keyed hash, docs/id-numbers.md). `citizen_id` is set when
+    a citizen registers with this number and this name: their visits then become theirs."""
+
+    __table_args__ = (UniqueConstraint("id_hash", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    id_number: str = Field(sa_column=Column(
+        "id_number_enc", EncryptedIdNumber(), key="id_number", nullable=False))
+    id_hash: str | None = Field(default=None, sa_column=Column(
+        String(64), nullable=False, index=True, default=_id_hash_default))
+    citizen_id: int | None = Field(default=None, foreign_key="citizen.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
 @event.listens_for(Citizen, "before_update")
 def _rehash_changed_id_number(mapper, connection, target: Citizen) -> None:
     if inspect(target).attrs.id_number.history.has_changes():
@@ -168,6 +188,12 @@ class Checkin(SQLModel, table=True):
         Index("ix_checkin_logbook_id_id", "logbook_id", "id"),
         Index("ix_checkin_citizen_logbook_at", "citizen_id", "logbook_id", "at"),
         Index("ix_checkin_venue_id_at", "venue_id", "at"),  # exposures: a venue's time window
+        # An unregistered visitor's visits (few): a partial index costs scans nothing.
+        Index("ix_checkin_visitor_id", "visitor_id",
+              postgresql_where=text("visitor_id IS NOT NULL"),
+              sqlite_where=text("visitor_id IS NOT NULL")),
+        CheckConstraint("citizen_id IS NOT NULL OR visitor_id IS NOT NULL",
+                        name="ck_checkin_someone"),
     )
     # BIGINT on PostgreSQL (billions of scans); SQLite needs INTEGER for its rowid alias.
     id: int | None = Field(
@@ -178,7 +204,9 @@ class Checkin(SQLModel, table=True):
     )
     venue_id: int = Field(foreign_key="venue.id")
     logbook_id: int = Field(foreign_key="logbook.id")
-    citizen_id: int = Field(foreign_key="citizen.id")
+    # NULL for an unregistered visitor's visit (visitor_id set) until they register.
+    citizen_id: int | None = Field(default=None, foreign_key="citizen.id")
+    visitor_id: int | None = Field(default=None, foreign_key="visitor.id")
     helper_id: int | None = Field(default=None, foreign_key="citizen.id")
     via: str = Field(default="scan", max_length=8)  # scan | proxy
     status: str = Field(max_length=16)

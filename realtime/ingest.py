@@ -693,14 +693,15 @@ def _event_id(event: dict) -> int:
 
 def _encode_requests(requests: list[CheckinRequest]) -> bytes:
     return orjson.dumps([[r.citizen_id, r.code, r.logbook_id, r.via, r.helper_id,
-                          None if r.at is None else r.at.isoformat(), r.limit]
+                          None if r.at is None else r.at.isoformat(), r.limit, r.visitor_id]
                          for r in requests])
 
 
 def _decode_requests(message: bytes) -> list[CheckinRequest]:
     return [CheckinRequest(citizen_id=c, code=code, logbook_id=lb, via=via, helper_id=helper,
-                           at=None if at is None else datetime.fromisoformat(at), limit=limit)
-            for c, code, lb, via, helper, at, limit in orjson.loads(message)]
+                           at=None if at is None else datetime.fromisoformat(at), limit=limit,
+                           visitor_id=visitor)
+            for c, code, lb, via, helper, at, limit, visitor in orjson.loads(message)]
 
 
 # What some errors carry besides their message: a logbook's state (410), a retry-after (429).

@@ -8,7 +8,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from models.checkins import CheckinRequest
-from models.citizens import find_or_create_visitor
 from models.errors import NotFound
 from models.venues import (
     add_registrar,
@@ -22,6 +21,7 @@ from models.venues import (
     registrar_venues,
     venue_public,
 )
+from models.visitors import proxy_visitor
 from realtime.events import venue_channel
 from web import exports
 from web.auth import current_citizen
@@ -129,15 +129,22 @@ async def export(request: Request) -> Response:
 
 
 async def proxy_checkin(request: Request) -> Response:
+    """POST /api/logbooks/{id}/proxy-checkins: check in a visitor without a phone. Rate
+    limited per registrar and audited; a registered citizen only when the name and the ID
+    number are both theirs, anyone else as an unregistered visitor (status "unknown"), with
+    the same answer whichever part did not match (models/visitors.py)."""
     citizen = await current_citizen(request)
+    await request.app.state.limiter.hit(
+        "proxy-checkin", citizen.id,
+        limit=request.app.state.settings.proxy_checkin_rate_per_min)
     body = await read_json(request)
     logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
                                actor=citizen)
-    visitor = await in_session(request, find_or_create_visitor, name=body.get("name"),
-                               id_number=body.get("id_number"))
+    who = await in_session(request, proxy_visitor, registrar=citizen, logbook=logbook,
+                           name=body.get("name"), id_number=body.get("id_number"))
     result = await request.app.state.writer.submit(
-        CheckinRequest(citizen_id=visitor.id, logbook_id=logbook.id, via="proxy",
-                       helper_id=citizen.id)
+        CheckinRequest(citizen_id=who.citizen_id, visitor_id=who.visitor_id,
+                       logbook_id=logbook.id, via="proxy", helper_id=citizen.id)
     )
     return JSON(result.checkin, status_code=201 if result.created else 200)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from models.status import LABELS
+from models.status import LABELS, VISITOR_LABEL
 
 LANGS = ("zh", "en")
 DEFAULT = "zh"
@@ -79,6 +79,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status_yellow": (LABELS["yellow"][0], LABELS["yellow"][1]),
     "status_red": (LABELS["red"][0], LABELS["red"][1]),
     "status_popup": (LABELS["popup"][0], LABELS["popup"][1]),
+    "status_unknown": VISITOR_LABEL,  # an unregistered visitor's proxy check-in
     "popup_travel": ("行程核验", "Travel check"),
     "popup_risk_area": ("风险地区", "Risk area"),
     "popup_hint_travel": ("请核实行程后再入场", "Verify the itinerary before entry"),
@@ -462,6 +463,12 @@ CONSOLE_STRINGS: dict[str, tuple[str, str]] = {
     "adm_status_since": ("状态时间", "Status since"),
     "adm_status_then": ("当时状态", "Status then"),
     "adm_citizen": ("居民编号", "Citizen"),
+    "adm_not_registered": ("未登记（仅有代登记记录）", "Not registered (proxy check-ins only)"),
+    "adm_visitor": ("代登记姓名", "Name given at a proxy check-in"),
+    "adm_visitor_linked": ("已关联本人", "linked to the citizen"),
+    "adm_visitor_unlinked": ("未关联：与登记姓名不符或未登记，请核实",
+                             "not linked: not the registered name, or not registered; verify"),
+    "adm_visitor_as": ("登记为 ", "recorded as "),
     "adm_checkins": ("到访记录", "Check-ins"),
     "adm_no_checkins": ("没有到访记录。", "No check-ins."),
     "adm_history": ("状态变更记录", "Status history"),
@@ -476,6 +483,7 @@ CONSOLE_STRINGS: dict[str, tuple[str, str]] = {
     "adm_action": ("操作", "Action"),
     "adm_action_trace": ("个案查询", "Trace"),
     "adm_action_proxy_check": ("他人代查", "Check for another"),
+    "adm_action_proxy_checkin": ("代登记", "Proxy check-in"),
     "adm_target": ("对象", "Whom"),
     "adm_found": ("查到", "Found"),
     "adm_yes": ("是", "Yes"),
@@ -540,6 +548,7 @@ CONSOLE_STRINGS: dict[str, tuple[str, str]] = {
     "wb_status_yellow": ("居家观察", "Home obs."),
     "wb_status_red": ("集中观察", "Centralized"),
     "wb_status_popup": ("弹窗", "Popup"),
+    "wb_status_unknown": ("未登记", "Unregistered"),
     "wb_levels": ("各场所等级", "Venue levels"),
     "wb_rule": ("近15分钟到访 ÷ 容量：<50% 正常，<90% 繁忙，≥90% 拥挤",
                 "arrivals in 15 min ÷ capacity: <50% normal, <90% busy, ≥90% crowded"),

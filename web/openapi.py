@@ -50,6 +50,9 @@ def _text(max_length: int, min_length: int = 1) -> dict:
 
 
 STATUS = {"type": "string", "enum": ["green", "yellow", "red", "popup"]}
+# A check-in's status also takes "unknown": an unregistered visitor's proxy check-in (no
+# status to show; alert true: the registrar checks the person by hand). docs/registrars.md
+CHECKIN_STATUS = {"type": "string", "enum": [*STATUS["enum"], "unknown"]}
 POPUP_KIND = _null({"type": "string", "enum": ["travel", "risk_area"]})
 ID_NUMBER = {"type": "string", "pattern": "^[0-9]{17}[0-9Xx]$",
              "description": "居民身份证号码 (GB 11643, 18 characters, check digit)"}
@@ -90,10 +93,19 @@ SCHEMAS: dict[str, dict] = {
     "Batch": _obj({"id": ID, "kind": STR, "result": {}},
                   {"actor": STR, "job_id": _null(STR), "created_at": TIME,
                    "finished_at": _null(TIME)}),
-    "Trace": _obj({"citizen": _obj({"id": ID, "name": STR, "id_number": STR, "status": STATUS}),
-                   "checkins": {"type": "array", "items": _obj({"id": ID, "at": TIME,
-                                                                 "venue_id": INT})}},
-                  {"status_history": {"type": "array"}, "audit_id": INT}),
+    "Trace": _obj({"citizen": _null(_obj({"id": ID, "name": STR, "id_number": STR,
+                                          "status": STATUS})),
+                   "checkins": {"type": "array", "items": _obj(
+                       {"id": ID, "at": TIME, "venue_id": INT},
+                       {"status": CHECKIN_STATUS,
+                        "visitor": _null(_obj({"id": ID, "name": STR}))})}},
+                  {"status_history": {"type": "array"}, "audit_id": INT,
+                   "visitors": {"type": "array", "items": _obj(
+                       {"id": ID, "name": STR, "id_number": STR,
+                        "citizen_id": _null(INT)})}},
+                  description="`citizen` is null when nobody registered the number but "
+                              "registrars' proxy check-ins recorded visits under it "
+                              "(`visitors`: the names given; their visits carry `visitor`)."),
     "AuditEntry": _obj({"id": ID, "at": TIME, "actor": STR, "action": STR},
                        {"target": STR, "citizen_id": _null(INT), "purpose": STR, "detail": {}}),
     "Notice": _obj({"type": {"type": "string", "enum": ["notice", "status"]}, "id": ID,
@@ -113,11 +125,13 @@ SCHEMAS: dict[str, dict] = {
                      "qr_svg": STR, "poster": STR},
                     {"created_at": TIME, "state_at": _null(TIME)}),
     "Checkin": _obj({"id": ID, "venue_id": INT, "logbook_id": INT, "logbook_label": STR,
-                     "name": STR, "id_number": MASKED_ID, "status": STATUS,
+                     "name": STR, "id_number": MASKED_ID, "status": CHECKIN_STATUS,
                      "popup_kind": POPUP_KIND, "alert": BOOL, "minor": BOOL,
                      "via": {"type": "string", "enum": ["scan", "proxy"]}, "at": TIME},
                     {"type": {"const": "checkin"}},
-                    description="A check-in as registrars see it (masked)."),
+                    description="A check-in as registrars see it (masked). Status `unknown`: "
+                                "a proxy check-in of someone who is not a registered citizen "
+                                "under that name and ID number (check them by hand)."),
     "ScanResult": _obj({"checkin_id": ID, "status": STATUS, "alert": BOOL,
                         "venue": _obj({"id": ID, "name": STR}),
                         "logbook": _obj({"id": ID, "label": STR}), "at": TIME},
@@ -359,8 +373,10 @@ OPERATIONS = [
         tag="registrar", auth=CITIZEN, errors=LOGBOOK_GUARD, params=[PATH_ID],
         ok={200: _media("XLSX", XLSX)}),
     _op("POST", "/api/logbooks/{id}/proxy-checkins",
-        "Check in a visitor without a phone (by name and ID number)", tag="registrar",
-        auth=CITIZEN, errors=(*LOGBOOK_GUARD, 410), params=[PATH_ID],
+        "Check in a visitor without a phone (by name and ID number; rate limited per "
+        "registrar, audited). A registered citizen when both are theirs, else an "
+        "unregistered visitor (status unknown), the same answer whichever part differs",
+        tag="registrar", auth=CITIZEN, errors=(*LOGBOOK_GUARD, 410, 429), params=[PATH_ID],
         body=_obj({"name": _text(64), "id_number": ID_NUMBER}),
         ok={201: _json("checked in", _ref("Checkin")),
             200: _json("the same check-in, within 60 s", _ref("Checkin"))}),

@@ -192,7 +192,7 @@ async def audit(request: Request) -> Response:
     if isinstance(principal, Response):
         return principal
     action = request.query_params.get("action") or None
-    if action not in (None, "trace", "proxy_check"):
+    if action not in (None, "trace", "proxy_check", "proxy_checkin"):
         action = None
     items = await in_session(request, list_audit, action=action,
                              before=_int_param(request, "before"), limit=PAGE_SIZE)

@@ -1,4 +1,5 @@
-"""The retention job: check-ins older than SCANBOOK_RETENTION_DAYS (default 28) are deleted.
+"""The retention job: check-ins older than SCANBOOK_RETENTION_DAYS (default 28) are deleted,
+and with them the unregistered visitors who have no visit left (models/visitors.py).
 
 On PostgreSQL with daily check-in partitions (migration 0003) whole expired days are dropped
 (models/partitions.py) and the coming days' partitions are made ahead; whatever is left past
@@ -12,6 +13,7 @@ from models.partitions import drop_expired_partitions, ensure_partitions
 from models.retention import purge_checkins as _purge
 from models.tables import utcnow
 from models.timeutil import iso
+from models.visitors import purge_visitors
 from workers.context import resources
 
 
@@ -22,5 +24,7 @@ def purge_checkins() -> dict:
     made = ensure_partitions(engine)
     dropped = drop_expired_partitions(engine, cutoff)
     deleted = _purge(engine, before=cutoff)
+    visitors = purge_visitors(engine, before=cutoff)
     return {"deleted": deleted, "dropped_partitions": dropped, "made_partitions": made,
-            "before": iso(cutoff), "retention_days": settings.retention_days}
+            "visitors_deleted": visitors, "before": iso(cutoff),
+            "retention_days": settings.retention_days}

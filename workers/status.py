@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import TypeVar
 
 import redis
@@ -30,6 +31,7 @@ from models.health import (
 )
 from models.tables import Batch, Violation, utcnow
 from models.violations import reactivate_logbooks, suspend_logbooks
+from models.visitors import exposed_visitors
 from realtime.events import access_message, citizen_channel, publish, venue_channel
 from workers.context import resources
 
@@ -164,10 +166,15 @@ def apply_exposure(batch_id: int) -> dict:
     payload = _load(engine, batch_id, "exposure")
     with engine.connect() as conn:
         exposed = exposed_citizens(conn, payload)
+        unregistered = exposed_visitors(
+            conn, venue_id=payload["venue_id"], start=datetime.fromisoformat(payload["from"]),
+            until=datetime.fromisoformat(payload["until"]))
     outcome = ChangeOutcome()
     result = _run(batch_id, chunks(exposed), len(exposed), outcome,
                   lambda _conn, piece: exposure_changes(payload, piece), raise_only=True)
-    return finish_batch(engine, batch_id, {"venue_id": payload["venue_id"], **result})
+    # Unregistered visitors (proxy check-ins) cannot be given a status: counted for officials.
+    return finish_batch(engine, batch_id, {"venue_id": payload["venue_id"], **result,
+                                           "unregistered": unregistered})
 
 
 def _logbook_job(batch_id: int, kind: str, action) -> dict:

@@ -95,7 +95,7 @@ def test_an_encrypted_column_cannot_be_compared():
         Citizen.__table__.c.id_number.in_([NUMBER])
 
 
-def test_no_id_number_in_clear_in_the_citizen_table(client, engine, people, run_jobs,
+def test_no_id_number_in_clear_in_the_citizen_and_visitor_tables(client, engine, people, run_jobs,
                                                      venue_with_logbook):
     owner, venue, book = venue_with_logbook
     made = [people.make("王五"), people.make("赵六")]
@@ -103,8 +103,7 @@ def test_no_id_number_in_clear_in_the_citizen_table(client, engine, people, run_
     visitor = make_id_number("110102", date(1950, 2, 3), 41)  # a visitor without a phone
     r = client.post(f"/api/logbooks/{book['id']}/proxy-checkins", headers=owner["headers"],
                     json={"name": "孙七", "id_number": visitor})
-    assert r.status_code == 201, r.text
-    numbers.append(visitor)
+    assert r.status_code == 201, r.text  # an unregistered visitor: a visitor row, no citizen
     r = client.post("/api/admin/status-changes", headers=ADMIN, json={"changes": [
         {"id_number": made[0]["id_number"], "status": "yellow", "reason": "密接"}]})
     assert r.status_code == 202
@@ -114,10 +113,11 @@ def test_no_id_number_in_clear_in_the_citizen_table(client, engine, people, run_
 
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT * FROM citizen")).all()
-    assert len(rows) == len(numbers)
-    cells = [value for row in rows for value in row]
+        visitor_rows = conn.execute(text("SELECT * FROM visitor")).all()
+    assert len(rows) == len(numbers) and len(visitor_rows) == 1
+    cells = [value for row in rows + visitor_rows for value in row]
     blobs = [bytes(v) if isinstance(v, bytes | memoryview) else str(v).encode() for v in cells]
-    for number in numbers:
+    for number in [*numbers, visitor]:
         # the number, most of it, its birth date and sequence, or the number in base64
         for form in (number, number[:17], number[6:17], base64.b64encode(number.encode())):
             form = form if isinstance(form, bytes) else form.encode()
@@ -127,8 +127,12 @@ def test_no_id_number_in_clear_in_the_citizen_table(client, engine, people, run_
         encrypted = conn.execute(text("SELECT id_number_enc, id_hash FROM citizen")).all()
     assert sorted(decrypt_id(enc) for enc, _ in encrypted) == sorted(numbers)
     assert {h for _, h in encrypted} == {id_lookup(n) for n in numbers}
+    with engine.connect() as conn:
+        enc, id_hash = conn.execute(text("SELECT id_number_enc, id_hash FROM visitor")).one()
+    assert decrypt_id(enc) == visitor and id_hash == id_lookup(visitor)
     r = client.get(f"/api/admin/trace?id_number={visitor}&purpose=test", headers=ADMIN)
-    assert r.status_code == 200 and r.json()["citizen"]["id_number"] == visitor
+    assert r.status_code == 200 and r.json()["citizen"] is None
+    assert r.json()["visitors"][0]["id_number"] == visitor
 
 
 def test_json_payload_round_trip_and_labels(monkeypatch):

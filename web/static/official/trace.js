@@ -19,18 +19,30 @@ function fact(label, value) {
   return el("div", {}, el("dt", {}, label), el("dd", {}, value ?? "—"));
 }
 
+// Unregistered visitors recorded under the number by registrars' proxy check-ins: the names
+// given at the door (one the citizen's own once linked, others flagged).
+function visitorFacts(visitors) {
+  return visitors.map((v) => fact(t("adm_visitor"), `${v.name}${v.citizen_id
+    ? ` · ${t("adm_visitor_linked")}` : ` · ${t("adm_visitor_unlinked")}`}`));
+}
+
 function render(result) {
   const c = result.citizen;
-  $("trace-person").replaceChildren(
+  const visitors = result.visitors || [];
+  $("trace-person").replaceChildren(...(c ? [
     fact(t("name"), c.name), fact(t("id_number"), el("span", { class: "mono" }, c.id_number)),
     fact(t("adm_phone"), c.phone || "—"), fact(t("adm_status_now"), badge(c.status, c.popup_kind)),
     fact(t("reason"), c.reason || "—"), fact(t("adm_status_since"), when(c.status_at)),
-    fact(t("adm_citizen"), `#${c.id}`));
+    fact(t("adm_citizen"), `#${c.id}`)] : [
+    fact(t("adm_citizen"), t("adm_not_registered")),
+    fact(t("id_number"), el("span", { class: "mono" }, visitors[0]?.id_number || "—"))]),
+  ...visitorFacts(visitors));
   $("trace-count").textContent = `(${result.checkins.length})`;
   const rows = result.checkins.map((k) => el("tr", { dataset: { checkinId: k.id } },
     el("td", { class: "nowrap" }, when(k.at)), el("td", {}, `${k.venue_name} #${k.venue_id}`),
     el("td", {}, k.district), el("td", {}, k.address),
-    el("td", {}, k.logbook_label, k.via === "proxy" ? ` · ${t("via_proxy")}` : ""),
+    el("td", {}, k.logbook_label, k.via === "proxy" ? ` · ${t("via_proxy")}` : "",
+      k.visitor ? ` · ${t("adm_visitor_as")}${k.visitor.name}` : ""),
     el("td", {}, badge(k.status, k.popup_kind))));
   $("trace-checkins").tBodies[0].replaceChildren(...(rows.length ? rows
     : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, t("adm_no_checkins")))]));
