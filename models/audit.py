@@ -16,7 +16,16 @@ from models.crypto import id_lookup
 from models.errors import NotFound, ValidationFailed
 from models.idnumber import parse_id_number
 from models.masking import mask_id_number, mask_name
-from models.tables import Audit, Checkin, Citizen, Logbook, StatusChange, Venue, Visitor
+from models.tables import (
+    Audit,
+    Checkin,
+    Citizen,
+    Logbook,
+    StatusChange,
+    Venue,
+    Visitor,
+    utcnow,
+)
 from models.timeutil import iso
 
 TRACE = "trace"
@@ -157,7 +166,7 @@ def proxy_check(session: Session, *, caller_id: int, name: object, id_number: ob
     if not match:
         raise NotFound("姓名与身份证号码不匹配或查无此人 / no person with this name and ID number")
     return {"name_masked": mask_name(citizen.name), "status": citizen.status,
-            "popup_kind": citizen.popup_kind}
+            "popup_kind": citizen.popup_kind, "at": iso(utcnow())}
 
 
 def clean_purpose(value: object) -> str:

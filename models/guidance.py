@@ -47,6 +47,55 @@ def advice(status: str, popup_kind: str | None) -> dict[str, str]:
     return {"zh": "请按提示处理。", "en": "Please follow the instructions shown."}
 
 
+# What staff at the door do with an abnormal status, and whom the visitor calls: the scan
+# result card and the registrar's alerts show it. 12345 is Beijing's citizen service hotline,
+# 12320 the public-health hotline.
+AT_THE_DOOR: dict[tuple[str, str | None], dict[str, dict[str, str]]] = {
+    (Status.YELLOW, None): {
+        "entry": {"zh": "请勿入场", "en": "Do not enter"},
+        "contact": {"zh": "请联系所在社区（村）居委会，或拨打12345。",
+                    "en": "Call your community (village) committee, or 12345."},
+        "staff": {"zh": "劝其返回居家观察，不得入场；如有疑问请联系其所在社区。",
+                  "en": "Ask the visitor to go home to observation; no entry. For questions, "
+                        "call their community."},
+    },
+    (Status.RED, None): {
+        "entry": {"zh": "请勿入场", "en": "Do not enter"},
+        "contact": {"zh": "请立即联系所在区疾控中心，或拨打12320。",
+                    "en": "Call your district CDC now, or the health hotline 12320."},
+        "staff": {"zh": "不得入场：请其原地等候并保持距离，立即报告属地社区和区疾控中心。",
+                  "en": "No entry: ask the visitor to wait apart and report at once to the "
+                        "local community and the district CDC."},
+    },
+    (Status.POPUP, PopupKind.TRAVEL): {
+        "entry": {"zh": "核验前请勿入场", "en": "Do not enter before the check"},
+        "contact": {"zh": "行程核验有疑问请拨打12345。",
+                    "en": "Questions about the itinerary check: call 12345."},
+        "staff": {"zh": "请其点击“继续”完成行程核验，转为未见异常后方可入场。",
+                  "en": "Ask the visitor to press 继续 (continue) and verify the itinerary; "
+                        "entry once the card is green."},
+    },
+    (Status.POPUP, PopupKind.RISK_AREA): {
+        "entry": {"zh": "请勿入场", "en": "Do not enter"},
+        "contact": {"zh": "请立即向所在社区报告，或拨打12345。",
+                    "en": "Report to your community now, or call 12345."},
+        "staff": {"zh": "不得入场：请其立即向所在社区报告，并留下联系方式。",
+                  "en": "No entry: ask the visitor to report to their community now."},
+    },
+}
+
+
+def at_the_door(status: str, popup_kind: str | None) -> dict | None:
+    """{entry, contact, staff} ({zh, en} each) for an abnormal state; None for green."""
+    if status == Status.GREEN:
+        return None
+    found = AT_THE_DOOR.get((status, popup_kind if status == Status.POPUP else None))
+    return found or {"entry": {"zh": "请勿入场", "en": "Do not enter"},
+                     "contact": {"zh": "请拨打12345咨询。", "en": "Call 12345 for help."},
+                     "staff": {"zh": "不得入场，请联系属地社区。",
+                               "en": "No entry; call the local community."}}
+
+
 def action(status: str, popup_kind: str | None, itinerary_url: str) -> dict | None:
     """The button a popup card shows, or None for the other states."""
     if status != Status.POPUP:
@@ -64,6 +113,7 @@ def guidance(status: str, popup_kind: str | None, itinerary_url: str) -> dict:
     zh, en = next((pair for key, pair in LABELS.items() if key == status), (status, status))
     return {"label": {"zh": zh, "en": en}, "abnormal": status != Status.GREEN,
             "advice": advice(status, popup_kind),
+            "door": at_the_door(status, popup_kind),
             "action": action(status, popup_kind, itinerary_url)}
 
 

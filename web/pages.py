@@ -18,7 +18,9 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from models import rotating
+from models.citizens import citizen_card
 from models.errors import CodeExpired, Forbidden, NotFound, UnknownCode
+from models.guidance import status_guide
 from models.masking import mask_id_number, mask_name
 from models.notices import announcements, notices_head
 from models.tables import Citizen, Logbook, Venue
@@ -44,7 +46,8 @@ def _static_version() -> str:
 STATIC_VERSION = _static_version()
 # Modules the page modules import: the import map adds the version to their URLs too.
 IMPORT_MAP = {"imports": {f"/static/{name}": f"/static/{name}?v={STATIC_VERSION}"
-                          for name in ("common.js", "csrf.js", "offline.js", "photo.js")}}
+                          for name in ("common.js", "csrf.js", "idnumber.js", "offline.js",
+                                       "photo.js")}}
 
 
 def safe_next(value: object) -> str:
@@ -131,6 +134,7 @@ async def home(request: Request) -> Response:
     if citizen is not None:
         context.update(await in_session(request, _home_data, citizen.id))
         context["card"] = card(citizen, request.app.state.settings.itinerary_url)
+        context["guide"] = status_guide(request.app.state.settings.itinerary_url)  # 他人代查
     return render(request, "home.html", context, principal=principal)
 
 
@@ -201,12 +205,13 @@ async def scan_page(request: Request) -> Response:
     if found is None:
         return render(request, "scan.html", {"invalid": True}, status=404, principal=principal)
     logbook, venue = found
-    photo = name_masked = id_masked = None
+    photo = name_masked = id_masked = minor_label = None
     if citizen is not None:
         from web.api_photo import photo_url
 
         photo = photo_url(citizen)
         name_masked, id_masked = mask_name(citizen.name), mask_id_number(citizen.id_number)
+        minor_label = citizen_card(citizen)["photo_label"]
     usable = logbook.state == "active" and not expired
     return render(request, "scan.html", {
         "invalid": False,
@@ -218,6 +223,9 @@ async def scan_page(request: Request) -> Response:
         "photo_url": photo,
         "name_masked": name_masked,  # for the card of a scan queued offline
         "id_masked": id_masked,
+        "minor_label": minor_label,
+        # What each status the scan may answer means at the door (the status guide).
+        "scan_config": {"guide": status_guide(request.app.state.settings.itinerary_url)},
     }, status=200 if usable else 410, principal=principal)
 
 

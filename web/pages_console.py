@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from models import rotating
 from models.errors import LogbookUnavailable, NotFound
+from models.guidance import status_guide
 from models.masking import mask_name
 from models.status import Status
 from models.tables import Checkin, Citizen, Logbook, Registrar
@@ -55,6 +56,21 @@ def _inline_svg(url: str) -> str:
 
 # --- my venues ---------------------------------------------------------------------------
 
+def _standing(session: Session, citizen: Citizen) -> dict | None:
+    """Why this registrar's logbook requests would be refused now (the pages say so and what
+    to do next instead of showing forms): suspended for a violation, or not green (their
+    logbooks are revoked). None when nothing stands in the way."""
+    from models.violations import active_violation
+
+    violation = active_violation(session, citizen.id)
+    if violation is not None:
+        return {"kind": "suspended", "reason": violation.reason,
+                "since": iso(violation.created_at)[:16].replace("T", " ")}
+    if citizen.status != Status.GREEN:
+        return {"kind": "revoked", "status": citizen.status}
+    return None
+
+
 def _my_venues(session: Session, citizen: Citizen) -> list[dict]:
     rows = registrar_venues(session, citizen.id)
     counts = dict(session.exec(
@@ -72,14 +88,14 @@ async def console(request: Request) -> Response:
         return RedirectResponse("/", status_code=303)  # officials have their own console
 
     def load(session: Session, citizen: Citizen):
-        return citizen, _my_venues(session, citizen)
+        return citizen, _my_venues(session, citizen), _standing(session, citizen)
 
     result = await guarded(request, load, "venue")
     if isinstance(result, Response):
         return result
-    principal, (citizen, venues) = result
+    principal, (citizen, venues, standing) = result
     return render(request, "console.html", {
-        "venues": venues, "green": citizen.status == Status.GREEN,
+        "venues": venues, "green": citizen.status == Status.GREEN, "standing": standing,
         "districts": DISTRICTS, "categories": CATEGORIES,
     }, principal=principal)
 
@@ -109,14 +125,14 @@ async def venue_page(request: Request) -> Response:
             .order_by(Logbook.id)
         ).all()
         return (citizen, duty.role, venue, list(books), _registrars(session, venue_id),
-                live_snapshot(session, venue_id))
+                live_snapshot(session, venue_id), _standing(session, citizen))
 
     result = await guarded(request, load, "venue")
     if isinstance(result, Response):
         return result
-    principal, (citizen, role, venue, books, registrars, snapshot) = result
+    principal, (citizen, role, venue, books, registrars, snapshot, standing) = result
     return render(request, "venue.html", {
-        "venue": venue, "role": role, "me": citizen.id, "logbooks": books,
+        "venue": venue, "role": role, "me": citizen.id, "logbooks": books, "standing": standing,
         "registrars": registrars, "snapshot": snapshot, "green": citizen.status == Status.GREEN,
         "config": {"venue_id": venue.id, "owner": role == "owner"},
     }, principal=principal)
@@ -257,6 +273,7 @@ async def live(request: Request) -> Response:
         "venue_id": venue.id,
         "logbooks": {str(b.id): {"label": b.label, "state": b.state, "reason": b.reason}
                      for b in books},
+        "guide": status_guide(request.app.state.settings.itinerary_url),  # what staff do
         **snapshot,
     }
     return render(request, "live.html", {"venue": venue, "logbooks": books, "config": config,

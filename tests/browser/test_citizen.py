@@ -5,6 +5,7 @@ the home page's photo (3-second press to retake), 通知栏, live status notices
 from __future__ import annotations
 
 import io
+import re
 import time
 from datetime import date, timedelta
 
@@ -51,7 +52,7 @@ def test_sign_in_by_sms_then_scan_and_see_the_card(server, client, redis_client,
     page.click("#otp-submit")
     page.wait_for_url(f"{server.url}/s/{logbook['token']}")
 
-    page.click("#check-in")
+    # Back on the scan page, opening it is the check-in: no extra tap.
     page.wait_for_selector("#result:not([hidden])")
     assert page.get_attribute("#result", "data-status") == "green"
     assert page.inner_text("#result-status") == "未见异常"
@@ -144,7 +145,46 @@ def test_notice_bar_live_status_notice_proxy_check_and_message(server, client, r
     page.click("#proxy-form button[type=submit]")
     page.wait_for_selector("#proxy-card")
     assert page.get_attribute("#proxy-card", "data-status") == "green"
-    assert "王**" in page.inner_text("#proxy-card") and "未见异常" in page.inner_text("#proxy-card")
+    assert page.inner_text("#proxy-name-masked") == "王**"
+    assert page.inner_text("#proxy-status") == "未见异常"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", page.inner_text("#proxy-at"))
+    first = page.inner_text("#proxy-clock")  # a live clock: a screenshot is not a check
+    page.wait_for_function(
+        f"() => document.getElementById('proxy-clock').textContent !== {first!r}")
+    page.locator("#proxy-card").scroll_into_view_if_needed()
+    shot(page, "proxy-card-green-390")
+    # A red friend's card says 请勿入场 and what to do, like one's own card.
+    r = client.post("/api/admin/status-changes", headers=ADMIN, json={"changes": [
+        {"id_number": friend["id_number"], "status": "red", "reason": "确诊病例密接"}]})
+    assert r.status_code == 202
+    run_jobs()
+    page.click("#proxy-form button[type=submit]")
+    page.wait_for_selector("#proxy-card[data-status=red]")
+    assert page.inner_text("#proxy-entry") == "请勿入场"
+    assert "疾控中心" in page.inner_text("#proxy-advice")
+    assert "12320" in page.inner_text("#proxy-contact")
+    page.locator("#proxy-card").scroll_into_view_if_needed()
+    shot(page, "proxy-card-red-390")
+
+    # Every mistake is named exactly (checked in the page before anything is sent).
+    good = friend["id_number"]
+    wrong_check = good[:17] + ("0" if good[17] != "0" else "1")
+    for name, number, says in [
+            ("", good, "请填写姓名。"),
+            ("王小明", "", "请填写身份证号。"),
+            ("王小明", good[:17], "身份证号应为18位，现在是17位。"),
+            ("王小明", good[:16] + "A" + good[17], "身份证号前17位只能是数字。"),
+            ("王小明", "99" + good[2:], "地区码99不存在"),
+            ("王小明", good[:10] + "13" + good[12:], "出生日期"),
+            ("王小明", wrong_check, "身份证号校验位（最后一位）不正确，请逐位核对。")]:
+        page.fill("#proxy-name", name)
+        page.fill("#proxy-id", number)
+        page.click("#proxy-form button[type=submit]")
+        page.wait_for_selector("#proxy-error")
+        assert says in page.inner_text("#proxy-error"), (number, page.inner_text("#proxy-error"))
+    shot(page, "proxy-check-digit-390")
+    page.fill("#proxy-name", "王小明")
+    page.fill("#proxy-id", good)
     page.fill("#proxy-name", "王大明")
     page.click("#proxy-form button[type=submit]")
     page.wait_for_selector("#proxy-result .notice-error")
@@ -176,10 +216,12 @@ def test_an_offline_scan_is_queued_then_delivered(server, client, redis_client,
     owner, venue, logbook = venue_with_logbook
     register(client, "欧阳娜娜", PHONE)
     page = new_page()
+    # The network goes as the scan page opens: its check-in cannot get through.
+    page.route("**/api/scan", lambda route: route.abort("internetdisconnected"))
     sign_in_by_sms(page, server.url, redis_client, PHONE, f"/s/{logbook['token']}")
-    page.context.set_offline(True)
-    page.click("#check-in")
     page.wait_for_selector("#result[data-status=pending]")
+    page.unroute("**/api/scan")
+    page.context.set_offline(True)
     queued_at = time.time()
     assert page.inner_text("#result-status") == "待发送"
     assert "网络恢复后自动发送" in page.inner_text("#result-note")

@@ -81,7 +81,9 @@ def test_proxy_check_matches_name_and_id_number(client, people, run_jobs):
     r = client.post("/api/proxy-check", headers=caller["headers"],
                     json={"name": "欧阳娜娜", "id_number": target["id_number"]})
     assert r.status_code == 200, r.text
-    assert r.json() == {"name_masked": "欧阳**", "status": "yellow", "popup_kind": None}
+    body = r.json()
+    assert body.pop("at").endswith("+08:00")  # when it was looked up, in Beijing time
+    assert body == {"name_masked": "欧阳**", "status": "yellow", "popup_kind": None}
     for body in ({"name": "欧阳娜", "id_number": target["id_number"]},  # wrong name
                  {"name": "欧阳娜娜", "id_number": caller["id_number"]}):  # someone else's ID
         r = client.post("/api/proxy-check", headers=caller["headers"], json=body)
@@ -89,6 +91,15 @@ def test_proxy_check_matches_name_and_id_number(client, people, run_jobs):
     r = client.post("/api/proxy-check", headers=caller["headers"],
                     json={"name": "欧阳娜娜", "id_number": "123"})
     assert r.status_code == 422 and r.json()["error"] == "invalid_id_number"
+    assert "18位" in r.json()["message"]
+    good = target["id_number"]
+    wrong_check = good[:17] + ("0" if good[17] != "0" else "1")
+    r = client.post("/api/proxy-check", headers=caller["headers"],
+                    json={"name": "欧阳娜娜", "id_number": wrong_check})
+    assert r.status_code == 422 and "校验码错误" in r.json()["message"]  # not "18位"
+    r = client.post("/api/proxy-check", headers=caller["headers"],
+                    json={"name": " ", "id_number": good})
+    assert r.status_code == 422 and "姓名不能为空" in r.json()["message"]
     audit = client.get("/api/admin/audit?action=proxy_check", headers=ADMIN).json()["items"]
     assert len(audit) == 3
     assert all(a["actor"] == f"citizen:{caller['id']}" for a in audit)

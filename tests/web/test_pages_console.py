@@ -43,7 +43,7 @@ def test_console_lists_my_venues_and_offers_the_form(client, people, venue_with_
     assert r.status_code == 200
     assert f'data-venue-id="{venue["id"]}"' in r.text and venue["name"] in r.text
     assert 'id="venue-form"' in r.text and "朝阳区" in r.text and "/static/console.js" in r.text
-    assert "1个登记簿" in r.text and 'id="not-green"' not in r.text
+    assert "1个登记簿" in r.text and 'id="standing"' not in r.text
 
 
 def test_console_warns_a_registrar_who_is_not_green(client, people, run_jobs):
@@ -53,7 +53,30 @@ def test_console_warns_a_registrar_who_is_not_green(client, people, run_jobs):
     run_jobs()
     sign_in(client, person)
     r = client.get("/console")
-    assert 'id="not-green"' in r.text and 'id="console-empty"' in r.text
+    # Why, and what to do next, instead of a form that would be refused.
+    assert 'id="standing" data-kind="revoked"' in r.text and 'id="console-empty"' in r.text
+    assert "居家观察" in r.text and "下一步" in r.text and 'id="venue-form"' not in r.text
+
+
+def test_a_suspended_registrar_sees_why_and_no_logbook_form(client, people, run_jobs,
+                                                           venue_with_logbook):
+    owner, venue, _logbook = venue_with_logbook
+    sign_in(client, owner)
+    assert 'id="logbook-form"' in client.get(f"/venues/{venue['id']}").text
+    r = client.post("/api/admin/violations", headers=ADMIN,
+                    json={"citizen_id": owner["id"], "reason": "未核验健康码"})
+    assert r.status_code == 202, r.text
+    run_jobs()
+    page = client.get(f"/venues/{venue['id']}").text
+    assert 'id="standing" data-kind="suspended"' in page
+    assert "未核验健康码" in page and "申请解除" in page
+    assert 'id="logbook-form"' not in page
+    # The request the form would have made is indeed refused.
+    r = client.post(f"/api/venues/{venue['id']}/logbooks", headers=owner["headers"],
+                    json={"label": "西门"})
+    assert r.status_code == 403
+    # Delete sits apart from the exports, in its own row.
+    assert page.index("export.xlsx") < page.index('class="danger-zone"')
 
 
 def test_console_sends_officials_home(client):

@@ -2,6 +2,7 @@
 // after a confirmation, add co-registrars, and check in a visitor without a phone.
 import { el, popupLabel, statusLabel, t } from "./common.js";
 import { csrfFetch } from "./csrf.js";
+import { idNumberProblem, say as sayProblem } from "./idnumber.js";
 
 const $ = (id) => document.getElementById(id);
 const api = { deleted: 0, created: 0, proxyCheckins: 0 };
@@ -138,8 +139,10 @@ $("proxy-checkin-form")?.addEventListener("submit", async (event) => {
   const logbook = $("proxy-logbook").value;
   const name = $("visitor-name").value.trim();
   const idNumber = $("visitor-id").value.trim().toUpperCase();
-  if (!logbook || !name || !/^\d{17}[\dX]$/.test(idNumber)) {
-    out.replaceChildren(el("p", { class: "notice notice-error", role: "alert" }, t("proxy_invalid")));
+  const problem = !name ? { key: "name_missing" } : idNumberProblem(idNumber);
+  if (!logbook || problem) {
+    out.replaceChildren(el("p", { class: "notice notice-error", role: "alert" },
+      problem ? sayProblem(t, problem) : t("required")));
     return;
   }
   const result = await send("POST", `/api/logbooks/${logbook}/proxy-checkins`,

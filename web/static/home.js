@@ -4,6 +4,7 @@
 import { beijingNow, clockTime, dayOf, el, getJSON, popupHint, popupLabel, statusLabel, t }
   from "./common.js";
 import { csrfFetch } from "./csrf.js";
+import { idNumberProblem, say } from "./idnumber.js";
 import { deliverWhenOnline, pendingScans } from "./offline.js";
 import { setupPhoto } from "./photo.js";
 
@@ -59,7 +60,14 @@ async function refreshCard() {
   } catch { /* keep what is shown; the next notice retries */ }
 }
 
-const tick = () => { $("clock").textContent = beijingNow(); };
+const tick = () => {
+  $("clock").textContent = beijingNow();
+  const proxyClock = $("proxy-clock"); // 他人代查's card has a live clock too
+  if (proxyClock) {
+    proxyClock.textContent = beijingNow();
+    $("proxy-date").textContent = beijingDate();
+  }
+};
 tick();
 setInterval(tick, 1000); // a live clock: a screenshot of the card is not the card
 
@@ -137,13 +145,64 @@ async function postJSON(url, body) {
   return { response, body: await response.json().catch(() => ({})) };
 }
 
+// The server's message in this page's language ("中文 / English").
+function localMessage(message) {
+  if (typeof message !== "string" || !message.includes(" / ")) return message;
+  const [zh, ...en] = message.split(" / ");
+  return lang === "zh" ? zh : en.join(" / ");
+}
+
+function guideFor(status, kind) {
+  const guide = config.guide || [];
+  return guide.find((g) => g.status === status && (status !== "popup" || g.popup_kind === kind))
+    || guide.find((g) => g.status === status);
+}
+
+// 他人代查's answer: a card like one's own (masked name, status, date and a live clock, and
+// for an abnormal status 请勿入场, the advice and whom to call), so it can be shown at a door.
+function proxyCard(body) {
+  const guide = guideFor(body.status, body.popup_kind);
+  const door = guide?.door;
+  const checked = body.at ? `${dayOf(body.at)} ${clockTime(body.at)}` : "";
+  return el("div", { class: `status-card proxy-card status-${body.status}`, id: "proxy-card",
+    dataset: { status: body.status } },
+  el("p", { class: "proxy-kicker" }, t("proxy_card_title")),
+  el("p", { class: "status-label", id: "proxy-status" }, statusLabel(body.status)),
+  body.popup_kind ? el("p", { class: "status-kind" }, popupLabel(body.popup_kind)) : null,
+  door ? el("p", { class: "entry-stop", id: "proxy-entry" }, door.entry[lang]) : null,
+  el("p", { class: "result-date" }, el("span", { id: "proxy-date" }, beijingDate()), " ",
+    el("span", { class: "clock", id: "proxy-clock" }, beijingNow())),
+  door ? el("div", { class: "door-advice" },
+    el("p", { class: "advice", id: "proxy-advice" }, guide.advice[lang]),
+    el("p", { class: "advice contact", id: "proxy-contact" }, door.contact[lang])) : null,
+  el("dl", { class: "facts" },
+    el("div", {}, el("dt", {}, t("name")), el("dd", { id: "proxy-name-masked" }, body.name_masked)),
+    el("div", {}, el("dt", {}, t("checked_at")), el("dd", { id: "proxy-at" }, checked))));
+}
+
+function beijingDate() {
+  return new Date().toLocaleDateString("sv-SE", { timeZone: "Asia/Shanghai" });
+}
+
+function proxyError(text) {
+  $("proxy-result").replaceChildren(el("p", { class: "notice notice-error", role: "alert",
+    id: "proxy-error" }, text));
+}
+
 $("proxy-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const out = $("proxy-result");
   const name = $("proxy-name").value.trim();
   const idNumber = $("proxy-id").value.trim().toUpperCase();
-  if (!name || !/^\d{17}[\dX]$/.test(idNumber)) {
-    out.replaceChildren(el("p", { class: "notice notice-error", role: "alert" }, t("proxy_invalid")));
+  if (!name) {
+    proxyError(t("name_missing"));
+    $("proxy-name").focus();
+    return;
+  }
+  const problem = idNumberProblem(idNumber);
+  if (problem) {
+    proxyError(say(t, problem));
+    $("proxy-id").focus();
     return;
   }
   let answer;
@@ -155,15 +214,11 @@ $("proxy-form").addEventListener("submit", async (event) => {
   }
   const { response, body } = answer;
   if (response.ok) {
-    out.replaceChildren(el("div", { class: `mini-card status-${body.status}`, id: "proxy-card",
-      dataset: { status: body.status } },
-    el("span", { class: "mini-name" }, body.name_masked),
-    el("strong", { class: "mini-status" }, statusLabel(body.status)),
-    body.popup_kind ? el("span", {}, popupLabel(body.popup_kind)) : null));
+    out.replaceChildren(proxyCard(body));
   } else {
-    const text = { 404: t("proxy_not_found"), 429: t("proxy_too_many"),
-      422: t("proxy_invalid") }[response.status] || body.message || t("network_error");
-    out.replaceChildren(el("p", { class: "notice notice-error", role: "alert" }, text));
+    const text = { 404: t("proxy_not_found"), 429: t("proxy_too_many") }[response.status]
+      || localMessage(body.message) || t("network_error");
+    proxyError(text);
   }
 });
 

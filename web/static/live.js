@@ -1,5 +1,7 @@
 // The registrar's live page: arrivals from /ws/venues/{id}/feed, newest first; an abnormal
-// arrival sounds an ambulance siren, flashes and stays pinned until acknowledged.
+// arrival sounds an ambulance siren, flashes and stays pinned until acknowledged, with what
+// staff must do. Only the newest open alert is a full card; older ones collapse into a
+// compact stack with a count, so the newest arrival stays in a phone's first screen.
 // It reconnects by itself and resumes with the last id it saw (also kept in sessionStorage,
 // so a reload shows the same list and misses nothing).
 import { clockTime, dayOf, el, popupHint, popupLabel, statusLabel, t } from "./common.js";
@@ -89,19 +91,54 @@ function arrivalRow(ev) {
     el("span", { class: "meta" }, metaLine(ev)));
 }
 
+const lang = document.documentElement.lang.startsWith("zh") ? "zh" : "en";
+
+// What staff do with this status at the door (the status guide's `door.staff`).
+function todo(ev) {
+  const guide = config.guide?.find((g) => g.status === ev.status
+    && (ev.status !== "popup" || g.popup_kind === ev.popup_kind))
+    || config.guide?.find((g) => g.status === ev.status);
+  return guide?.door?.staff?.[lang] || (ev.popup_kind ? popupHint(ev.popup_kind) : "");
+}
+
 function alertCard(ev) {
   return el("article", { class: `alert-card status-${ev.status}`, dataset: { id: ev.id }, role: "alert" },
-    el("p", { class: "alert-title" }, `⚠ ${t("alert_title")}`),
-    el("p", { class: "alert-status" }, statusText(ev)),
-    ev.popup_kind ? el("p", { class: "alert-hint" }, popupHint(ev.popup_kind)) : null,
-    el("p", { class: "alert-who" }, el("strong", {}, ev.name), " ", ev.id_number),
+    el("p", { class: "alert-line" },
+      el("span", { class: "alert-status" }, `⚠ ${statusText(ev)}`), " ",
+      el("span", { class: "alert-who" }, el("strong", {}, ev.name), " ", ev.id_number)),
     el("p", { class: "alert-meta" }, metaLine(ev)),
+    el("p", { class: "alert-todo" }, todo(ev)),
     el("button", { type: "button", class: "ack", onclick: () => acknowledge(ev.id) },
       t("acknowledge")));
 }
 
+// Older open alerts: one line each, behind a count; each can be acknowledged on its own.
+function alertStack(older) {
+  if (!older.length) return null;
+  const wasOpen = pinnedBox.querySelector("details.alert-stack")?.open;
+  return el("details", { class: "alert-stack", id: "alert-stack", open: wasOpen || null },
+    el("summary", {}, t("older_alerts").replace("{n}", older.length)),
+    el("ul", {}, ...older.map((ev) => el("li", { class: `stacked status-${ev.status}`,
+      dataset: { id: ev.id } },
+    el("span", { class: "stacked-text" }, `${statusText(ev)} · ${ev.name} · ${clockTime(ev.at)}`,
+      el("small", {}, todo(ev))),
+    el("button", { type: "button", class: "button secondary", onclick: () => acknowledge(ev.id) },
+      t("acknowledge"))))),
+    el("button", { type: "button", class: "button secondary wide", id: "ack-all",
+      onclick: acknowledgeOlder }, t("acknowledge_all")));
+}
+
+function acknowledgeOlder() {
+  state.pinned = state.pinned.slice(0, 1);
+  renderPinned();
+  save();
+}
+
 function renderPinned() {
-  pinnedBox.replaceChildren(...state.pinned.map(alertCard));
+  const [newest, ...older] = state.pinned;
+  pinnedBox.replaceChildren(...[newest ? alertCard(newest) : null, alertStack(older)]
+    .filter(Boolean));
+  api.openAlerts = state.pinned.length;
   const alarmed = state.pinned.length > 0;
   document.body.classList.toggle("alarm", alarmed);
   document.title = (alarmed ? "⚠ " : "") + document.title.replace(/^⚠ /, "");

@@ -1,6 +1,9 @@
-// The page behind a logbook's QR code: one tap checks in, then the status card shows big.
-// Offline at the door (no network, or the request cannot get through), the scan is queued on
-// the phone with its time, the card says 待发送, and it is sent when the network returns.
+// The page behind a logbook's QR code: opening it is the check-in (no extra tap), then the
+// card staff check at the door shows big: photo (with the minor label), status, date and a
+// live clock, and for an abnormal status what to do; a popup opens a dialog whose 继续 leads
+// to its flow. Offline at the door (no network, or the request cannot get through), the scan
+// is queued on the phone with its time, the card says 待发送, and it is sent when the network
+// returns.
 import { beijingNow, clockTime, dayOf, popupHint, popupLabel, statusLabel, t } from "./common.js";
 import { csrfFetch } from "./csrf.js";
 import { deliverWhenOnline, isNetworkError, pendingScans, queueScan } from "./offline.js";
@@ -12,7 +15,11 @@ const card = document.getElementById("result");
 const code = area.dataset.code;
 const venue = document.getElementById("venue-name").textContent;
 const label = document.getElementById("logbook-label").textContent;
-const api = { pending: 0, delivered: 0, lastStatus: null };
+const config = JSON.parse(document.getElementById("scan-config").textContent);
+const lang = document.documentElement.lang.startsWith("zh") ? "zh" : "en";
+const progress = document.getElementById("scan-progress");
+const dialog = document.getElementById("popup-dialog");
+const api = { pending: 0, delivered: 0, lastStatus: null, checkIns: 0 };
 window.scanbook = api;
 let clockTimer = null;
 
@@ -29,16 +36,25 @@ function showError(message, signIn) {
 }
 
 function ready() {
+  progress.hidden = true;
+  button.hidden = false;
   button.disabled = false;
-  button.textContent = t("check_in");
+  button.textContent = t("check_in_retry");
 }
 
 function set(id, text) {
   document.getElementById(id).textContent = text;
 }
 
+function beijingDate() {
+  return new Date().toLocaleDateString("sv-SE", { timeZone: "Asia/Shanghai" }); // YYYY-MM-DD
+}
+
 function showClock() {
-  const tick = () => set("clock", beijingNow());
+  const tick = () => {
+    set("clock", beijingNow());
+    set("result-date", beijingDate());
+  };
   tick();
   clearInterval(clockTimer);
   clockTimer = setInterval(tick, 1000); // a live clock: a screenshot is not a check-in
@@ -58,10 +74,55 @@ function showCard(body, note) {
   set("result-logbook", body.logbook.label);
   set("result-time", `${dayOf(body.at)} ${clockTime(body.at)}`);
   set("result-note", note);
+  showGuide(body.status, body.popup_kind);
   area.hidden = true;
+  document.getElementById("place").hidden = true; // the card names venue and logbook itself
   card.hidden = false;
   showClock();
-  card.scrollIntoView({ block: "start", behavior: "smooth" });
+  window.scrollTo(0, 0); // the card starts under the top bar, photo first
+  if (body.status === "popup") openPopup(body.popup_kind);
+}
+
+function guideFor(status, kind) {
+  return config.guide.find((g) => g.status === status && (status !== "popup" || g.popup_kind === kind))
+    || config.guide.find((g) => g.status === status);
+}
+
+// 请勿入场, the advice and whom to call, for an abnormal status; nothing extra for green.
+function showGuide(status, kind) {
+  const guide = guideFor(status, kind);
+  const door = guide?.door;
+  const entry = document.getElementById("result-entry");
+  entry.hidden = !door;
+  entry.textContent = door ? door.entry[lang] : "";
+  document.getElementById("result-advice-box").hidden = !door;
+  set("result-advice", guide ? guide.advice[lang] : "");
+  set("result-contact", door ? door.contact[lang] : "");
+  document.getElementById("result-report").hidden = !(status === "popup" && kind === "risk_area");
+  const next = continueTarget(guide);
+  document.getElementById("result-action-wrap").hidden = !(status === "popup" && kind === "travel");
+  document.getElementById("result-action").href = next;
+}
+
+// Where 继续 leads: the itinerary check for a travel popup (the status guide's action), the
+// community report for a risk-area one.
+function continueTarget(guide) {
+  const action = guide?.action;
+  if (action?.kind === "itinerary") return action.url || "/#my-card";
+  return "tel:12345";
+}
+
+function openPopup(kind) {
+  const guide = guideFor("popup", kind);
+  set("popup-title", `${statusLabel("popup")} · ${popupLabel(kind)}`);
+  set("popup-entry", guide?.door ? guide.door.entry[lang] : "");
+  set("popup-advice", guide ? guide.advice[lang] : popupHint(kind));
+  set("popup-contact", guide?.door ? guide.door.contact[lang] : "");
+  const go = document.getElementById("popup-continue");
+  go.href = continueTarget(guide);
+  go.textContent = kind === "risk_area" ? t("report_call") : t("continue");
+  if (!dialog.open) dialog.showModal();
+  api.popupShown = kind;
 }
 
 function beijing(iso) {
@@ -82,6 +143,7 @@ function showPending(item) {
   set("result-logbook", label);
   set("result-time", beijing(item.scanned_at));
   set("result-note", t("pending_note"));
+  showGuide("pending", null);
   area.hidden = true;
   card.hidden = false;
   showClock();
@@ -98,7 +160,9 @@ async function checkIn() {
   }
   button.disabled = true;
   button.textContent = t("checking_in");
+  progress.hidden = false;
   errorBox.hidden = true;
+  api.checkIns += 1;
   let response;
   let body = {};
   try {
@@ -119,7 +183,8 @@ async function checkIn() {
   }
   if (response.ok) {
     api.lastStatus = body.status;
-    showCard(body, response.status === 200 ? t("already_checked_in") : t("checked_in"));
+    const note = body.status === "green" ? t("checked_in") : t("checked_in_abnormal");
+    showCard(body, response.status === 200 ? t("already_checked_in") : note);
     return;
   }
   if (response.status === 503) { // the server is up but cannot record it now: keep it
@@ -128,10 +193,9 @@ async function checkIn() {
   }
   const message = body.error === "code_expired" ? t("code_expired") : body.message;
   showError(message || t("scan_failed"), response.status === 401);
+  ready();
   if (response.status === 410 || response.status === 404) {
     button.hidden = true; // the code stopped working: nothing to retry
-  } else {
-    ready();
   }
 }
 
@@ -146,12 +210,23 @@ deliverWhenOnline((item, result) => {
   } else if (!result.kept) {
     card.hidden = true;
     area.hidden = false;
+    progress.hidden = true;
     button.hidden = true;
     const body = result.body || {};
     showError(body.error === "code_expired" ? t("code_expired") : (body.message || t("scan_failed")));
   }
 });
 
-const mine = pendingScans().find((item) => item.code === code);
-if (mine) showPending(mine);
 button.addEventListener("click", checkIn);
+
+// Opening the page is the scan: check in at once (a scan already queued offline for this
+// code is shown instead). A page the browser only prerenders checks in when it is shown.
+const mine = pendingScans().find((item) => item.code === code);
+if (mine) {
+  progress.hidden = true;
+  showPending(mine);
+} else if (document.prerendering) {
+  document.addEventListener("prerenderingchange", checkIn, { once: true });
+} else {
+  checkIn();
+}
