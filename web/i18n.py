@@ -250,7 +250,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "standing_suspended_effect": ("暂停期间，您名下的登记簿均已暂停使用，也不能新增登记簿。",
                                   "While suspended, every logbook you own is suspended and you "
                                   "cannot add logbooks."),
-    "standing_suspended_next": ("请按原因整改，并联系场所所在区卫生健康委员会（或拨打12345）申请解除；"
+    "standing_suspended_next": ("请按原因整改，并联系场所所在区卫生健康委员会（或拨打12345）"
+                                "申请解除；"
                                 "解除后登记簿自动恢复使用。",
                                 "Put right what the reason names and ask the venue's district "
                                 "health commission (or call 12345) to lift it; your logbooks "
@@ -258,10 +259,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "standing_revoked_title": ("您名下的登记簿已被撤销", "Your logbooks have been revoked"),
     "standing_revoked_why": ("您的健康状态为“{status}”，不是“未见异常”。",
                              "Your health status is “{status}”, not green."),
-    "standing_revoked_effect": ("在此期间不能开设场所或新增登记簿，您在其他场所的登记员职责已结束。",
+    "standing_revoked_effect": ("在此期间不能开设场所或新增登记簿，"
+                                "您在其他场所的登记员职责已结束。",
                                 "Until then you cannot open venues or add logbooks, and your "
                                 "duties as a co-registrar elsewhere have ended."),
-    "standing_revoked_next": ("请按首页健康码上的提示处理；状态恢复为“未见异常”后，可重新新增登记簿，"
+    "standing_revoked_next": ("请按首页健康码上的提示处理；"
+                              "状态恢复为“未见异常”后，可重新新增登记簿，"
                               "并请场所负责人重新添加您为登记员。",
                               "Follow the advice on your home card; once your status is green "
                               "again, add new logbooks and ask venue owners to add you back."),
