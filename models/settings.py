@@ -107,6 +107,35 @@ def _data_keys(env: dict[str, str]) -> dict[int, bytes]:
     return keys
 
 
+ALL_INTERFACES = ("0.0.0.0", "::", "")
+
+
+def public_url_for(host: str, port: int, lan_address: str | None = None) -> str:
+    """The base the QR codes point at when SCANBOOK_PUBLIC_URL is unset: where
+    `scanbook serve --host/--port` listens. Listening on every interface, that is this
+    machine's address on its network (`lan_address`, what a phone on the same network
+    reaches), else loopback."""
+    if host in ALL_INTERFACES:
+        host = lan_address or "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"http://{host}:{port}"
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when the URL names this machine only (a phone cannot open it)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read the settings; refuse placeholder secrets when SCANBOOK_ENV=production."""
     env = dict(_load_dotenv(Path(".env")))

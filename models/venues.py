@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 
 from sqlmodel import Session, select
@@ -212,6 +214,16 @@ def delete_logbook(session: Session, *, logbook_id: int, actor: Citizen) -> dict
     return event
 
 
+def short_code(logbook: Logbook) -> str:
+    """The human-readable code printed under a poster's QR (场所码编号): venue and logbook,
+    then four characters drawn from the QR's own code, so a poster can be matched with the
+    logbook it was printed for (a reprint after a delete and re-create differs). It names the
+    poster; it does not open it (the 128-bit code stays unguessable)."""
+    digest = hashlib.sha256(logbook.code.encode()).digest()
+    tail = base64.b32encode(digest).decode()[:4]
+    return f"{logbook.venue_id}-{logbook.id}-{tail}"
+
+
 def logbook_public(logbook: Logbook, public_url: str) -> dict:
     base = f"{public_url}/logbooks/{logbook.id}"
     return {
@@ -222,6 +234,7 @@ def logbook_public(logbook: Logbook, public_url: str) -> dict:
         "reason": logbook.reason,
         "token": logbook.code,
         "scan_url": f"{public_url}/s/{logbook.code}",
+        "short_code": short_code(logbook),
         "qr_png": f"{base}/qr.png",
         "qr_svg": f"{base}/qr.svg",
         "poster": f"{base}/poster",

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from models.settings import load_settings
+from models.settings import ALL_INTERFACES, is_loopback_url, load_settings, public_url_for
 
 log = logging.getLogger("scanbook")
 
@@ -49,10 +49,54 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _children_env(redis_url: str) -> dict[str, str]:
+def _children_env(redis_url: str, public_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env["REDIS_URL"] = redis_url
+    env["SCANBOOK_PUBLIC_URL"] = public_url
     return env
+
+
+def _lan_address() -> str | None:
+    """This machine's address on the network its default route leads to (a UDP connect
+    sends nothing; it only picks the interface), or None without one."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere real
+            address = probe.getsockname()[0]
+    except OSError:
+        return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def public_url(host: str, port: int) -> str:
+    """SCANBOOK_PUBLIC_URL, else where `serve --host/--port` listens."""
+    configured = os.environ.get("SCANBOOK_PUBLIC_URL", "").strip().rstrip("/")
+    if configured:
+        return configured
+    return public_url_for(host, port, _lan_address() if host in ALL_INTERFACES else None)
+
+
+def banner(*, data_dir, base: str, public: str, redis_url: str, embedded: bool,
+           admin_token: str | None) -> list[str]:
+    """What `scanbook serve` prints when it is up, warnings last."""
+    lines = [f"Scanbook is running (data in {data_dir})",
+             f"  citizen / scan pages  {base}/",
+             f"  registrar console     {base}/console",
+             f"  official console      {base}/admin",
+             f"  wallboard             {base}/wallboard",
+             f"  QR codes and posters  {public}/s/…",
+             f"  redis                 {redis_url}{' (embedded)' if embedded else ''}"]
+    if admin_token:
+        lines += [f"  official token        {admin_token}",
+                  f"                        (generated; kept in {data_dir / 'admin_token'})"]
+    if is_loopback_url(public):
+        lines += [f"WARNING: QR codes and posters point at {public}, a loopback address: a "
+                  "phone cannot open it, and a printed poster would point nowhere. Set "
+                  "SCANBOOK_PUBLIC_URL to the address phones reach, or serve with "
+                  "--host 0.0.0.0 on the venue's network."]
+    return lines
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -68,7 +112,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         redis_proc, redis_url = start_redis(settings.data_dir / "redis")
         (settings.data_dir / "redis" / "url").write_text(redis_url)
     _migrate()
-    env = _children_env(redis_url)
+    public = public_url(args.host, args.port)
+    env = _children_env(redis_url, public)
     web = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "web.main:app", "--host", args.host, "--port",
          str(args.port), "--workers", str(args.workers), "--ws-max-size", "65536",
@@ -78,16 +123,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         env=env,
     )
     worker = subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], env=env)
-    base = f"http://{args.host if args.host not in ('0.0.0.0', '::') else '127.0.0.1'}:{args.port}"
-    print(f"Scanbook is running (data in {settings.data_dir})")
-    print(f"  citizen / scan pages  {base}/")
-    print(f"  registrar console     {base}/console")
-    print(f"  official console      {base}/admin")
-    print(f"  wallboard             {base}/wallboard")
-    print(f"  redis                 {redis_url}{' (embedded)' if redis_proc else ''}")
-    if not os.environ.get("SCANBOOK_ADMIN_TOKEN"):
-        print(f"  official token        {settings.admin_token}")
-        print(f"                        (generated; kept in {settings.data_dir / 'admin_token'})")
+    base = public_url_for(args.host, args.port)
+    for line in banner(data_dir=settings.data_dir, base=base, public=public,
+                       redis_url=redis_url, embedded=redis_proc is not None,
+                       admin_token=None if os.environ.get("SCANBOOK_ADMIN_TOKEN")
+                       else settings.admin_token):
+        print(line)
     sys.stdout.flush()
 
     stopping = False

@@ -98,6 +98,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "poster_step3": ("向工作人员出示健康状态", "Show your health status to the staff"),
     "poster_distance": ("请保持一米线距离", "Please keep one metre apart"),
     "print": ("打印海报", "Print poster"),
+    "short_code": ("场所码编号", "Code no."),
+    "poster_foot": ("扫码无反应时，可在浏览器输入上方网址登记，或向工作人员出示场所码编号。",
+                    "If the scan does not work, type the address above into a browser, or give "
+                    "the code no. to the staff."),
     "back": ("返回", "Back"),
     # the live page
     "live_title": ("实时到访", "Live arrivals"),

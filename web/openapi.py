@@ -123,7 +123,10 @@ SCHEMAS: dict[str, dict] = {
                                "enum": ["active", "suspended", "revoked", "deleted"]},
                      "reason": _null(STR), "token": STR, "scan_url": STR, "qr_png": STR,
                      "qr_svg": STR, "poster": STR},
-                    {"created_at": TIME, "state_at": _null(TIME)}),
+                    {"created_at": TIME, "state_at": _null(TIME),
+                     "short_code": {**STR, "description": "场所码编号 printed under the "
+                                    "poster's QR: venue-logbook-check (names the poster; "
+                                    "does not open it)"}}),
     "Checkin": _obj({"id": ID, "venue_id": INT, "logbook_id": INT, "logbook_label": STR,
                      "name": STR, "id_number": MASKED_ID, "status": CHECKIN_STATUS,
                      "popup_kind": POPUP_KIND, "alert": BOOL, "minor": BOOL,

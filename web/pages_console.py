@@ -25,7 +25,13 @@ from models.masking import mask_name
 from models.status import Status
 from models.tables import Checkin, Citizen, Logbook, Registrar
 from models.timeutil import BEIJING, iso
-from models.venues import get_logbook, get_venue, registrar_venues, require_registrar
+from models.venues import (
+    get_logbook,
+    get_venue,
+    registrar_venues,
+    require_registrar,
+    short_code,
+)
 from web.auth import authenticate, current_citizen
 from web.common import in_session
 from web.pages import guarded, login_url, render
@@ -156,9 +162,10 @@ async def poster(request: Request) -> Response:
     if isinstance(result, Response):
         return result
     principal, (logbook, venue) = result
+    url = _scan_url(request, logbook.code)
     return render(request, "poster.html", {
-        "logbook": logbook, "venue": venue,
-        "qr": _inline_svg(_scan_url(request, logbook.code))}, principal=principal)
+        "logbook": logbook, "venue": venue, "scan_url": url, "short_code": short_code(logbook),
+        "qr": _inline_svg(url)}, principal=principal)
 
 
 def rotating_payload(request: Request, logbook: Logbook) -> dict:

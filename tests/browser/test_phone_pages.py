@@ -153,3 +153,40 @@ def test_poster_is_one_a4_page_whose_qr_opens_the_scan_page(server, venue_with_l
     shot(page, "poster-print", full_page=True)
     pdf = page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
+
+
+def fits_on_the_sheet(page) -> bool:
+    return page.evaluate("""() => {
+      const sheet = document.getElementById("poster").getBoundingClientRect();
+      return [...document.querySelectorAll("#poster > *")].every(
+        (e) => e.getBoundingClientRect().bottom <= sheet.bottom + 0.5);
+    }""")
+
+
+def test_poster_carries_its_short_code_and_address_and_prints_on_one_page(
+        server, client, people, new_page):
+    owner = people.make("李四")
+    venue = client.post("/api/venues", headers=owner["headers"], json={
+        "name": "北京市朝阳区望京街道望京西园四区社区卫生服务站附属便民超市（24小时营业）",
+        "address": "朝阳区望京街道望京西园四区412号楼底商（地铁14号线望京站C口出站向北200米）",
+        "district": "朝阳区", "category": "shop", "capacity": 80}).json()
+    book = client.post(f"/api/venues/{venue['id']}/logbooks", headers=owner["headers"],
+                       json={"label": "北侧入口（临时）"}).json()
+    assert re.fullmatch(rf"{venue['id']}-{book['id']}-[A-Z2-7]{{4}}", book["short_code"])
+    page = new_page(viewport={"width": 794, "height": 1123}, is_mobile=False, has_touch=False)
+    sign_in(page, server.url, owner["token"], f"/logbooks/{book['id']}/poster")
+    assert page.inner_text("#poster-short") == book["short_code"]
+    assert page.inner_text("#poster-url") == book["scan_url"]  # the address the QR holds
+    assert "望京西园四区412号楼" in page.inner_text("#poster-address")
+    page.emulate_media(media="print")
+    shot(page, "poster-long-print", full_page=True)
+    assert fits_on_the_sheet(page)  # nothing runs off the page or is clipped
+    pdf = page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
+    shot(page, "poster-long-print", full_page=True)
+    phone = new_page()
+    sign_in(phone, server.url, owner["token"], f"/logbooks/{book['id']}/poster")
+    shot(phone, "poster-390", full_page=True)
+    wide = new_page(viewport={"width": 1920, "height": 1080}, is_mobile=False, has_touch=False)
+    sign_in(wide, server.url, owner["token"], f"/logbooks/{book['id']}/poster")
+    shot(wide, "poster-1920")

@@ -52,3 +52,18 @@ def test_development_generates_and_keeps_secrets(tmp_path):
     assert first.admin_token == again.admin_token and len(first.admin_token) >= 32
     assert first.database_url == f"sqlite:///{tmp_path / 'scanbook.db'}"
     assert first.redis_url is None
+
+
+def test_public_url_follows_the_listening_address():
+    from models.settings import is_loopback_url, public_url_for
+
+    assert public_url_for("127.0.0.1", 8000) == "http://127.0.0.1:8000"
+    assert public_url_for("192.168.1.20", 9000) == "http://192.168.1.20:9000"
+    assert public_url_for("0.0.0.0", 8080, "10.0.0.7") == "http://10.0.0.7:8080"
+    assert public_url_for("::", 8080, None) == "http://127.0.0.1:8080"  # no network: loopback
+    assert public_url_for("fe80::1", 80) == "http://[fe80::1]:80"
+    for url in ("http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:80",
+                "http://127.8.9.10"):
+        assert is_loopback_url(url), url
+    for url in ("http://10.0.0.7:8080", "https://scan.example.cn", "http://[fe80::1]:80"):
+        assert not is_loopback_url(url), url

@@ -19,9 +19,11 @@ from models.idnumber import make_id_number
 from tests.servers import ROOT, free_port
 
 
-def _serve(data_dir: Path, port: int) -> tuple[subprocess.Popen, list[str]]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("REDIS_URL", "DATABASE_URL", "SCANBOOK_ADMIN_TOKEN", "SCANBOOK_SECRET")}
+def _serve(data_dir: Path, port: int, *, public_url: bool = True
+           ) -> tuple[subprocess.Popen, list[str]]:
+    dropped = ("REDIS_URL", "DATABASE_URL", "SCANBOOK_ADMIN_TOKEN", "SCANBOOK_SECRET",
+               *(() if public_url else ("SCANBOOK_PUBLIC_URL",)))
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env["SCANBOOK_DATA_DIR"] = str(data_dir)
     env["SCANBOOK_ENV"] = "development"
     proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--port", str(port)],
@@ -85,5 +87,28 @@ def test_serve_runs_everything_and_stops_cleanly(tmp_path):
         r = httpx.post(f"http://127.0.0.1:{port}/api/admin/citizens", headers=admin,
                        json={"name": "张三", "id_number": id_number})
         assert r.status_code == 409  # the same data: the citizen is still there
+    finally:
+        _stop(proc)
+
+
+def test_qr_codes_follow_the_port_and_the_banner_warns_of_loopback(tmp_path):
+    data, port = tmp_path / "var", free_port()
+    proc, lines = _serve(data, port, public_url=False)  # SCANBOOK_PUBLIC_URL unset
+    try:
+        base = f"http://127.0.0.1:{port}"
+        token = (data / "admin_token").read_text().strip()
+        admin = {"Authorization": f"Bearer {token}"}
+        r = httpx.post(f"{base}/api/admin/citizens", headers=admin, json={
+            "name": "张三", "id_number": make_id_number("110101", date(1990, 1, 1), 2)})
+        owner = {"Authorization": f"Bearer {r.json()['token']}"}
+        venue = httpx.post(f"{base}/api/venues", headers=owner, json={
+            "name": "书店", "address": "东四北大街1号", "district": "东城区",
+            "category": "shop"}).json()
+        book = httpx.post(f"{base}/api/venues/{venue['id']}/logbooks", headers=owner,
+                          json={"label": "正门"}).json()
+        assert book["scan_url"].startswith(f"{base}/s/")  # the --port, not a default 8000
+        banner = "".join(lines)
+        assert f"QR codes and posters  {base}/s/" in banner
+        assert "WARNING: QR codes and posters point at" in banner and "loopback" in banner
     finally:
         _stop(proc)
