@@ -23,7 +23,7 @@ from models.venues import (
 )
 from models.visitors import proxy_visitor
 from realtime.events import venue_channel
-from web import exports
+from web import exports, i18n
 from web.auth import current_citizen
 from web.common import in_session, write_then_publish
 from web.responses import JSON, int_query, read_json
@@ -123,9 +123,10 @@ async def export(request: Request) -> Response:
     logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
                                actor=citizen)
     engine = request.app.state.engine
+    lang = i18n.lang_of(request)  # the page's language (?lang=, else its cookie)
     if fmt == "csv":
-        return exports.csv_response(engine, logbook)
-    return await exports.xlsx_response(engine, logbook)
+        return exports.csv_response(engine, logbook, lang)
+    return await exports.xlsx_response(engine, logbook, lang)
 
 
 async def proxy_checkin(request: Request) -> Response:

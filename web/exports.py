@@ -1,4 +1,7 @@
-"""Logbook exports (masked): CSV with a BOM so Excel shows Chinese, and XLSX."""
+"""Logbook exports (masked): CSV with a BOM so Excel shows Chinese, and XLSX. They speak the
+registrar's language (the page's ?lang= or the language cookie): headers, status names
+(未见异常/居家观察/集中观察/弹窗 or No abnormality/…), yes/no, how the visitor checked in, and
+Beijing time to the second ("2026-12-06 18:50:05")."""
 
 from __future__ import annotations
 
@@ -13,9 +16,15 @@ from starlette.responses import Response, StreamingResponse
 
 from models.checkins import checkins_after
 from models.tables import Logbook
+from models.timeutil import BEIJING, parse_iso
+from web import i18n
 
-HEADERS = ["编号 id", "时间 time", "登记簿 logbook", "姓名 name", "身份证号 id_number",
-           "状态 status", "弹窗类型 popup_kind", "异常 alert", "未成年 minor", "方式 via"]
+HEADERS = {
+    "zh": ["编号", "登记时间（北京时间）", "登记簿", "姓名", "身份证号", "健康状态", "弹窗类型",
+           "异常", "未成年人", "登记方式"],
+    "en": ["No.", "Checked in (Beijing time)", "Logbook", "Name", "ID number", "Status",
+           "Popup", "Abnormal", "Minor", "How"],
+}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -25,16 +34,34 @@ def neutralise(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _rows(engine: Engine, logbook_id: int) -> Iterator[list[str]]:
+def beijing_time(value: str | None) -> str:
+    """An ISO timestamp as a registrar reads it: Beijing time, to the second, no offset."""
+    if not value:
+        return ""
+    return parse_iso(value, "at").astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _rows(engine: Engine, logbook_id: int, lang: str) -> Iterator[list[str]]:
+    t = i18n.translator(lang)
+
+    def word(prefix: str, value: str | None) -> str:
+        if not value:
+            return ""
+        label = t(f"{prefix}{value}")
+        return value if label == f"{prefix}{value}" else label  # a value without a name
+
+    yes, no = t("yes"), t("no")
     after = 0
     while True:
         with engine.connect() as conn:
             items = checkins_after(conn, logbook_id=logbook_id, after=after, limit=2000)
         for c in items:
-            yield [neutralise(v) for v in (c["id"], c["at"], c["logbook_label"], c["name"],
-                                           c["id_number"], c["status"], c["popup_kind"],
-                                           "是" if c["alert"] else "否",
-                                           "是" if c["minor"] else "否", c["via"])]
+            yield [neutralise(v) for v in (c["id"], beijing_time(c["at"]), c["logbook_label"],
+                                           c["name"], c["id_number"],
+                                           word("status_", c["status"]),
+                                           word("popup_", c["popup_kind"]),
+                                           yes if c["alert"] else no,
+                                           yes if c["minor"] else no, word("via_", c["via"]))]
         if len(items) < 2000:
             return
         after = items[-1]["id"]
@@ -45,13 +72,13 @@ def _disposition(logbook: Logbook, ext: str) -> str:
     return f"attachment; filename=\"logbook-{logbook.id}.{ext}\"; filename*=UTF-8''{quote(name)}"
 
 
-def csv_response(engine: Engine, logbook: Logbook) -> Response:
+def csv_response(engine: Engine, logbook: Logbook, lang: str = "zh") -> Response:
     def generate() -> Iterator[bytes]:
         buf = io.StringIO()
         writer = csv.writer(buf)
         buf.write("\ufeff")
-        writer.writerow(HEADERS)
-        for row in _rows(engine, logbook.id):
+        writer.writerow(HEADERS[lang])
+        for row in _rows(engine, logbook.id, lang):
             writer.writerow(row)
             if buf.tell() > 64 * 1024:
                 yield buf.getvalue().encode("utf-8")
@@ -65,14 +92,14 @@ def csv_response(engine: Engine, logbook: Logbook) -> Response:
     )
 
 
-async def xlsx_response(engine: Engine, logbook: Logbook) -> Response:
+async def xlsx_response(engine: Engine, logbook: Logbook, lang: str = "zh") -> Response:
     def build() -> bytes:
         from openpyxl import Workbook
 
         wb = Workbook(write_only=True)
-        ws = wb.create_sheet(title="登记簿")
-        ws.append(HEADERS)
-        for row in _rows(engine, logbook.id):
+        ws = wb.create_sheet(title="登记簿" if lang == "zh" else "Logbook")
+        ws.append(HEADERS[lang])
+        for row in _rows(engine, logbook.id, lang):
             ws.append(row)
         out = io.BytesIO()
         wb.save(out)

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import date
 
 import PIL.Image
@@ -190,6 +191,49 @@ def test_exports_are_masked_bom_csv_and_xlsx(client, people, venue_with_logbook)
                       headers=stranger["headers"]).status_code == 403
     assert client.get(f"/api/logbooks/{logbook['id']}/export.pdf",
                       headers=owner["headers"]).status_code == 404
+
+
+def test_exports_speak_the_registrars_language(client, people, run_jobs, venue_with_logbook):
+    owner, _venue, logbook = venue_with_logbook
+    for name, status, kind in [("王小明", "green", None), ("张三丰", "red", None),
+                               ("司马光", "popup", "travel"), ("李雷", "yellow", None)]:
+        person = people.make(name)
+        if status != "green":
+            r = client.post("/api/admin/status-changes", headers=ADMIN, json={"changes": [
+                {"id_number": person["id_number"], "status": status, "reason": "流调",
+                 **({"popup_kind": kind} if kind else {})}]})
+            assert r.status_code == 202
+            run_jobs()
+        assert client.post("/api/scan", headers=person["headers"],
+                           json={"code": logbook["token"]}).status_code == 201
+    url = f"/api/logbooks/{logbook['id']}/export"
+    rows = list(csv.reader(io.StringIO(
+        client.get(f"{url}.csv", headers=owner["headers"]).content.decode("utf-8-sig"))))
+    assert rows[0][:2] == ["编号", "登记时间（北京时间）"] and rows[0][5] == "健康状态"
+    assert [r[5] for r in rows[1:]] == ["未见异常", "集中观察", "弹窗", "居家观察"]
+    assert rows[3][6] == "行程核验" and rows[2][7] == "是" and rows[1][7] == "否"
+    assert {r[9] for r in rows[1:]} == {"扫码"}
+    for row in rows[1:]:  # Beijing time to the second: no offset, no microseconds
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[1]), row[1]
+    listed = client.get(f"/api/logbooks/{logbook['id']}/checkins",
+                        headers=owner["headers"]).json()["items"]
+    assert rows[1][1] == listed[0]["at"][:19].replace("T", " ")  # the API's +08:00 time
+    english = list(csv.reader(io.StringIO(client.get(
+        f"{url}.csv?lang=en", headers=owner["headers"]).content.decode("utf-8-sig"))))
+    assert english[0][5] == "Status"
+    assert [r[5] for r in english[1:]] == ["No abnormality", "Centralized observation",
+                                           "Action needed", "Home observation"]
+    assert english[3][6] == "Travel check" and english[2][7] == "Yes"
+    sheet = load_workbook(io.BytesIO(client.get(f"{url}.xlsx?lang=en",
+                                                headers=owner["headers"]).content)).active
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0][1] == "Checked in (Beijing time)" and values[2][5] == "Centralized observation"
+    # The language cookie (set by the pages' ?lang=) is followed too.
+    client.cookies.set("scanbook_lang", "en")
+    try:
+        assert "No abnormality" in client.get(f"{url}.csv", headers=owner["headers"]).text
+    finally:
+        client.cookies.delete("scanbook_lang")
 
 
 def test_citizen_conflict_and_invalid_id(client, people):
