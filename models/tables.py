@@ -168,6 +168,22 @@ class Registrar(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
+class RegistrarInvitation(SQLModel, table=True):
+    """A venue owner's invitation to a citizen to become a co-registrar; the invitee accepts
+    (if green) or declines. `invitee_id` is deliberately not a foreign key: an invitation to
+    an id nobody has is stored like any other (and never answered), so the inviter cannot
+    tell a nonexistent citizen from one who has not decided (models/registrars.py)."""
+
+    __table_args__ = (Index("ix_registrarinvitation_invitee_state", "invitee_id", "state"),)
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int = Field(foreign_key="venue.id", index=True)
+    inviter_id: int = Field(foreign_key="citizen.id")
+    invitee_id: int
+    state: str = Field(default="pending", max_length=16)  # pending|accepted|declined|withdrawn
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    decided_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
 class Logbook(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     venue_id: int = Field(foreign_key="venue.id", index=True)

@@ -8,7 +8,7 @@ import secrets
 
 from sqlmodel import Session, select
 
-from models.errors import Conflict, Forbidden, NotFound, RegistrarNotGreen, ValidationFailed
+from models.errors import Forbidden, NotFound, RegistrarNotGreen, ValidationFailed
 from models.status import Status
 from models.tables import Citizen, Logbook, Registrar, Venue, utcnow
 from models.timeutil import iso
@@ -101,44 +101,6 @@ def registrar_venues(session: Session, citizen_id: int) -> list[tuple[Venue, str
         .where(Registrar.citizen_id == citizen_id, Registrar.active.is_(True))
         .order_by(Venue.id)
     ).all())
-
-
-def add_registrar(session: Session, *, venue_id: int, actor: Citizen, citizen_id: object
-                  ) -> Registrar:
-    """The owner names a co-registrar, who must be green too."""
-    duty = require_registrar(session, venue_id, actor.id)
-    if duty.role != "owner":
-        raise Forbidden("只有场所负责人可以添加登记员 / only the venue's owner adds registrars")
-    if not isinstance(citizen_id, int) or isinstance(citizen_id, bool):
-        raise ValidationFailed("citizen_id 须为整数 / citizen_id must be an integer")
-    citizen = session.get(Citizen, citizen_id)
-    if citizen is None:
-        raise NotFound("居民不存在 / citizen not found")
-    require_green(citizen)
-    existing = session.exec(
-        select(Registrar).where(Registrar.venue_id == venue_id, Registrar.citizen_id == citizen_id)
-    ).first()
-    if existing is not None:
-        if existing.active:
-            raise Conflict("已是该场所的登记员 / already a registrar of this venue")
-        existing.active = True
-        session.add(existing)
-        session.commit()
-        return existing
-    registrar = Registrar(venue_id=venue_id, citizen_id=citizen_id, role="co")
-    session.add(registrar)
-    session.commit()
-    return registrar
-
-
-def registrar_public(registrar: Registrar) -> dict:
-    return {
-        "id": registrar.id,
-        "venue_id": registrar.venue_id,
-        "citizen_id": registrar.citizen_id,
-        "role": registrar.role,
-        "active": registrar.active,
-    }
 
 
 def venue_public(venue: Venue) -> dict:

@@ -144,6 +144,17 @@ class People:
         return body
 
 
+def add_co_registrar(client: TestClient, owner: dict, venue_id: int, co: dict) -> dict:
+    """The owner invites `co` and `co` accepts: a co-registrar of the venue (docs/registrars.md).
+    Returns the accepted invitation."""
+    r = client.post(f"/api/venues/{venue_id}/registrars", headers=owner["headers"],
+                    json={"citizen_id": co["id"]})
+    assert r.status_code == 201, r.text
+    r = client.post(f"/api/invitations/{r.json()['id']}/accept", headers=co["headers"])
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 @pytest.fixture
 def people(client) -> People:
     return People(client)

@@ -9,20 +9,27 @@ from starlette.routing import Route
 
 from models.checkins import CheckinRequest
 from models.errors import NotFound
+from models.registrars import (
+    accept_invitation,
+    decline_invitation,
+    invitation_public,
+    invite_registrar,
+    my_invitations,
+    remove_registrar,
+    venue_registrars,
+)
 from models.venues import (
-    add_registrar,
     create_logbook,
     create_venue,
     delete_logbook,
     get_logbook,
     list_logbooks,
     logbook_public,
-    registrar_public,
     registrar_venues,
     venue_public,
 )
 from models.visitors import proxy_visitor
-from realtime.events import venue_channel
+from realtime.events import access_message, venue_channel
 from web import exports, i18n
 from web.auth import current_citizen
 from web.common import in_session, write_then_publish
@@ -52,13 +59,65 @@ async def venues_mine(request: Request) -> Response:
 
 
 async def registrars_add(request: Request) -> Response:
+    """POST /api/venues/{id}/registrars {citizen_id}: the owner invites a co-registrar. 201
+    and a pending invitation whoever the id names (models/registrars.py); rate limited per
+    inviter, audited."""
     citizen = await current_citizen(request)
+    settings = request.app.state.settings
+    await request.app.state.limiter.hit("registrar-invite", citizen.id,
+                                        limit=settings.invite_rate_per_hour, window=3600)
     body = await read_json(request)
-    registrar = await in_session(
-        request, add_registrar, venue_id=request.path_params["id"], actor=citizen,
-        citizen_id=body.get("citizen_id"),
-    )
-    return JSON(registrar_public(registrar), status_code=201)
+    invitation = await in_session(
+        request, invite_registrar, venue_id=request.path_params["id"], actor=citizen,
+        citizen_id=body.get("citizen_id"))
+    return JSON(invitation_public(invitation), status_code=201)
+
+
+async def registrars_list(request: Request) -> Response:
+    """GET /api/venues/{id}/registrars: its registrars; pending invitations for the owner."""
+    citizen = await current_citizen(request)
+    return JSON(await in_session(request, venue_registrars, venue_id=request.path_params["id"],
+                                 actor=citizen))
+
+
+async def registrars_remove(request: Request) -> Response:
+    """DELETE /api/venues/{id}/registrars/{citizen_id}: the owner removes a co-registrar or
+    withdraws an invitation; a co-registrar leaves (their own id). Their open feeds close
+    4403 on every web process (realtime.events.access_changed's message, after the commit)."""
+    citizen = await current_citizen(request)
+    venue_id, target = request.path_params["id"], request.path_params["citizen_id"]
+
+    def write(conn):
+        with Session(bind=conn, expire_on_commit=False) as session:
+            done = remove_registrar(session, venue_id=venue_id, actor=citizen,
+                                    citizen_id=target)
+        ended = done in ("removed", "left")
+        return done, [access_message(citizens=[target])] if ended else []
+
+    await write_then_publish(request, write, notices=False)
+    return Response(status_code=204)
+
+
+async def my_invitations_get(request: Request) -> Response:
+    """GET /api/me/invitations: invitations to be a co-registrar, waiting for my answer."""
+    citizen = await current_citizen(request)
+    return JSON({"items": await in_session(request, my_invitations, citizen_id=citizen.id)})
+
+
+async def invitation_accept(request: Request) -> Response:
+    """POST /api/invitations/{id}/accept: become a co-registrar (needs a green status: 403
+    registrar_not_green, told to the invitee only)."""
+    citizen = await current_citizen(request)
+    invitation = await in_session(request, accept_invitation,
+                                  invitation_id=request.path_params["id"], actor=citizen)
+    return JSON(invitation_public(invitation))
+
+
+async def invitation_decline(request: Request) -> Response:
+    citizen = await current_citizen(request)
+    invitation = await in_session(request, decline_invitation,
+                                  invitation_id=request.path_params["id"], actor=citizen)
+    return JSON(invitation_public(invitation))
 
 
 async def logbooks_create(request: Request) -> Response:
@@ -154,6 +213,12 @@ routes = [
     Route("/api/venues", venues_create, methods=["POST"]),
     Route("/api/venues", venues_mine, methods=["GET"]),
     Route("/api/venues/{id:int}/registrars", registrars_add, methods=["POST"]),
+    Route("/api/venues/{id:int}/registrars", registrars_list, methods=["GET"]),
+    Route("/api/venues/{id:int}/registrars/{citizen_id:int}", registrars_remove,
+          methods=["DELETE"]),
+    Route("/api/me/invitations", my_invitations_get, methods=["GET"]),
+    Route("/api/invitations/{id:int}/accept", invitation_accept, methods=["POST"]),
+    Route("/api/invitations/{id:int}/decline", invitation_decline, methods=["POST"]),
     Route("/api/venues/{id:int}/logbooks", logbooks_create, methods=["POST"]),
     Route("/api/venues/{id:int}/logbooks", logbooks_list, methods=["GET"]),
     Route("/api/logbooks/{id:int}", logbook_get, methods=["GET"]),

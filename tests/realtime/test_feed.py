@@ -3,7 +3,7 @@
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, add_co_registrar
 
 
 def _feed(client, venue_id, headers, after=None):
@@ -20,8 +20,7 @@ def _scan(client, person, code):
 def test_live_checkin_reaches_every_registrar(client, people, venue_with_logbook):
     owner, venue, logbook = venue_with_logbook
     co = people.make("赵六")
-    client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
-                json={"citizen_id": co["id"]})
+    add_co_registrar(client, owner, venue["id"], co)
     second = client.post(f"/api/venues/{venue['id']}/logbooks", headers=co["headers"],
                          json={"label": "西门"}).json()
     visitor = people.make("欧阳娜娜")

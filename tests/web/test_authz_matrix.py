@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from models.idnumber import make_id_number
-from tests.conftest import ADMIN, People
+from tests.conftest import ADMIN, People, add_co_registrar
 from web.openapi import DOCUMENT
 
 ROLES = ("anonymous", "citizen", "other", "co", "owner", "official")
@@ -123,6 +123,14 @@ ROWS = [
     Row("GET", "/api/venues", citizens(200)),
     Row("POST", "/api/venues/{venue}/registrars", owner_only(201),
         {"citizen_id": "{newcomer_{role}}"}),
+    Row("GET", "/api/venues/{venue}/registrars", registrars(200)),
+    Row("DELETE", "/api/venues/{venue}/registrars/{invitee_{role}}",
+        {**citizens(403), "owner": 204}),  # withdraws a pending invitation
+    Row("GET", "/api/me/invitations", citizens(200)),
+    Row("POST", "/api/invitations/{invitation_accept}/accept",
+        {**citizens(404), "citizen": 200}),  # only the invitee (others: not found)
+    Row("POST", "/api/invitations/{invitation_decline}/decline",
+        {**citizens(404), "citizen": 200}),
     Row("POST", "/api/venues/{venue}/logbooks", registrars(201), {"label": "西门"}),
     Row("GET", "/api/venues/{venue}/logbooks", registrars(200)),
     Row("GET", "/api/venues/999999/logbooks", unknown_venue()),
@@ -183,9 +191,7 @@ ROWS = [
 def world(client: TestClient, people: People, venue_with_logbook) -> World:
     owner, venue, book = venue_with_logbook
     co, other, plain = people.make("周九"), people.make("吴十"), people.make("张三丰")
-    r = client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
-                    json={"citizen_id": co["id"]})
-    assert r.status_code == 201, r.text
+    add_co_registrar(client, owner, venue["id"], co)
     r = client.post("/api/venues", headers=other["headers"], json={
         "name": "书店", "address": "鼓楼大街", "district": "东城区", "category": "shop"})
     assert r.status_code == 201, r.text
@@ -201,6 +207,18 @@ def world(client: TestClient, people: People, venue_with_logbook) -> World:
         ids[f"doomed_{role}"] = r.json()["id"]
         ids[f"newcomer_{role}"] = people.make("郑十一")["id"]
         ids[f"phone_{role}"] = f"1390000{ROLES.index(role):04d}"  # one code a minute each
+        ids[f"invitee_{role}"] = 1000 + ROLES.index(role)  # pending invitations, anyone's
+        r = client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
+                        json={"citizen_id": ids[f"invitee_{role}"]})
+        assert r.status_code == 201, r.text
+    for name, inviter, where in (("invitation_accept", owner, venue["id"]),
+                                 ("invitation_decline", other, None)):
+        if where is None:
+            where = client.get("/api/venues", headers=other["headers"]).json()["items"][0]["id"]
+        r = client.post(f"/api/venues/{where}/registrars", headers=inviter["headers"],
+                        json={"citizen_id": plain["id"]})
+        assert r.status_code == 201, r.text
+        ids[name] = r.json()["id"]
     for name in ("violation_a", "violation_b"):
         r = client.post("/api/admin/violations", headers=ADMIN,
                         json={"citizen_id": other["id"], "reason": "测试"})

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from models.tables import Logbook
 from models.venues import set_logbook_state
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, add_co_registrar
 from web import pages_console
 
 
@@ -296,9 +296,7 @@ def test_live_page_refused_to_officials(client, venue_with_logbook):
 def test_live_page_for_a_co_registrar(client, people, venue_with_logbook):
     owner, venue, _logbook = venue_with_logbook
     helper = people.make("周七")
-    r = client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
-                    json={"citizen_id": helper["id"]})
-    assert r.status_code == 201
+    add_co_registrar(client, owner, venue["id"], helper)
     sign_in(client, helper)
     assert client.get(f"/venues/{venue['id']}/live").status_code == 200
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from models import rotating
 from models.timeutil import BEIJING, parse_iso
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, add_co_registrar
 from tests.web.test_pages import sign_in
 
 SECRET = os.environ["SCANBOOK_SECRET"]
@@ -88,8 +88,7 @@ def test_console_sends_officials_home(client):
 def test_venue_page_for_its_owner(client, people, venue_with_logbook):
     owner, venue, logbook = venue_with_logbook
     helper = people.make("周七")
-    client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
-                json={"citizen_id": helper["id"]})
+    add_co_registrar(client, owner, venue["id"], helper)
     client.post("/api/scan", headers=people.make()["headers"], json={"code": logbook["token"]})
     sign_in(client, owner)
     r = client.get(f"/venues/{venue['id']}")
@@ -110,8 +109,7 @@ def test_venue_page_for_a_co_registrar_has_no_registrar_form(client, people,
                                                             venue_with_logbook):
     owner, venue, _logbook = venue_with_logbook
     helper = people.make("周七")
-    client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
-                json={"citizen_id": helper["id"]})
+    add_co_registrar(client, owner, venue["id"], helper)
     sign_in(client, helper)
     r = client.get(f"/venues/{venue['id']}")
     assert r.status_code == 200 and 'id="registrar-form"' not in r.text

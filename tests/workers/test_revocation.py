@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.conftest import add_co_registrar
 from tests.workers.helpers import change, job, submit
 
 
@@ -28,9 +29,7 @@ def test_non_green_registrar_loses_every_logbook(client, people, run_jobs,
     second = _logbook(client, owner, venue["id"], "西门").json()
     other_owner = people.make("钱七")
     elsewhere = _venue(client, other_owner, "国贸商城")
-    r = client.post(f"/api/venues/{elsewhere['id']}/registrars", headers=other_owner["headers"],
-                    json={"citizen_id": owner["id"]})
-    assert r.status_code == 201
+    add_co_registrar(client, other_owner, elsewhere["id"], owner)
     third = _logbook(client, owner, elsewhere["id"], "北门").json()  # owner's, at another venue
     theirs = _logbook(client, other_owner, elsewhere["id"], "南门").json()
     visitor = people.make("欧阳娜娜")
