@@ -1,6 +1,6 @@
-"""The status engine: status changes (officials' batches, exposures, a citizen's passed
-itinerary check) and their consequences — a notice to the citizen, and revocation of every
-logbook a registrar owns once they are no longer green.
+"""The status engine: status changes (officials' batches, exposures, undos, the itinerary
+platform's passed check: models/itinerary.py) and their consequences — a notice to the
+citizen, and revocation of every logbook a registrar owns once they are no longer green.
 
 Bulk SQL on a Connection (one UPDATE per distinct status, multi-row INSERTs): a 100,000-row
 batch must run at well over 10,000 changes a second on SQLite and PostgreSQL alike.
@@ -35,7 +35,7 @@ from models.errors import Conflict, DomainError, NotFound, ValidationFailed
 from models.idnumber import parse_id_number
 from models.masking import mask_id_number, mask_name, mask_submitted_id
 from models.notices import notice_event, status_event
-from models.status import Decision, PopupKind, Status, decide, parse_status
+from models.status import Decision, Status, decide, parse_status
 from models.tables import (
     Batch,
     Checkin,
@@ -49,7 +49,6 @@ from models.tables import (
 from models.timeutil import iso, parse_iso
 
 REVOKED_REASON = "登记员健康状态异常 / the registrar's health status is no longer green"
-ITINERARY_REASON = "行程核验通过 / itinerary verification passed"
 MAX_REASON = 500
 
 _c = Citizen.__table__
@@ -452,28 +451,3 @@ def exposure_changes(payload: dict, exposed: list[tuple[int, str]]) -> list[Chan
     """An exposure as changes: everyone exposed gets its status (raise only, see decide)."""
     status, popup, reason = payload["status"], payload["popup_kind"], payload["reason"]
     return [Change(cid, status, popup, reason, id_masked=masked) for cid, masked in exposed]
-
-
-# --- a citizen's passed itinerary verification ---------------------------------------------
-
-def verify_itinerary(conn: Connection, *, citizen_id: int, reference: str, now: datetime
-                     ) -> ChangeOutcome:
-    """Record a passed itinerary verification (national platform) and clear the travel popup:
-    the citizen is green again, through the same path as any status change (history, notice).
-    The caller holds the notice lock, commits and publishes."""
-    row = conn.execute(select(_c.c.status, _c.c.popup_kind).where(_c.c.id == citizen_id)).first()
-    if row is None:
-        raise NotFound("居民不存在 / citizen not found")
-    if row.status != Status.POPUP or row.popup_kind != PopupKind.TRAVEL:
-        raise Conflict("当前没有需要核验行程的弹窗 / there is no itinerary popup to clear")
-    batch_id = conn.execute(insert(_b).values(
-        kind="itinerary", actor=f"citizen:{citizen_id}",
-        payload={"citizen_id": citizen_id, "reference": reference, "result": "passed"},
-        created_at=now).returning(_b.c.id)).scalar_one()
-    outcome = ChangeOutcome()
-    apply_changes(conn, batch_id=batch_id,
-                  changes=[Change(citizen_id, Status.GREEN.value, None, ITINERARY_REASON)],
-                  outcome=outcome, now=now)
-    conn.execute(update(_b).where(_b.c.id == batch_id).values(
-        result=outcome.summary(), finished_at=now))
-    return outcome

@@ -54,6 +54,8 @@ class Settings:
     # registrar: each answer tells something about a person, so neither may be a sweep.
     proxy_checkin_rate_per_min: int = 20
     invite_rate_per_hour: int = 20
+    # The itinerary platform signs its callbacks with it (models/itinerary.py).
+    itinerary_secret: str = field(default="", repr=False)
 
     @property
     def production(self) -> bool:
@@ -147,8 +149,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
     secret = env.get("SCANBOOK_SECRET", "")
     admin_token = env.get("SCANBOOK_ADMIN_TOKEN", "")
+    itinerary_secret = env.get("SCANBOOK_ITINERARY_SECRET", "")
     if mode == "production":
-        for name, value in (("SCANBOOK_SECRET", secret), ("SCANBOOK_ADMIN_TOKEN", admin_token)):
+        for name, value in (("SCANBOOK_SECRET", secret), ("SCANBOOK_ADMIN_TOKEN", admin_token),
+                            ("SCANBOOK_ITINERARY_SECRET", itinerary_secret)):
             if value.lower() in _PLACEHOLDERS or len(value) < 16:
                 raise SettingsError(
                     f"{name} must be set to a real secret (16+ chars) in production"
@@ -163,6 +167,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         secret = _persisted_secret(data_dir, "secret")
     if not admin_token:
         admin_token = _persisted_secret(data_dir, "admin_token")
+    if not itinerary_secret:
+        itinerary_secret = _persisted_secret(data_dir, "itinerary_secret")
     return Settings(
         env=mode,
         data_dir=data_dir,
@@ -179,4 +185,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         data_keys=data_keys,
         proxy_checkin_rate_per_min=int(env.get("SCANBOOK_PROXY_CHECKIN_RATE_PER_MIN", "20")),
         invite_rate_per_hour=int(env.get("SCANBOOK_INVITE_RATE_PER_HOUR", "20")),
+        itinerary_secret=itinerary_secret,
     )

@@ -283,6 +283,20 @@ class Batch(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
+class ItineraryCheck(SQLModel, table=True):
+    """A travel popup's itinerary verification: started by the citizen (pending, no
+    reference), finished only by the itinerary platform's signed callback. `reference` (the
+    platform's, unique) is stored for every callback accepted, so a replay is refused."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    state: str = Field(default="pending", max_length=16)  # pending | passed | failed
+    reference: str | None = Field(default=None, max_length=200, unique=True)
+    started_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    platform_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
 class Audit(SQLModel, table=True):
     """Append-only: who looked at unmasked data, when, what and why."""
 

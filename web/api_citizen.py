@@ -1,5 +1,5 @@
-"""Citizen endpoints: my card (with what my status means), my notices and traces, the
-itinerary verification that clears a travel popup, scan (check-in), 他人代查, 留言."""
+"""Citizen endpoints: my card (with what my status means and my latest itinerary
+verification), my notices and traces, scan (check-in), 他人代查, 留言."""
 
 from __future__ import annotations
 
@@ -17,14 +17,13 @@ from models.checkins import CheckinRequest, scanned_at
 from models.citizens import citizen_card
 from models.errors import DomainError, UnknownCode, ValidationFailed
 from models.guidance import guidance, status_guide
-from models.health import verify_itinerary
+from models.itinerary import latest_check
 from models.notices import notices_after
 from models.tables import Citizen, Message, utcnow
-from realtime.events import citizen_channel, venue_channel
 from realtime.limits import SCAN_BUCKET, SCAN_WINDOW
 from web.api_photo import photo_url
 from web.auth import current_citizen, require
-from web.common import in_session, write_then_publish
+from web.common import in_session
 from web.responses import JSON, int_query, parse_json, read_json
 
 MAX_CODE = 200
@@ -40,8 +39,12 @@ def card(citizen: Citizen, itinerary_url: str) -> dict:
 
 
 async def me(request: Request) -> Response:
+    """The card, and `itinerary`: my latest itinerary verification (pending until the
+    platform answers), or null."""
     citizen = await current_citizen(request)
-    return JSON(card(citizen, request.app.state.settings.itinerary_url))
+    check = await in_session(request, lambda session: latest_check(
+        session.connection(), citizen_id=citizen.id))
+    return JSON({**card(citizen, request.app.state.settings.itinerary_url), "itinerary": check})
 
 
 async def status_guide_get(request: Request) -> Response:
@@ -68,29 +71,6 @@ async def my_traces_get(request: Request) -> Response:
     principal = await require(request, "citizen")
     items = await in_session(request, my_traces, citizen_id=principal.citizen_id)
     return JSON({"items": items})
-
-
-async def itinerary_verification(request: Request) -> Response:
-    """POST /api/me/itinerary-verification: the national platform passed my itinerary
-    check (the 继续 button led there); the travel popup clears and my card is green."""
-    principal = await require(request, "citizen")
-    body = await read_json(request) if await request.body() else {}
-    result = body.get("result", "passed")
-    reference = body.get("reference") or ""
-    if result != "passed":
-        raise ValidationFailed("仅记录通过的核验 / only a passed verification is recorded")
-    if not isinstance(reference, str) or len(reference) > 200:
-        raise ValidationFailed("reference 最多200字 / reference is at most 200 characters")
-
-    def write(conn):
-        outcome = verify_itinerary(conn, citizen_id=principal.citizen_id,
-                                   reference=reference, now=utcnow())
-        return None, ([(citizen_channel(n["citizen_id"]), n) for n in outcome.notices]
-                      + [(venue_channel(e["venue_id"]), e) for e in outcome.logbook_events])
-
-    await write_then_publish(request, write)
-    citizen = await current_citizen(request)
-    return JSON(card(citizen, request.app.state.settings.itinerary_url))
 
 
 async def proxy_check_post(request: Request) -> Response:
@@ -188,7 +168,6 @@ routes = [
     Route("/api/me", me, methods=["GET"]),
     Route("/api/me/notices", my_notices, methods=["GET"]),
     Route("/api/me/traces", my_traces_get, methods=["GET"]),
-    Route("/api/me/itinerary-verification", itinerary_verification, methods=["POST"]),
     Route("/api/status-guide", status_guide_get, methods=["GET"]),
     Route("/api/proxy-check", proxy_check_post, methods=["POST"]),
     Route("/api/messages", messages_create, methods=["POST"]),

@@ -1,4 +1,5 @@
-"""The `scanbook` command: serve (the whole system), worker, migrate."""
+"""The `scanbook` command: serve (the whole system), worker, migrate, and itinerary-sim (a
+development stand-in for the itinerary platform)."""
 
 from __future__ import annotations
 
@@ -162,6 +163,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_itinerary_sim(args: argparse.Namespace) -> int:
+    """Play the itinerary platform: sign a callback with SCANBOOK_ITINERARY_SECRET and post it
+    to this installation, so the travel popup's flow works on one machine. Development only:
+    in production only the real platform signs."""
+    import json
+    import secrets
+    import urllib.error
+    import urllib.request
+    from datetime import UTC, datetime
+
+    from models.itinerary import HEADER, signature
+
+    settings = load_settings()
+    if settings.production:
+        print("itinerary-sim is a development tool; refused in production", file=sys.stderr)
+        return 2
+    body = json.dumps({"id_number": args.id_number.strip().upper(), "result": args.result,
+                       "reference": args.reference or f"SIM-{secrets.token_hex(8)}",
+                       "at": datetime.now(UTC).isoformat()}).encode()
+    url = (args.url or settings.public_url).rstrip("/") + "/api/itinerary/callback"
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json",
+        HEADER: signature(settings.itinerary_secret, body, int(time.time()))})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, answer = response.status, response.read().decode()
+    except urllib.error.HTTPError as failure:
+        status, answer = failure.code, failure.read().decode()
+    except OSError as failure:
+        print(f"could not reach {url}: {failure}", file=sys.stderr)
+        return 1
+    print(status, answer)
+    return 0 if status < 300 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     parser = argparse.ArgumentParser(prog="scanbook")
@@ -176,6 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     worker.set_defaults(func=cmd_worker)
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(func=cmd_migrate)
+    sim = sub.add_parser("itinerary-sim", help="development: play the itinerary platform and "
+                         "send a signed verification callback")
+    sim.add_argument("--id-number", required=True, help="the citizen's resident ID number")
+    sim.add_argument("--result", choices=("passed", "failed"), default="passed")
+    sim.add_argument("--reference", help="the platform's reference (default: a random one)")
+    sim.add_argument("--url", help="the installation's base URL (default: SCANBOOK_PUBLIC_URL)")
+    sim.set_defaults(func=cmd_itinerary_sim)
     args = parser.parse_args(argv)
     return args.func(args)
 

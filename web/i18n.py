@@ -90,6 +90,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "popup_travel": ("行程核验", "Travel check"),
     "popup_risk_area": ("风险地区", "Risk area"),
     "popup_hint_travel": ("请核实行程后再入场", "Verify the itinerary before entry"),
+    "itinerary_pending": ("已发起行程核验，正在等待行程核验平台回传结果；通过后弹窗自动解除。",
+                          "Verification started: waiting for the itinerary platform's result. "
+                          "The popup clears by itself once it passes."),
+    "itinerary_failed": ("行程核验未通过，弹窗保持。可再次点击“继续”重新核验，或联系所在社区。",
+                         "The itinerary check did not pass; the popup stays. Press 继续 to try "
+                         "again, or contact your community."),
+    "itinerary_start_failed": ("无法发起行程核验，请稍后再试", "Could not start the verification; "
+                               "please try again"),
     "popup_hint_risk_area": ("请向所在社区报告", "Report to the community"),
     # the poster
     "poster_title": ("扫码登记", "Scan to check in"),

@@ -21,6 +21,7 @@ from models import rotating
 from models.citizens import citizen_card
 from models.errors import CodeExpired, Forbidden, NotFound, UnknownCode
 from models.guidance import status_guide
+from models.itinerary import latest_check
 from models.masking import mask_id_number, mask_name
 from models.notices import announcements, notices_head
 from models.tables import Citizen, Logbook, Venue
@@ -122,7 +123,8 @@ async def _page_citizen(request: Request) -> tuple[Principal | None, Citizen | N
 def _home_data(session: Session, citizen_id: int) -> dict:
     conn = session.connection()
     return {"notices": announcements(conn, limit=NOTICE_BAR),
-            "notice_head": notices_head(conn, citizen_id=citizen_id)}
+            "notice_head": notices_head(conn, citizen_id=citizen_id),
+            "itinerary": latest_check(conn, citizen_id=citizen_id)}
 
 
 async def home(request: Request) -> Response:

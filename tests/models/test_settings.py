@@ -15,12 +15,17 @@ def test_production_refuses_placeholder_secrets(tmp_path):
     with pytest.raises(SettingsError, match="SCANBOOK_SECRET"):
         load_settings(env)
     env["SCANBOOK_SECRET"] = "s" * 40
+    for placeholder in ("", "changeme", "short"):
+        env["SCANBOOK_ITINERARY_SECRET"] = placeholder
+        with pytest.raises(SettingsError, match="SCANBOOK_ITINERARY_SECRET"):
+            load_settings(env)
+    env["SCANBOOK_ITINERARY_SECRET"] = "i" * 40
     with pytest.raises(SettingsError, match="SCANBOOK_DATA_KEY must be set"):
         load_settings(env)
     env["SCANBOOK_DATA_KEY"] = KEY
     settings = load_settings(env)
     assert settings.production and settings.data_keys == {1: base64.b64decode(KEY)}
-    assert KEY not in repr(settings)
+    assert KEY not in repr(settings) and "i" * 40 not in repr(settings)
 
 
 @pytest.mark.parametrize("bad", ["changeme", base64.b64encode(b"short").decode(),
@@ -50,6 +55,8 @@ def test_development_generates_and_keeps_secrets(tmp_path):
     first = load_settings(env)
     again = load_settings(env)
     assert first.admin_token == again.admin_token and len(first.admin_token) >= 32
+    assert first.itinerary_secret == again.itinerary_secret
+    assert len(first.itinerary_secret) >= 32 and first.itinerary_secret != first.secret
     assert first.database_url == f"sqlite:///{tmp_path / 'scanbook.db'}"
     assert first.redis_url is None
 

@@ -147,6 +147,10 @@ ROWS = [
     Row("GET", "/api/me/notices", citizens(200)),
     Row("GET", "/api/me/traces", citizens(200)),
     Row("POST", "/api/me/itinerary-verification", citizens(409), {"result": "passed"}),
+    # Only the itinerary platform's signature opens it: no role's credentials do.
+    Row("POST", "/api/itinerary/callback", public(401),
+        {"id_number": "{citizen_id_number}", "result": "passed", "reference": "R-1",
+         "at": "2026-12-06T19:00:00+08:00"}),
     Row("POST", "/api/proxy-check", citizens(200),
         {"name": "张三丰", "id_number": "{citizen_id_number}"}),
     Row("POST", "/api/scan", citizens({200, 201}), {"code": "{code}"}),

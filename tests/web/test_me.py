@@ -1,5 +1,5 @@
-"""The citizen's card explains every state; the travel popup clears after a passed itinerary
-verification; 他人代查 answers only for a matching person, is rate limited and audited."""
+"""The citizen's card explains every state (the itinerary verification: test_itinerary.py);
+他人代查 answers only for a matching person, is rate limited and audited."""
 
 from __future__ import annotations
 
@@ -50,29 +50,6 @@ def test_status_guide_lists_every_state(client):
     assert {(i["status"], i["popup_kind"]) for i in items} == {
         ("green", None), ("yellow", None), ("red", None), ("popup", "travel"),
         ("popup", "risk_area")}
-
-
-def test_itinerary_verification_clears_the_travel_popup(client, people, run_jobs):
-    me = people.make()
-    r = client.post("/api/me/itinerary-verification", headers=me["headers"], json={})
-    assert r.status_code == 409 and r.json()["error"] == "conflict"  # nothing to clear
-    _change(client, run_jobs, me, "popup", "行程卡带星", popup_kind="travel")
-    with client.websocket_connect("/ws/me", headers=me["headers"]) as ws:
-        assert ws.receive_json()["type"] == "ready"
-        r = client.post("/api/me/itinerary-verification", headers=me["headers"],
-                        json={"result": "passed", "reference": "XC-2026-0001"})
-        assert r.status_code == 200, r.text
-        assert r.json()["status"] == "green" and r.json()["popup_kind"] is None
-        event = ws.receive_json()
-        assert (event["type"], event["status"]) == ("status", "green")
-        assert "行程核验通过" in event["reason"]
-    r = client.post("/api/me/itinerary-verification", headers=me["headers"])
-    assert r.status_code == 409
-    _change(client, run_jobs, me, "popup", "风险地区", popup_kind="risk_area")
-    r = client.post("/api/me/itinerary-verification", headers=me["headers"])
-    assert r.status_code == 409  # a risk-area popup is not cleared by an itinerary check
-    r = client.post("/api/me/itinerary-verification", headers=ADMIN)
-    assert r.status_code == 403
 
 
 def test_proxy_check_matches_name_and_id_number(client, people, run_jobs):

@@ -12,7 +12,7 @@ const config = JSON.parse(document.getElementById("home-config").textContent);
 const lang = document.documentElement.lang.startsWith("zh") ? "zh" : "en";
 const $ = (id) => document.getElementById(id);
 const api = { retakeOpened: 0, pressStarted: 0, photoUploads: 0, statusNotices: 0,
-  notices: 0, delivered: 0, feed: "connecting" };
+  notices: 0, delivered: 0, feed: "connecting", itinerary: config.itinerary?.state ?? null };
 window.scanbook = api;
 
 // ---- the card -----------------------------------------------------------------------------
@@ -49,10 +49,50 @@ function fillCard(me) {
     $("card-action").href = action.url;
     $("card-action").textContent = action.label[lang];
   }
+  showItinerary(me);
   $("photo-label").hidden = !me.minor;
   $("photo-label").textContent = me.photo_label || "";
   showPhoto(me.photo_url);
 }
+
+// ---- the travel popup's itinerary verification ------------------------------------------
+// 继续 opens the platform (a new tab) and starts a verification here; only the platform's
+// callback to the server can finish it. The card turns green on the /ws/me status notice; a
+// failed check changes no status, so while one is pending the card is re-read now and then.
+
+const ITINERARY_POLL_MS = 5000;
+let itineraryPoll = null;
+
+function showItinerary(me) {
+  const travel = me.status === "popup" && me.popup_kind === "travel";
+  const state = travel && me.itinerary ? me.itinerary.state : null;
+  api.itinerary = me.itinerary ? me.itinerary.state : null;
+  const line = $("itinerary-state");
+  line.hidden = state !== "pending" && state !== "failed";
+  line.dataset.state = state || "";
+  line.textContent = state === "failed" ? t("itinerary_failed") : t("itinerary_pending");
+  if (state === "pending" && !itineraryPoll) {
+    itineraryPoll = setInterval(refreshCard, ITINERARY_POLL_MS);
+  } else if (state !== "pending" && itineraryPoll) {
+    clearInterval(itineraryPoll);
+    itineraryPoll = null;
+  }
+}
+
+$("card-action").addEventListener("click", async () => {
+  const line = $("itinerary-state");
+  try {
+    const response = await csrfFetch("/api/me/itinerary-verification", {
+      method: "POST", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(String(response.status));
+    const check = await response.json();
+    showItinerary({ status: "popup", popup_kind: "travel", itinerary: check });
+  } catch {
+    line.hidden = false;
+    line.dataset.state = "error";
+    line.textContent = t("itinerary_start_failed");
+  }
+});
 
 async function refreshCard() {
   try {
@@ -276,6 +316,7 @@ async function showVenues() {
   }
 }
 
+showItinerary({ ...config.card, itinerary: config.itinerary });
 showPending();
 deliverWhenOnline((item, result) => {
   if (result.ok) api.delivered += 1;

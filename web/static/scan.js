@@ -19,7 +19,7 @@ const config = JSON.parse(document.getElementById("scan-config").textContent);
 const lang = document.documentElement.lang.startsWith("zh") ? "zh" : "en";
 const progress = document.getElementById("scan-progress");
 const dialog = document.getElementById("popup-dialog");
-const api = { pending: 0, delivered: 0, lastStatus: null, checkIns: 0 };
+const api = { pending: 0, delivered: 0, lastStatus: null, lastKind: null, checkIns: 0 };
 window.scanbook = api;
 let clockTimer = null;
 
@@ -112,6 +112,21 @@ function continueTarget(guide) {
   return "tel:12345";
 }
 
+// 继续 on a travel popup also starts the itinerary verification (the platform's callback
+// finishes it; the home page shows that it is pending). Not awaited: the link goes on, and
+// keepalive lets the request outlive this page.
+let verifying = null;
+function startVerification() {
+  if (api.lastKind !== "travel" || verifying) return;
+  verifying = csrfFetch("/api/me/itinerary-verification", {
+    method: "POST", keepalive: true, headers: { Accept: "application/json" } })
+    .then((response) => { api.verification = response.status; })
+    .catch(() => { verifying = null; });
+}
+for (const id of ["popup-continue", "result-action"]) {
+  document.getElementById(id).addEventListener("click", startVerification);
+}
+
 function openPopup(kind) {
   const guide = guideFor("popup", kind);
   set("popup-title", `${statusLabel("popup")} · ${popupLabel(kind)}`);
@@ -183,6 +198,7 @@ async function checkIn() {
   }
   if (response.ok) {
     api.lastStatus = body.status;
+    api.lastKind = body.popup_kind;
     const note = body.status === "green" ? t("checked_in") : t("checked_in_abnormal");
     showCard(body, response.status === 200 ? t("already_checked_in") : note);
     return;
@@ -206,6 +222,7 @@ deliverWhenOnline((item, result) => {
   if (result.ok) {
     api.delivered += 1;
     api.lastStatus = result.body.status;
+    api.lastKind = result.body.popup_kind;
     showCard(result.body, t("delivered_note"));
   } else if (!result.kept) {
     card.hidden = true;
