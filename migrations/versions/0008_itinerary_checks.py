@@ -1,8 +1,8 @@
 """itinerary checks: a travel popup's verification, started by the citizen, finished by the
 itinerary platform's signed callback; the platform's references are unique (no replay)
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-06 11:10:00
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 import models.tables
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
