@@ -121,10 +121,13 @@ async def _page_citizen(request: Request) -> tuple[Principal | None, Citizen | N
 # --- home, sign-in, sign-out -------------------------------------------------------------
 
 def _home_data(session: Session, citizen_id: int) -> dict:
+    from models.registrars import my_invitations
+
     conn = session.connection()
     return {"notices": announcements(conn, limit=NOTICE_BAR),
             "notice_head": notices_head(conn, citizen_id=citizen_id),
-            "itinerary": latest_check(conn, citizen_id=citizen_id)}
+            "itinerary": latest_check(conn, citizen_id=citizen_id),
+            "invitations": my_invitations(session, citizen_id=citizen_id)}
 
 
 async def home(request: Request) -> Response:

@@ -21,9 +21,9 @@ from starlette.routing import Route
 from models import rotating
 from models.errors import LogbookUnavailable, NotFound
 from models.guidance import status_guide
-from models.masking import mask_name
+from models.registrars import venue_registrars
 from models.status import Status
-from models.tables import Checkin, Citizen, Logbook, Registrar
+from models.tables import Checkin, Citizen, Logbook
 from models.timeutil import BEIJING, iso
 from models.venues import (
     get_logbook,
@@ -108,16 +108,6 @@ async def console(request: Request) -> Response:
 
 # --- one venue ---------------------------------------------------------------------------
 
-def _registrars(session: Session, venue_id: int) -> list[dict]:
-    rows = session.exec(
-        select(Registrar, Citizen).join(Citizen, Citizen.id == Registrar.citizen_id)
-        .where(Registrar.venue_id == venue_id, Registrar.active.is_(True))
-        .order_by(Registrar.id)
-    ).all()
-    return [{"citizen_id": c.id, "name_masked": mask_name(c.name), "role": r.role,
-             "green": c.status == Status.GREEN} for r, c in rows]
-
-
 async def venue_page(request: Request) -> Response:
     """GET /venues/{id}: logbooks (poster, entrance display, exports, delete), registrars,
     proxy check-in and today's counts."""
@@ -130,7 +120,8 @@ async def venue_page(request: Request) -> Response:
             select(Logbook).where(Logbook.venue_id == venue_id, Logbook.state != "deleted")
             .order_by(Logbook.id)
         ).all()
-        return (citizen, duty.role, venue, list(books), _registrars(session, venue_id),
+        return (citizen, duty.role, venue, list(books),
+                venue_registrars(session, venue_id=venue_id, actor=citizen),
                 live_snapshot(session, venue_id), _standing(session, citizen))
 
     result = await guarded(request, load, "venue")
@@ -139,7 +130,8 @@ async def venue_page(request: Request) -> Response:
     principal, (citizen, role, venue, books, registrars, snapshot, standing) = result
     return render(request, "venue.html", {
         "venue": venue, "role": role, "me": citizen.id, "logbooks": books, "standing": standing,
-        "registrars": registrars, "snapshot": snapshot, "green": citizen.status == Status.GREEN,
+        "registrars": registrars["items"], "invitations": registrars["invitations"],
+        "snapshot": snapshot, "green": citizen.status == Status.GREEN,
         "config": {"venue_id": venue.id, "owner": role == "owner"},
     }, principal=principal)
 

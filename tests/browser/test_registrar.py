@@ -58,17 +58,19 @@ def test_console_from_opening_a_venue_to_deleting_a_logbook(server, client, redi
                                                headers=owner["headers"]).json()["items"]}
     east, west = books["东门"], books["西门"]
 
-    # A co-registrar, by the citizen number on their card.
+    # A co-registrar, invited by the citizen number on their card (more in
+    # test_registrars_invited_accepted_removed_and_leaving below).
     helper = people.make("周七")
     page.fill("#registrar-id", str(helper["id"]))
     page.click("#registrar-form button[type=submit]")
     page.wait_for_selector("#registrar-status.notice-ok")
-    assert client.get(f"/venues/{venue_id}/live", headers=helper["headers"]).status_code == 200
+    page.wait_for_selector(f"#invitations li[data-citizen-id='{helper['id']}']")
 
-    # A visitor without a phone, checked in by the registrar.
+    # A visitor without a phone (a registered citizen), checked in by the registrar.
+    elder = people.make("赵六", born=date(1950, 2, 3))
     page.select_option("#proxy-logbook", str(east["id"]))
     page.fill("#visitor-name", "赵六")
-    page.fill("#visitor-id", make_id_number("110102", date(1950, 2, 3), 41))
+    page.fill("#visitor-id", elder["id_number"])
     page.click("#proxy-checkin-form button[type=submit]")
     page.wait_for_selector("#proxy-checkin-card")
     assert "赵*" in page.inner_text("#proxy-checkin-card")
@@ -128,6 +130,103 @@ def test_console_from_opening_a_venue_to_deleting_a_logbook(server, client, redi
     assert "2 arrivals today · 1 abnormal" in page.inner_text("#venue-today")
     assert page.locator("li.logbook").first.get_by_text("Export CSV").is_visible()
     shot(page, "venue-console-en", full_page=True)
+
+
+def test_registrars_invited_accepted_removed_and_leaving(server, client, people, run_jobs,
+                                                        venue_with_logbook, new_page):
+    owner, venue, _logbook = venue_with_logbook
+    helper, other = people.make("周七"), people.make("吴八")
+    venue_url = f"/venues/{venue['id']}"
+    page = new_page()
+    sign_in(page, server.url, owner["token"], venue_url)
+    assert page.locator("#no-invitations").is_visible()
+
+    # (A proxy check-in of someone who is not registered: the card says to check by hand.)
+    page.fill("#visitor-name", "孙七")
+    page.fill("#visitor-id", make_id_number("110102", date(1950, 2, 3), 41))
+    page.click("#proxy-checkin-form button[type=submit]")
+    page.wait_for_selector("#proxy-checkin-card.status-unknown")
+    assert "未登记，请人工核验" in page.inner_text("#proxy-checkin-card")
+
+    # The owner invites two citizens and someone who does not exist: the same answer.
+    for who in (helper["id"], other["id"], 987654):
+        page.fill("#registrar-id", str(who))
+        page.click("#registrar-form button[type=submit]")
+        page.wait_for_selector(f"#invitations li[data-citizen-id='{who}']")
+        assert "对方在首页接受后" in page.inner_text("#registrar-status")
+    assert page.locator("#no-invitations").is_hidden()
+    shot(page, "venue-registrars-invited")
+
+    # The invitee sees the invitation on their home page and accepts it.
+    phone = new_page()
+    sign_in(phone, server.url, helper["token"], "/")
+    card = phone.locator(".invitation")
+    assert "李* 邀请您担任「望京SOHO塔1」的登记员" in card.inner_text()
+    shot(phone, "home-invitation")
+    card.get_by_role("button", name="接受").click()
+    phone.wait_for_selector("#invitation-status.notice-ok")
+    phone.wait_for_selector(f"#my-venues li[data-venue-id='{venue['id']}']")
+    assert phone.locator(".invitation").count() == 0
+
+    # The other one is not green: accepting is refused, to them only.
+    set_status(client, run_jobs, other, "yellow")
+    refused = new_page()
+    sign_in(refused, server.url, other["token"], "/")
+    refused.locator(".invitation").get_by_role("button", name="接受").click()
+    refused.wait_for_selector("#invitation-status.notice-error")
+    assert "暂不能担任登记员" in refused.inner_text("#invitation-status")
+
+    # The owner's page: the helper is a registrar, the other two invitations still pending.
+    page.reload()
+    assert "周*" in page.inner_text(f"#registrars li[data-citizen-id='{helper['id']}']")
+    pending = page.locator("#invitations li")
+    assert pending.count() == 2
+    assert other["name_masked"] not in page.inner_text("#invitations")
+
+    # Withdraw the invitation nobody can answer; cancelling the dialog keeps it.
+    ghost = page.locator("#invitations li[data-citizen-id='987654']")
+    ghost.locator(".remove-registrar").click()
+    page.wait_for_selector("#confirm-registrar[open]")
+    page.click("#confirm-registrar-cancel")
+    assert ghost.count() == 1
+    ghost.locator(".remove-registrar").click()
+    assert "#987654" in page.inner_text("#confirm-registrar-text")
+    page.click("#confirm-registrar-ok")
+    page.wait_for_function("() => window.scanbook.removed === 1")
+    assert ghost.count() == 0
+
+    # The helper watches the live page; the owner removes them: it closes (4403) at once.
+    live = new_page()
+    sign_in(live, server.url, helper["token"], f"{venue_url}/live")
+    live.wait_for_function("() => window.scanbook && window.scanbook.connected")
+    row = page.locator(f"#registrars li[data-citizen-id='{helper['id']}']")
+    row.locator(".remove-registrar").click()
+    assert "立即关闭" in page.inner_text("#confirm-registrar-text")
+    shot(page, "venue-registrar-remove-confirm")
+    page.click("#confirm-registrar-ok")
+    page.wait_for_function("() => window.scanbook.removed === 2")
+    assert row.count() == 0
+    live.wait_for_selector("#closed:not([hidden])", timeout=5000)
+    assert client.get(f"/api/venues/{venue['id']}/logbooks",
+                      headers=helper["headers"]).status_code == 403
+
+    # Invited again and accepted, the helper leaves by themselves.
+    r = client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
+                    json={"citizen_id": helper["id"]})
+    client.post(f"/api/invitations/{r.json()['id']}/accept", headers=helper["headers"])
+    phone.goto(f"{server.url}{venue_url}")
+    assert phone.locator("#registrar-form").count() == 0
+    phone.click("#leave-venue")
+    assert "确定退出该场所" in phone.inner_text("#confirm-registrar-text")
+    phone.click("#confirm-registrar-ok")
+    phone.wait_for_url(f"{server.url}/console")
+    items = client.get(f"/api/venues/{venue['id']}/registrars",
+                       headers=owner["headers"]).json()["items"]
+    assert [i["citizen_id"] for i in items] == [owner["id"]]
+    page.goto(f"{server.url}{venue_url}?lang=en")
+    assert page.inner_text("#invitations-h") == "Pending invitations"
+    assert page.locator("#registrar-form button[type=submit]").inner_text() == (
+        "Invite a co-registrar")
 
 
 def test_live_feed_abnormal_only_filter_and_siren(server, client, people, run_jobs,

@@ -110,9 +110,48 @@ def test_venue_page_for_a_co_registrar_has_no_registrar_form(client, people,
     owner, venue, _logbook = venue_with_logbook
     helper = people.make("周七")
     add_co_registrar(client, owner, venue["id"], helper)
+    client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
+                json={"citizen_id": 4242})
     sign_in(client, helper)
     r = client.get(f"/venues/{venue['id']}")
     assert r.status_code == 200 and 'id="registrar-form"' not in r.text
+    # They may leave; they see nobody's pending invitations and remove nobody.
+    assert r.text.count('data-action="leave"') == 1 and 'data-action="remove"' not in r.text
+    assert 'id="invitations"' not in r.text and "#4242" not in r.text
+
+
+def test_venue_page_lists_registrars_and_pending_invitations_for_the_owner(
+        client, people, venue_with_logbook):
+    owner, venue, _logbook = venue_with_logbook
+    helper, invited = people.make("周七"), people.make("吴八")
+    add_co_registrar(client, owner, venue["id"], helper)
+    for who in (invited["id"], 4242):
+        client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
+                    json={"citizen_id": who})
+    sign_in(client, owner)
+    page = client.get(f"/venues/{venue['id']}").text
+    registrars = page[page.index('id="registrars"'):page.index('id="invitations"')]
+    assert "周*" in registrars and registrars.count('data-action="remove"') == 1
+    pending = page[page.index('id="invitations"'):page.index('id="registrar-form"')]
+    assert f'data-citizen-id="{invited["id"]}"' in pending and "#4242" in pending
+    assert "吴*" not in pending  # no names before they accept
+    assert pending.count('data-action="withdraw"') == 2
+    assert 'id="no-invitations" hidden' in page and 'data-action="leave"' not in page
+
+
+def test_home_shows_invitations_to_answer(client, people, venue_with_logbook):
+    owner, venue, _logbook = venue_with_logbook
+    invited = people.make("吴八")
+    r = client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
+                    json={"citizen_id": invited["id"]})
+    sign_in(client, invited)
+    home = client.get("/").text
+    assert f'data-invitation-id="{r.json()["id"]}"' in home
+    assert "李* 邀请您担任「望京SOHO塔1」的登记员" in home
+    assert 'data-answer="accept"' in home and 'data-answer="decline"' in home
+    client.post(f"/api/invitations/{r.json()['id']}/decline", headers=invited["headers"])
+    home = client.get("/").text
+    assert 'id="invitations" class="card-box" aria-labelledby="invitations-h" hidden' in home
 
 
 def test_venue_page_hides_deleted_logbooks(client, venue_with_logbook):

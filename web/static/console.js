@@ -1,11 +1,12 @@
 // The registrar's console: open a venue (/console); on a venue's page add logbooks, delete one
-// after a confirmation, add co-registrars, and check in a visitor without a phone.
+// after a confirmation, invite and remove co-registrars (or leave), and check in a visitor
+// without a phone.
 import { el, popupLabel, statusLabel, t } from "./common.js";
 import { csrfFetch } from "./csrf.js";
 import { idNumberProblem, say as sayProblem } from "./idnumber.js";
 
 const $ = (id) => document.getElementById(id);
-const api = { deleted: 0, created: 0, proxyCheckins: 0 };
+const api = { deleted: 0, created: 0, proxyCheckins: 0, invited: 0, removed: 0 };
 window.scanbook = api;
 
 async function send(method, url, body) {
@@ -113,6 +114,22 @@ dialog?.addEventListener("close", async () => {
   }
 });
 
+// Co-registrars: the owner invites by citizen number (the answer is a pending invitation,
+// whoever the number names), removes a co-registrar or withdraws an invitation; a
+// co-registrar leaves. Each removal asks first.
+function invitationItem(invitation) {
+  return el("li", { dataset: { citizenId: invitation.citizen_id, invitationId: invitation.id } },
+    el("strong", {}, `#${invitation.citizen_id}`), " ",
+    el("span", { class: "muted" }, t("invitation_waiting")), " ",
+    el("button", { type: "button", class: "button secondary small remove-registrar",
+      dataset: { action: "withdraw" } }, t("invitation_withdraw")));
+}
+
+function showNoInvitations() {
+  const none = $("no-invitations");
+  if (none) none.hidden = $("invitations").children.length > 0;
+}
+
 $("registrar-form")?.addEventListener("submit", async (event) => {
   event.preventDefault();
   const box = $("registrar-status");
@@ -124,13 +141,51 @@ $("registrar-form")?.addEventListener("submit", async (event) => {
   const result = await send("POST", `/api/venues/${venue.venue_id}/registrars`,
     { citizen_id: Number(raw) });
   if (result.ok) {
+    api.invited += 1;
     say(box, t("registrar_added"), "ok");
-    $("registrars").append(el("li", { dataset: { citizenId: raw } },
-      el("strong", {}, `#${raw}`), " ", el("span", { class: "muted" }, t("role_co"))));
+    const list = $("invitations");
+    if (!list.querySelector(`li[data-invitation-id="${result.body.id}"]`)) {
+      list.append(invitationItem(result.body));
+    }
+    showNoInvitations();
     $("registrar-id").value = "";
   } else {
     say(box, failure(result));
   }
+});
+
+const registrarDialog = $("confirm-registrar");
+let pendingRemoval = null;
+document.querySelector("section[aria-labelledby='registrars-h']")?.addEventListener("click",
+  (event) => {
+    const button = event.target.closest(".remove-registrar");
+    if (!button) return;
+    const item = button.closest("li");
+    pendingRemoval = { item, action: button.dataset.action };
+    const name = item.querySelector("strong")?.textContent ?? "";
+    const number = `#${item.dataset.citizenId}`;
+    const who = name && name !== number ? `${name}（${number}）` : number;
+    $("confirm-registrar-text").textContent =
+      t(`registrar_confirm_${button.dataset.action}`).replace("{who}", who);
+    registrarDialog.showModal();
+  });
+registrarDialog?.addEventListener("close", async () => {
+  const removal = pendingRemoval;
+  pendingRemoval = null;
+  if (registrarDialog.returnValue !== "ok" || !removal) return;
+  const result = await send("DELETE",
+    `/api/venues/${venue.venue_id}/registrars/${removal.item.dataset.citizenId}`);
+  if (!result.ok && result.status !== 404) {
+    say($("registrar-error"), failure(result));
+    return;
+  }
+  api.removed += 1;
+  if (removal.action === "leave") {
+    location.assign("/console"); // no longer a registrar here
+    return;
+  }
+  removal.item.remove();
+  showNoInvitations();
 });
 
 $("proxy-checkin-form")?.addEventListener("submit", async (event) => {

@@ -12,7 +12,8 @@ const config = JSON.parse(document.getElementById("home-config").textContent);
 const lang = document.documentElement.lang.startsWith("zh") ? "zh" : "en";
 const $ = (id) => document.getElementById(id);
 const api = { retakeOpened: 0, pressStarted: 0, photoUploads: 0, statusNotices: 0,
-  notices: 0, delivered: 0, feed: "connecting", itinerary: config.itinerary?.state ?? null };
+  notices: 0, delivered: 0, feed: "connecting", itinerary: config.itinerary?.state ?? null,
+  invitationsAnswered: 0 };
 window.scanbook = api;
 
 // ---- the card -----------------------------------------------------------------------------
@@ -315,6 +316,41 @@ async function showVenues() {
     list.replaceChildren(el("li", {}, t("load_failed")));
   }
 }
+
+// ---- invitations to be a co-registrar ------------------------------------------------------
+// Accepting needs a green status: the server says so (to me only) and the invitation waits.
+
+function tell(box, text, kind = "error") {
+  box.className = `notice notice-${kind}`;
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+$("invitations")?.addEventListener("click", async (event) => {
+  const button = event.target.closest(".invitation-answer");
+  if (!button) return;
+  const item = button.closest("li");
+  const answer = button.dataset.answer;
+  const box = $("invitation-status");
+  let response;
+  try {
+    response = await csrfFetch(`/api/invitations/${item.dataset.invitationId}/${answer}`,
+      { method: "POST", headers: { Accept: "application/json" } });
+  } catch {
+    tell(box, t("network_error"));
+    return;
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    tell(box, body.error === "registrar_not_green" ? t("invitation_not_green")
+      : `${t("request_failed")}${body.message || response.status}`);
+    return;
+  }
+  api.invitationsAnswered += 1;
+  item.remove();
+  tell(box, t(answer === "accept" ? "invitation_accepted" : "invitation_declined"), "ok");
+  if (answer === "accept") showVenues();
+});
 
 showItinerary({ ...config.card, itinerary: config.itinerary });
 showPending();
