@@ -247,7 +247,7 @@ def apply_changes(conn: Connection, *, batch_id: int, changes: list[Change],
     current = {row.id: row for row in conn.execute(query, {"ids": ids, "batch_id": batch_id})}
     history: list[dict] = []
     seen: set[int] = set()
-    masked = _masked_ids(conn, [c.citizen_id for c in changes
+    masked = masked_ids(conn, [c.citizen_id for c in changes
                                 if c.id_masked is None and c.citizen_id in current])
     for change in changes:
         cid = change.citizen_id
@@ -302,7 +302,7 @@ def apply_changes(conn: Connection, *, batch_id: int, changes: list[Change],
             mine, _sc.c.new_status != Status.GREEN.value), outcome, now=now)
 
 
-def _masked_ids(conn: Connection, ids: list[int]) -> dict[int, str]:
+def masked_ids(conn: Connection, ids: list[int]) -> dict[int, str]:
     """Masked ID numbers of citizens (decrypted here only for callers that had none)."""
     if not ids:
         return {}

@@ -20,6 +20,7 @@ from models.masking import mask_id_number, mask_name
 from models.notices import announcements, clean_text, insert_announcement
 from models.tables import Batch, Citizen, Message, Venue, utcnow
 from models.timeutil import iso, parse_iso
+from models.undo import undoable_batch
 from models.violations import (
     create_violation,
     lift_violation,
@@ -174,6 +175,18 @@ async def job_get(request: Request) -> Response:
                  if batch.finished_at else None})
 
 
+async def job_undo(request: Request) -> Response:
+    """POST /api/admin/jobs/{job_id}/undo: a job that reverts that batch (status changes or an
+    exposure) for the people nobody has changed since. 202 {job_id, batch_id}; 404 unknown
+    job; 409 not undoable, not finished, or already undone."""
+    principal = await require(request, "official")
+    job_id = request.path_params["job_id"]
+    batch = await in_session(request, undoable_batch, job_id=job_id)
+    queued = await enqueue_batch(request, principal, "undo", {"batch_id": batch.id},
+                                 "workers.status.undo_batch")
+    return JSON({**queued, "undone_batch_id": batch.id}, status_code=202)
+
+
 async def batch_get(request: Request) -> Response:
     await require(request, "official")
 
@@ -267,6 +280,7 @@ routes = [
     Route("/api/admin/violations/{id:int}/lift", violations_lift, methods=["POST"]),
     Route("/api/admin/violations/{id:int}", violations_lift, methods=["DELETE"]),
     Route("/api/admin/jobs/{job_id:str}", job_get, methods=["GET"]),
+    Route("/api/admin/jobs/{job_id:str}/undo", job_undo, methods=["POST"]),
     Route("/api/admin/batches/{id:int}", batch_get, methods=["GET"]),
     Route("/api/admin/trace", trace_get, methods=["GET"]),
     Route("/api/admin/audit", audit_list, methods=["GET"]),

@@ -451,6 +451,17 @@ CONSOLE_STRINGS: dict[str, tuple[str, str]] = {
     "adm_kind_exposure": ("场所密接追踪", "Exposure"),
     "adm_kind_violation": ("违规停用", "Violation"),
     "adm_kind_lift": ("解除违规", "Lift"),
+    "adm_kind_undo": ("撤销批次", "Undo"),
+    "adm_kind_itinerary": ("行程核验", "Itinerary check"),
+    "adm_undo": ("撤销此批次", "Undo this batch"),
+    "adm_undo_help": ("把本批次改变的人恢复到原状态；此后又被改变过的人保持不变并列出。"
+                      "本批次撤销的登记簿不会恢复。",
+                      "Puts the people this batch changed back as they were; anyone changed "
+                      "since keeps their status and is listed. Logbooks it revoked stay "
+                      "revoked."),
+    "adm_undo_confirm": ("确定撤销批次 #{batch}？受影响的居民会收到状态通知。",
+                         "Undo batch #{batch}? The people affected are notified."),
+    "adm_undone_by": ("本批次已撤销：", "This batch was undone: "),
     "adm_actor": ("发起人", "Requested by"),
     "adm_created": ("时间", "Created"),
     "adm_state": ("状态", "State"),

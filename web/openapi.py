@@ -334,6 +334,12 @@ OPERATIONS = [
     _op("DELETE", "/api/admin/violations/{id}", "Lift a violation (a job)", tag="admin",
         auth=OFFICIAL, errors=(404, 409, 413, 422), params=[PATH_ID],
         ok={202: _json("queued", _ref("ViolationQueued"))}),
+    _op("POST", "/api/admin/jobs/{job_id}/undo",
+        "Undo a finished status-change batch or exposure (a job): reverts it for the people "
+        "nobody has changed since", tag="admin", auth=OFFICIAL, errors=(404, 409),
+        params=[_path("job_id", {"type": "string"})],
+        ok={202: _json("queued", _obj({"job_id": STR, "batch_id": INT,
+                                       "undone_batch_id": INT}))}),
     _op("GET", "/api/admin/jobs/{job_id}", "A job's state and result", tag="admin",
         auth=OFFICIAL, errors=(404,), params=[_path("job_id", {"type": "string"})],
         ok={200: _json("the job", _ref("Job"))}),

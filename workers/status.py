@@ -30,6 +30,7 @@ from models.health import (
     resolve_rows,
 )
 from models.tables import Batch, Violation, utcnow
+from models.undo import batch_changes, undo_changes
 from models.violations import reactivate_logbooks, suspend_logbooks
 from models.visitors import exposed_visitors
 from realtime.events import access_message, citizen_channel, publish, venue_channel
@@ -175,6 +176,22 @@ def apply_exposure(batch_id: int) -> dict:
     # Unregistered visitors (proxy check-ins) cannot be given a status: counted for officials.
     return finish_batch(engine, batch_id, {"venue_id": payload["venue_id"], **result,
                                            "unregistered": unregistered})
+
+
+def undo_batch(batch_id: int) -> dict:
+    """Revert what an earlier batch changed, for the people nobody has changed since (the
+    others are listed as kept, `changed_since`); notices like any change. Idempotent: a
+    re-run skips the people this undo already reverted."""
+    _settings, engine, _client, _lock = resources()
+    undone = _load(engine, batch_id, "undo")["batch_id"]
+    with engine.connect() as conn:
+        done = batch_changes(conn, undone)
+    outcome = ChangeOutcome()
+    result = _run(batch_id, chunks(done), len(done), outcome,
+                  lambda conn, piece: undo_changes(conn, undo_batch_id=batch_id,
+                                                   undone_batch_id=undone, rows=piece,
+                                                   outcome=outcome))
+    return finish_batch(engine, batch_id, {"undone_batch_id": undone, **result})
 
 
 def _logbook_job(batch_id: int, kind: str, action) -> dict:

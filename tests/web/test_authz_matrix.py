@@ -110,6 +110,7 @@ ROWS = [
     Row("POST", "/api/admin/violations/{violation_a}/lift", official_only(202)),
     Row("DELETE", "/api/admin/violations/{violation_b}", official_only(202)),
     Row("GET", "/api/admin/jobs/{job}", official_only(200)),
+    Row("POST", "/api/admin/jobs/{job}/undo", official_only(409)),  # a violation: not undoable
     Row("GET", "/api/admin/batches/{batch}", official_only(200)),
     Row("GET", "/api/admin/trace?id_number={citizen_id_number}&purpose=流调",
         official_only(200)),

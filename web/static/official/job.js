@@ -1,7 +1,7 @@
 // A job's page: progress while it runs, then its result — for a status-change batch, the
 // rows that failed (invalid or unknown ID numbers), by row of the uploaded file.
 const kit = await import(`./kit.js${new URL(import.meta.url).search}`);
-const { el, errorText, renderJob, showError, t, watchJob } = kit;
+const { api, el, errorText, renderJob, showError, t, watchJob } = kit;
 
 const config = JSON.parse(document.getElementById("job-config").textContent);
 
@@ -17,10 +17,29 @@ function showRowErrors(result) {
   document.getElementById("row-results").hidden = false;
 }
 
+// Undo (status changes, exposures): a new job, whose page we go to.
+async function undo() {
+  if (!window.confirm(t("adm_undo_confirm").replace("{batch}", config.batch_id))) return;
+  const button = document.getElementById("undo-button");
+  button.disabled = true;
+  try {
+    const queued = await api("POST", `/api/admin/jobs/${encodeURIComponent(config.job_id)}/undo`);
+    location.assign(`/admin/jobs/${encodeURIComponent(queued.job_id)}`);
+  } catch (error) {
+    showError(document.getElementById("undo-error"), error);
+    button.disabled = false;
+  }
+}
+
 try {
   const state = await watchJob(config.job_id, (s) => renderJob(s, config.job_id,
                                                     { rows: config.kind === "status_changes" }));
   if (state.state === "finished") showRowErrors(state.result);
+  const undoBox = document.getElementById("undo");
+  if (undoBox && state.state === "finished") {
+    undoBox.hidden = false;
+    document.getElementById("undo-button").addEventListener("click", undo);
+  }
 } catch (error) {
   showError(document.getElementById("job-error"), error);
 }
