@@ -19,6 +19,13 @@ from realtime.connection import async_client
 from realtime.events import ACCESS, CHECKINS, decode, venue_channel
 
 VENUE_PREFIX = "sb:venue:"  # realtime.events.venue_channel
+# The listener's client: a command (SUBSCRIBE, the health-check PING) unanswered within
+# REDIS_TIMEOUT means the connection is lost; an idle subscription is PINGed every
+# HEALTH_CHECK_SECONDS, so a Redis that vanished is noticed within about 15 s, and every
+# connection resyncs from the database once the listener is back (docs/redis-clients.md).
+REDIS_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 2.0
+HEALTH_CHECK_SECONDS = 10
 
 log = logging.getLogger("scanbook.hub")
 
@@ -256,8 +263,9 @@ class Hub:
                 # No hidden retries: a broken connection must surface here, so that every
                 # connection resyncs from the database after we reconnect.
                 self._client = async_client(
-                    self.redis_url, retry=Retry(NoBackoff(), 0), health_check_interval=10
-                )
+                    self.redis_url, retry=Retry(NoBackoff(), 0), socket_timeout=REDIS_TIMEOUT,
+                    socket_connect_timeout=CONNECT_TIMEOUT,
+                    health_check_interval=HEALTH_CHECK_SECONDS)
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 self._seq.clear()  # whatever was published meanwhile, we did not see
                 self._local.clear()

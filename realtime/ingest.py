@@ -566,6 +566,17 @@ class _Child:
             self.process.join(5)
 
 
+# The writer's PUBLISH connection: a publish is sent under the feed lock, so a Redis that does
+# not answer must not hold the lock for long; the database has the batch and the feeds resync,
+# so giving up after PUBLISH_TIMEOUT loses nothing (docs/redis-clients.md).
+PUBLISH_TIMEOUT = 1.0
+
+
+def publish_client(redis_url: str) -> redis.Redis:
+    return sync_client(redis_url, socket_timeout=PUBLISH_TIMEOUT,
+                       socket_connect_timeout=PUBLISH_TIMEOUT)
+
+
 def _context():
     """The fork server: a clean process that has imported this module, which forks each
     writer in a few ms. Not the web process itself: a fork of a process with an event loop
@@ -591,7 +602,7 @@ def _child_main(sock: socket.socket, database_url: str, redis_url: str, environ:
     # full collections from walking it (a pause in the middle of a batch).
     gc.freeze()
     engine = make_engine(database_url)
-    client = KeptConnection(sync_client(redis_url, socket_timeout=1, socket_connect_timeout=1))
+    client = KeptConnection(publish_client(redis_url))
     limits_client = KeptConnection(connect_sync(redis_url))
     writer = BatchWriter(engine, client, limits_client)
     stop = threading.Event()

@@ -35,18 +35,12 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """An RQ worker with the JSON serializer and the cron scheduler (retention)."""
-    from realtime.connection import sync_client
+    from workers.context import redis_url
     from workers.runner import run_worker
 
-    settings = load_settings()
-    url = settings.redis_url
-    if not url:
-        from realtime.embedded import ensure_embedded_redis
-
-        url = ensure_embedded_redis(settings.data_dir)
     # Preloads the job modules before RQ forks, hands on dead workers' jobs, runs the
-    # retention cron in a thread.
-    run_worker(sync_client(url), burst=args.burst)
+    # retention cron in a thread; its own Redis clients (workers/runner.py).
+    run_worker(redis_url(load_settings()), burst=args.burst)
     return 0
 
 
