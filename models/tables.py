@@ -324,9 +324,23 @@ class Violation(SQLModel, table=True):
 
 
 class Message(SQLModel, table=True):
-    """留言: a citizen's message to the health authority."""
+    """留言: a citizen's message to the health authority, the start of a conversation
+    (MessageReply); handled once an official says so (a reply does, by default)."""
 
     id: int | None = Field(default=None, primary_key=True)
     citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    handled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    handled_by: str | None = Field(default=None, max_length=64)
+
+
+class MessageReply(SQLModel, table=True):
+    """One turn after a 留言: an official's reply or the citizen's follow-up."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    from_official: bool
+    actor: str = Field(max_length=64)  # the official ("official:<name>") or "citizen:<id>"
     text: str = Field(sa_column=Column(Text, nullable=False))
     at: datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from sqlmodel import col, select
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,8 +17,10 @@ from models.citizens import create_citizen, is_minor
 from models.errors import NotFound, ValidationFailed
 from models.health import exposure_payload
 from models.masking import mask_id_number, mask_name
+from models.messages import list_messages, set_handled
+from models.messages import reply as reply_message
 from models.notices import announcements, clean_text, insert_announcement
-from models.tables import Batch, Citizen, Message, Venue, utcnow
+from models.tables import Batch, Venue, utcnow
 from models.timeutil import iso, parse_iso
 from models.undo import undoable_batch
 from models.violations import (
@@ -163,7 +165,6 @@ async def job_get(request: Request) -> Response:
         return JSON(state)
 
     def from_batch(session):
-        from sqlmodel import select
 
         return session.exec(select(Batch).where(Batch.job_id == job_id)).first()
 
@@ -250,25 +251,46 @@ async def notices_list(request: Request) -> Response:
 
 # --- citizens' messages (留言) -------------------------------------------------------------
 
-def list_messages(session, *, before: int | None = None, limit: int = 50) -> list[dict]:
-    """Citizens' messages, newest first; the sender masked (page with before=<last id>)."""
-    query = (select(Message, Citizen.name, Citizen.id_number)
-             .join(Citizen, Citizen.id == Message.citizen_id)
-             .order_by(col(Message.id).desc()).limit(limit))
-    if before is not None:
-        query = query.where(col(Message.id) < before)
-    return [{"id": m.id, "at": iso(m.at), "text": m.text, "citizen_id": m.citizen_id,
-             "name_masked": mask_name(name), "id_masked": mask_id_number(id_number)}
-            for m, name, id_number in session.exec(query).all()]
+def handled_query(request: Request) -> bool | None:
+    """?handled=true|false filters the messages; absent lists them all."""
+    raw = request.query_params.get("handled")
+    if raw is None or raw == "":
+        return None
+    if raw not in ("true", "false"):
+        raise ValidationFailed("handled 须为 true 或 false / handled must be true or false")
+    return raw == "true"
 
 
 async def messages_list(request: Request) -> Response:
-    """GET /api/admin/messages?before=&limit=: what citizens wrote to the authority."""
+    """GET /api/admin/messages?before=&limit=&handled=: what citizens wrote to the
+    authority, each with its conversation and whether it is handled."""
     await require(request, "official")
     limit = int_query(request, "limit", default=50, low=1, high=500)
     items = await in_session(request, list_messages, before=int_query(request, "before"),
-                             limit=limit)
+                             limit=limit, handled=handled_query(request))
     return JSON({"items": items, "next_before": items[-1]["id"] if items else None})
+
+
+async def messages_reply(request: Request) -> Response:
+    """POST /api/admin/messages/{id}/replies {text, handled?=true}: an official's answer,
+    which the citizen reads in their 留言栏 (audited)."""
+    principal = await require(request, "official")
+    body = await read_json(request)
+    actor, detail = who(request, principal)
+    message = await in_session(request, reply_message, message_id=request.path_params["id"],
+                               actor=actor, text=body.get("text"),
+                               handled=body.get("handled", True), detail=detail)
+    return JSON(message, status_code=201)
+
+
+async def messages_handled(request: Request) -> Response:
+    """POST /api/admin/messages/{id}/handled {handled}: mark handled, or open it again."""
+    principal = await require(request, "official")
+    body = await read_json(request)
+    actor, detail = who(request, principal)
+    message = await in_session(request, set_handled, message_id=request.path_params["id"],
+                               actor=actor, handled=body.get("handled"), detail=detail)
+    return JSON(message)
 
 
 routes = [
@@ -287,4 +309,6 @@ routes = [
     Route("/api/admin/notices", notices_create, methods=["POST"]),
     Route("/api/admin/notices", notices_list, methods=["GET"]),
     Route("/api/admin/messages", messages_list, methods=["GET"]),
+    Route("/api/admin/messages/{id:int}/replies", messages_reply, methods=["POST"]),
+    Route("/api/admin/messages/{id:int}/handled", messages_handled, methods=["POST"]),
 ]

@@ -18,8 +18,9 @@ from models.citizens import citizen_card
 from models.errors import DomainError, UnknownCode, ValidationFailed
 from models.guidance import guidance, status_guide
 from models.itinerary import latest_check
+from models.messages import follow_up, my_messages, post_message
 from models.notices import notices_after
-from models.tables import Citizen, Message, utcnow
+from models.tables import Citizen, utcnow
 from realtime.limits import SCAN_BUCKET, SCAN_WINDOW
 from web.api_photo import photo_url
 from web.auth import current_citizen, require
@@ -145,19 +146,31 @@ async def _checkin_request(citizen_id: int, body: Callable[[], Awaitable[bytes]]
 
 
 async def messages_create(request: Request) -> Response:
+    """POST /api/messages {text} (留言): 201 the new conversation {id, text, at, handled,
+    replies}."""
     principal = await require(request, "citizen")
     body = await read_json(request)
-    text = body.get("text")
-    if not isinstance(text, str) or not text.strip() or len(text) > 2000:
-        raise ValidationFailed("留言内容须为1–2000字 / text must be 1–2000 characters")
+    message = await in_session(request, post_message, citizen_id=principal.citizen_id,
+                               text=body.get("text"))
+    return JSON(message, status_code=201)
 
-    def save(session):
-        message = Message(citizen_id=principal.citizen_id, text=text.strip())
-        session.add(message)
-        session.commit()
-        return message.id
 
-    return JSON({"id": await in_session(request, save)}, status_code=201)
+async def my_messages_get(request: Request) -> Response:
+    """GET /api/me/messages: my 留言 with the officials' replies, newest first."""
+    principal = await require(request, "citizen")
+    limit = int_query(request, "limit", default=20, low=1, high=100)
+    items = await in_session(request, my_messages, citizen_id=principal.citizen_id,
+                             limit=limit)
+    return JSON({"items": items})
+
+
+async def messages_follow_up(request: Request) -> Response:
+    """POST /api/messages/{id}/replies {text}: I answer in my own conversation."""
+    principal = await require(request, "citizen")
+    body = await read_json(request)
+    answer = await in_session(request, follow_up, citizen_id=principal.citizen_id,
+                              message_id=request.path_params["id"], text=body.get("text"))
+    return JSON(answer, status_code=201)
 
 
 # The hottest route of all, matched first: Starlette tries routes in order, and each regex
@@ -171,4 +184,6 @@ routes = [
     Route("/api/status-guide", status_guide_get, methods=["GET"]),
     Route("/api/proxy-check", proxy_check_post, methods=["POST"]),
     Route("/api/messages", messages_create, methods=["POST"]),
+    Route("/api/messages/{id:int}/replies", messages_follow_up, methods=["POST"]),
+    Route("/api/me/messages", my_messages_get, methods=["GET"]),
 ]

@@ -19,12 +19,12 @@ from starlette.routing import Route
 
 from models.audit import list_audit
 from models.masking import mask_id_number, mask_name
+from models.messages import list_messages
 from models.notices import announcements
 from models.tables import Batch, Citizen, Logbook, Message, Venue, Violation
 from models.timeutil import BEIJING
 from models.violations import list_violations, violation_public
 from web import i18n
-from web.api_admin import list_messages
 from web.auth import Principal, authenticate
 from web.common import in_session
 from web.pages import login_url, render
@@ -248,10 +248,13 @@ async def messages(request: Request) -> Response:
     principal = await _official(request)
     if isinstance(principal, Response):
         return principal
+    raw = request.query_params.get("handled", "")
+    handled = {"true": True, "false": False}.get(raw)
     items = await in_session(request, list_messages, before=_int_param(request, "before"),
-                             limit=PAGE_SIZE)
+                             limit=PAGE_SIZE, handled=handled)
     return page(request, "messages.html", principal, {
         "items": items, "next_before": items[-1]["id"] if len(items) == PAGE_SIZE else None,
+        "handled_filter": raw if handled is not None else "",
     }, section="messages")
 
 

@@ -118,6 +118,10 @@ ROWS = [
     Row("POST", "/api/admin/notices", official_only(201), {"text": "请配合核酸检测"}),
     Row("GET", "/api/admin/notices", official_only(200)),
     Row("GET", "/api/admin/messages", official_only(200)),
+    Row("POST", "/api/admin/messages/{message}/replies", official_only(201),
+        {"text": "已转社区处理"}),
+    Row("POST", "/api/admin/messages/{message}/handled", official_only(200),
+        {"handled": True}),
     # --- registrars
     Row("POST", "/api/venues", citizens(201),
         {"name": "便利店", "address": "建国路1号", "district": "朝阳区", "category": "shop"}),
@@ -147,6 +151,8 @@ ROWS = [
     Row("GET", "/api/me", citizens(200)),
     Row("GET", "/api/me/notices", citizens(200)),
     Row("GET", "/api/me/traces", citizens(200)),
+    Row("GET", "/api/me/messages", citizens(200)),
+    Row("POST", "/api/messages/{message_{role}}/replies", citizens(201), {"text": "谢谢"}),
     Row("POST", "/api/me/itinerary-verification", citizens(409), {"result": "passed"}),
     # Only the itinerary platform's signature opens it: no role's credentials do.
     Row("POST", "/api/itinerary/callback", public(401),
@@ -216,6 +222,12 @@ def world(client: TestClient, people: People, venue_with_logbook) -> World:
         r = client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
                         json={"citizen_id": ids[f"invitee_{role}"]})
         assert r.status_code == 201, r.text
+        # A 留言 of each citizen's own (the others' and signed-out callers' name plain's).
+        writer = world.headers[role] if role in ("citizen", "other", "co", "owner") else \
+            plain["headers"]
+        r = client.post("/api/messages", headers=writer, json={"text": f"留言{role}"})
+        assert r.status_code == 201, r.text
+        ids[f"message_{role}"] = r.json()["id"]
     for name, inviter, where in (("invitation_accept", owner, venue["id"]),
                                  ("invitation_decline", other, None)):
         if where is None:
@@ -224,6 +236,7 @@ def world(client: TestClient, people: People, venue_with_logbook) -> World:
                         json={"citizen_id": plain["id"]})
         assert r.status_code == 201, r.text
         ids[name] = r.json()["id"]
+    ids["message"] = ids["message_citizen"]
     for name in ("violation_a", "violation_b"):
         r = client.post("/api/admin/violations", headers=ADMIN,
                         json={"citizen_id": other["id"], "reason": "测试"})

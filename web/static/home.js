@@ -277,12 +277,70 @@ $("message-form").addEventListener("submit", async (event) => {
     const { response, body } = await postJSON("/api/messages", { text });
     status.className = response.ok ? "notice notice-ok" : "notice notice-error";
     status.textContent = response.ok ? t("message_sent") : (body.message || t("network_error"));
-    if (response.ok) $("message-text").value = "";
+    if (response.ok) {
+      $("message-text").value = "";
+      showMessages();
+    }
   } catch {
     status.className = "notice notice-error";
     status.textContent = t("network_error");
   }
 });
+
+// 留言栏 as a conversation: my messages, the officials' replies, handled or waiting, and a
+// follow-up in the same thread.
+function when(iso) {
+  return `${dayOf(iso)} ${clockTime(iso).slice(0, 5)}`;
+}
+
+function thread(m) {
+  const state = m.handled ? "handled" : "waiting";
+  const input = el("textarea", { id: `follow-${m.id}`, rows: 2, maxlength: 2000,
+    class: "follow-text" });
+  const note = el("p", { class: "small", role: "status", hidden: true });
+  const form = el("form", { class: "follow-form stack", novalidate: true,
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const text = input.value.trim();
+      if (!text) {
+        note.hidden = false;
+        note.textContent = t("message_empty");
+        return;
+      }
+      try {
+        const { response, body } = await postJSON(`/api/messages/${m.id}/replies`, { text });
+        if (response.ok) {
+          showMessages();
+          return;
+        }
+        note.textContent = localMessage(body.message) || t("network_error");
+      } catch {
+        note.textContent = t("network_error");
+      }
+      note.hidden = false;
+    } },
+  el("label", { for: `follow-${m.id}` }, t("message_follow_up")), input,
+  el("button", { type: "submit", class: "button secondary" }, t("message_send")), note);
+  return el("li", { class: `thread ${state}`, dataset: { messageId: m.id, handled: m.handled } },
+    el("p", { class: "thread-head" },
+      el("span", { class: `pill pill-${state}` }, t(`message_${state}`)), " ",
+      el("time", { class: "muted small", datetime: m.at }, when(m.at))),
+    el("p", { class: "bubble mine" }, m.text),
+    ...m.replies.map((r) => el("div", { class: `bubble ${r.from === "official" ? "theirs" : "mine"}` },
+      el("p", { class: "bubble-who small" }, r.from === "official" ? t("message_from_official")
+        : t("message_from_me"), " · ", when(r.at)),
+      el("p", { class: "bubble-text" }, r.text))),
+    el("details", { class: "follow" }, el("summary", {}, t("message_follow_up")), form));
+}
+
+async function showMessages() {
+  try {
+    const { items } = await getJSON("/api/me/messages");
+    $("my-messages").replaceChildren(...items.map(thread));
+    $("my-messages-empty").hidden = items.length > 0;
+    api.messages = items.length;
+  } catch { /* the list stays as it was */ }
+}
 
 // ---- scans made offline -------------------------------------------------------------------
 
@@ -360,4 +418,5 @@ deliverWhenOnline((item, result) => {
   if (result.ok) refreshCard();
 });
 showVenues();
+showMessages();
 follow();
