@@ -96,8 +96,9 @@ def test_venue_page_for_its_owner(client, people, venue_with_logbook):
     book = f'data-logbook-id="{logbook["id"]}"'
     assert book in r.text
     for link in (f"/logbooks/{logbook['id']}/poster", f"/logbooks/{logbook['id']}/display",
-                 f"/api/logbooks/{logbook['id']}/export.csv",
-                 f"/api/logbooks/{logbook['id']}/export.xlsx", f"/venues/{venue['id']}/live"):
+                 f"/api/logbooks/{logbook['id']}/export.csv?lang=zh",  # the page's language
+                 f"/api/logbooks/{logbook['id']}/export.xlsx?lang=zh",
+                 f"/venues/{venue['id']}/live"):
         assert f'href="{link}"' in r.text, link
     assert 'id="confirm-delete"' in r.text and 'id="proxy-checkin-form"' in r.text
     assert 'id="registrar-form"' in r.text  # the owner adds co-registrars
