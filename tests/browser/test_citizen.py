@@ -187,7 +187,7 @@ def test_notice_bar_live_status_notice_proxy_check_and_message(server, client, r
     page.fill("#proxy-id", good)
     page.fill("#proxy-name", "王大明")
     page.click("#proxy-form button[type=submit]")
-    page.wait_for_selector("#proxy-result .notice-error")
+    page.wait_for_selector("#proxy-error:has-text('不匹配')")
     assert "不匹配" in page.inner_text("#proxy-result")
 
     # 留言栏
