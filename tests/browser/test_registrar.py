@@ -90,15 +90,17 @@ def test_console_from_opening_a_venue_to_deleting_a_logbook(server, client, redi
     assert csv_download.value.suggested_filename == f"logbook-{east['id']}-东门.csv"
     text = open(csv_download.value.path(), encoding="utf-8-sig").read()
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0][0] == "编号 id" and [r[3] for r in rows[1:]] == ["赵*", "王**"]
-    assert [r[5] for r in rows[1:]] == ["green", "yellow"]
+    # The registrar's language: Chinese headers and status names, Beijing time to the second.
+    assert rows[0][0] == "编号" and [r[3] for r in rows[1:]] == ["赵*", "王**"]
+    assert [r[5] for r in rows[1:]] == ["未见异常", "居家观察"]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", r[1]) for r in rows[1:])
     with page.expect_download() as xlsx_download:
         row.get_by_text("导出 Excel").click()
     assert xlsx_download.value.suggested_filename.endswith(".xlsx")
     data = open(xlsx_download.value.path(), "rb").read()
     sheet = load_workbook(io.BytesIO(data), read_only=True).active
     values = [list(r) for r in sheet.iter_rows(values_only=True)]
-    assert values[0][0] == "编号 id" and [r[3] for r in values[1:]] == ["赵*", "王**"]
+    assert values[0][0] == "编号" and [r[3] for r in values[1:]] == ["赵*", "王**"]
 
     # Delete asks first; cancelling keeps the logbook.
     west_row = page.locator(f"li.logbook[data-logbook-id='{west['id']}']")
