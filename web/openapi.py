@@ -179,9 +179,11 @@ SCHEMAS: dict[str, dict] = {
     "RotatingCode": _obj({"logbook_id": ID, "code": STR, "scan_url": STR, "qr_svg": STR,
                           "window": INT, "period": INT, "grace": INT, "expires_at": TIME,
                           "expires_in": {"type": "number"}},
-                         description="An entrance display's current code: `{logbook code}."
-                                     "{30-s window}.{HMAC}`; scans take it in its window and "
-                                     "`grace` seconds after (410 code_expired later)."),
+                         description="An entrance display's current code: `r.{token}`, an "
+                                     "opaque token sealed by the server for one 30-s window "
+                                     "(it reveals nothing of the permanent code); scans take "
+                                     "it in its window and `grace` seconds after (410 "
+                                     "code_expired later, 404 unknown_code if altered)."),
 }
 
 # --- responses -------------------------------------------------------------------------------

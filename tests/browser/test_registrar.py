@@ -276,7 +276,8 @@ def test_entrance_display_rotates_and_an_expired_code_is_refused(server, client,
     screen = new_page(**TABLET)
     sign_in(screen, server.url, owner["token"], f"/logbooks/{logbook['id']}/display")
     first = screen.evaluate("window.scanbook.code")
-    assert first.startswith(logbook["token"] + ".")
+    assert first.startswith(rotating.PREFIX) and logbook["token"] not in first
+    assert logbook["token"] not in screen.content()  # the screen shows nothing permanent
     url = _decode(screen.locator("#display-qr-img").screenshot())
     assert url.endswith(f"/s/{first}")
     assert re.fullmatch(r"\d+秒后更新", screen.inner_text("#display-next"))
@@ -291,7 +292,7 @@ def test_entrance_display_rotates_and_an_expired_code_is_refused(server, client,
     # The screen fetches a new code when the 30-second window turns.
     screen.wait_for_function(f"() => window.scanbook.code !== {first!r}", timeout=45_000)
     second = screen.evaluate("window.scanbook.code")
-    assert second.startswith(logbook["token"] + ".") and second != first
+    assert second.startswith(rotating.PREFIX) and second != first
     screen.wait_for_function(
         f"() => document.getElementById('display-qr-img').dataset.code === {second!r}")
     assert _decode(screen.locator("#display-qr-img").screenshot()).endswith(f"/s/{second}")
@@ -329,5 +330,6 @@ def test_a_screen_cut_off_from_the_server_hides_its_dead_code(server, venue_with
     screen.wait_for_function("() => window.scanbook.stale === false")
     assert screen.evaluate("window.scanbook.refreshes") >= 1
     code = screen.evaluate("window.scanbook.code")
-    assert code.startswith(logbook["token"] + ".")
-    assert code == first or rotating.parse(code)[1] > rotating.parse(first)[1]
+    assert code.startswith(rotating.PREFIX) and logbook["token"] not in code
+    assert code == first or rotating.open_code(code, SECRET)[1] > rotating.open_code(first,
+                                                                                     SECRET)[1]

@@ -182,8 +182,9 @@ def test_display_page_shows_the_current_rotating_code(client, venue_with_logbook
     assert venue["name"] in r.text and "二维码每30秒更新一次" in r.text
     assert "请保持一米线距离" in r.text and "/static/display.js" in r.text
     code = re.search(r'"code": ?"([^"]+)"', r.text).group(1)
-    assert code.startswith(logbook["token"] + ".")
+    assert code.startswith(rotating.PREFIX) and logbook["token"] not in r.text
     assert rotating.resolve(code, SECRET, now=time.time()) == logbook["token"]
+    assert f"/s/{code}" in r.text  # the QR code's link
 
 
 def test_rotating_code_endpoint(client, people, venue_with_logbook):
@@ -227,10 +228,14 @@ def test_an_expired_rotating_code_is_refused(client, people, venue_with_logbook)
     old = rotating.make_code(logbook["token"], rotating.window_of(time.time()) - 3, SECRET)
     visitor = people.make("欧阳娜娜")
     r = client.post("/api/scan", headers=visitor["headers"], json={"code": old})
-    assert r.status_code == 410 and r.json()["error"] == "code_expired"
-    forged = old.rsplit(".", 1)[0] + ".AAAAAAAAAAAA"
-    r = client.post("/api/scan", headers=visitor["headers"], json={"code": forged})
-    assert r.status_code == 404 and r.json()["error"] == "unknown_code"
+    body = r.json()
+    assert r.status_code == 410 and body["error"] == "code_expired" and body["message"]
+    assert set(body) == {"error", "message"}
+    forged = old[:-2] + ("AA" if old[-2:] != "AA" else "BB")
+    # a photo's token altered, or cut at its first dot, names no logbook
+    for bad in (forged, old.split(".", 1)[0], old.split(".", 1)[1]):
+        r = client.post("/api/scan", headers=visitor["headers"], json={"code": bad})
+        assert r.status_code == 404 and r.json()["error"] == "unknown_code", bad
     # the page behind the expired code says so, and offers no button
     sign_in(client, visitor)
     page = client.get(f"/s/{old}")
