@@ -224,6 +224,17 @@ _CURRENT_IN = _current(_c.c.id.in_(bindparam("ids", expanding=True)))
 _LAST_CHANGE = select(func.coalesce(func.max(_sc.c.id), 0))
 
 
+def current_states(conn: Connection, ids: list[int], *, chunk: int = 2000
+                   ) -> dict[int, tuple[str, str | None]]:
+    """Citizens' current (status, popup kind), read only (a preview)."""
+    query = _CURRENT.get(conn.dialect.name, _CURRENT_IN)
+    states: dict[int, tuple[str, str | None]] = {}
+    for start in range(0, len(ids), chunk):
+        for row in conn.execute(query, {"ids": ids[start:start + chunk], "batch_id": 0}):
+            states[row.id] = (row.status, row.popup_kind)
+    return states
+
+
 def apply_changes(conn: Connection, *, batch_id: int, changes: list[Change],
                   outcome: ChangeOutcome, now: datetime, raise_only: bool = False) -> None:
     """Apply changes in the caller's transaction; the caller holds the notice lock, commits,

@@ -20,6 +20,7 @@ from models.masking import mask_id_number, mask_name
 from models.messages import list_messages, set_handled
 from models.messages import reply as reply_message
 from models.notices import announcements, clean_text, insert_announcement
+from models.preview import preview_exposure, preview_status_changes
 from models.tables import Batch, Venue, utcnow
 from models.timeutil import iso, parse_iso
 from models.undo import undoable_batch
@@ -95,20 +96,34 @@ async def submit_batch(request: Request, kind: str, payload: dict, job: str, *,
                 status_code=202)
 
 
-async def status_changes(request: Request) -> Response:
+async def _changes(request: Request) -> list:
+    """The body of a status-change batch (or its preview): 1–MAX_CHANGES rows."""
     await require(request, "official")
-    body = await read_json(request)
-    changes = body.get("changes")
+    changes = (await read_json(request)).get("changes")
     if not isinstance(changes, list) or not changes:
         raise ValidationFailed("changes 须为非空数组 / changes must be a non-empty array")
     if len(changes) > MAX_CHANGES:
         raise ValidationFailed(f"每批最多 {MAX_CHANGES} 行 / at most {MAX_CHANGES} rows a batch")
+    return changes
+
+
+async def status_changes(request: Request) -> Response:
+    changes = await _changes(request)
     return await submit_batch(request, "status_changes", {"changes": changes},
                               "workers.status.apply_status_changes",
                               urgent=len(changes) <= URGENT_ROWS)
 
 
-async def exposures(request: Request) -> Response:
+async def status_changes_preview(request: Request) -> Response:
+    """POST /api/admin/status-changes/preview: what the batch would do now; writes nothing.
+    200 {total, changed, kept, not_found, invalid}."""
+    changes = await _changes(request)
+    return JSON(await in_session(request, lambda session: preview_status_changes(
+        session.connection(), changes)))
+
+
+async def _exposure(request: Request) -> dict:
+    """The body of an exposure (or its preview), its venue checked."""
     await require(request, "official")
     payload = exposure_payload(await read_json(request))
 
@@ -117,7 +132,20 @@ async def exposures(request: Request) -> Response:
             raise NotFound("场所不存在 / venue not found")
 
     await in_session(request, venue_exists)
+    return payload
+
+
+async def exposures(request: Request) -> Response:
+    payload = await _exposure(request)
     return await submit_batch(request, "exposure", payload, "workers.status.apply_exposure")
+
+
+async def exposures_preview(request: Request) -> Response:
+    """POST /api/admin/exposures/preview: whom the exposure would change or keep now; writes
+    nothing. 200 {total, changed, kept, not_found, unregistered}."""
+    payload = await _exposure(request)
+    return JSON(await in_session(request, lambda session: preview_exposure(
+        session.connection(), payload)))
 
 
 async def violations_create(request: Request) -> Response:
@@ -296,7 +324,9 @@ async def messages_handled(request: Request) -> Response:
 routes = [
     Route("/api/admin/citizens", citizens_create, methods=["POST"]),
     Route("/api/admin/status-changes", status_changes, methods=["POST"]),
+    Route("/api/admin/status-changes/preview", status_changes_preview, methods=["POST"]),
     Route("/api/admin/exposures", exposures, methods=["POST"]),
+    Route("/api/admin/exposures/preview", exposures_preview, methods=["POST"]),
     Route("/api/admin/violations", violations_create, methods=["POST"]),
     Route("/api/admin/violations", violations_list, methods=["GET"]),
     Route("/api/admin/violations/{id:int}/lift", violations_lift, methods=["POST"]),
