@@ -459,6 +459,24 @@ CONSOLE_STRINGS: dict[str, tuple[str, str]] = {
     "adm_kind_violation": ("违规停用", "Violation"),
     "adm_kind_lift": ("解除违规", "Lift"),
     "adm_kind_undo": ("撤销批次", "Undo"),
+    "adm_confirm_title": ("执行前请确认", "Confirm before it runs"),
+    "adm_confirm_changed": ("将改变状态（人）", "Will change (people)"),
+    "adm_confirm_kept": ("保持原状态（已同级或更严格）", "Will keep (already equal or stricter)"),
+    "adm_confirm_not_found": ("查无此人", "Not found"),
+    "adm_confirm_invalid": ("格式有误的行", "Invalid rows"),
+    "adm_confirm_unregistered": ("未注册访客（无法赋码）", "Unregistered visitors (no status)"),
+    "adm_confirm_note_exposure": ("按此刻的状态统计，执行时再判断一次。密接追踪只会提高状态："
+                                  "已是同级或更严格状态的人保持不变。",
+                                  "Counted on the statuses of this moment; the job decides "
+                                  "again when it runs. An exposure only ever raises a status: "
+                                  "anyone already equal or stricter keeps theirs."),
+    "adm_confirm_note_changes": ("按此刻的状态统计，执行时再判断一次。逐人变更会按名单设置状态，"
+                                 "也可以降低状态。",
+                                 "Counted on the statuses of this moment; the job decides "
+                                 "again when it runs. A per-person change sets the listed "
+                                 "status, lower ones included."),
+    "adm_confirm_run": ("确认执行", "Run it"),
+    "adm_confirm_cancelled": ("已取消，未做任何变更。", "Cancelled: nothing was changed."),
     "adm_kind_itinerary": ("行程核验", "Itinerary check"),
     "adm_undo": ("撤销此批次", "Undo this batch"),
     "adm_undo_help": ("把本批次改变的人恢复到原状态；此后又被改变过的人保持不变并列出。"

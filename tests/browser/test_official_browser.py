@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import func, select
+
 from models.idnumber import make_id_number
 from models.masking import mask_id_number
+from models.tables import Batch
 from models.timeutil import BEIJING
 from tests.browser.conftest import shot, sign_in
 from tests.conftest import ADMIN
@@ -54,7 +57,16 @@ def test_csv_upload_shows_each_rows_result(server, client, people, run_jobs, new
     shot(page, "official-upload-preview")
 
     page.click("#upload-submit")
+    # What it would do, before anything runs: then the official confirms.
+    page.wait_for_selector("#confirm:not([hidden])")
+    counts = {key: page.locator(f"#confirm-counts [data-key={key}] dd").inner_text()
+              for key in ("changed", "kept", "not_found", "invalid")}
+    assert counts == {"changed": "2", "kept": "0", "not_found": "1", "invalid": "2"}
+    assert page.locator("#job").is_hidden() and me(client, yellow)["status"] == "green"
+    shot(page, "official-upload-confirm")
+    page.click("#confirm-run")
     page.wait_for_selector("#job:not([hidden])")
+    assert page.locator("#confirm").is_hidden()
     run_jobs()
     page.wait_for_selector("#row-results:not([hidden])")
     assert page.get_attribute("#job-state", "data-state") == "finished"
@@ -106,6 +118,19 @@ def test_exposure_runs_and_its_job_finishes(server, client, people, run_jobs,
     page.fill("#reason", "确诊病例到访场所")
     shot(page, "official-exposure-form")
     page.click("#exposure-submit")
+    page.wait_for_selector("#confirm:not([hidden])")
+    assert page.locator("#confirm-counts [data-key=changed] dd").inner_text() == "2"
+    assert page.locator("#confirm-counts [data-key=kept] dd").inner_text() == "0"
+    shot(page, "official-exposure-confirm")
+    page.click("#confirm-cancel")  # cancelled: nothing runs
+    page.wait_for_selector("#confirm", state="hidden")
+    assert page.locator("#job").is_hidden()
+    with client.app.state.engine.connect() as conn:  # no batch was even stored
+        assert conn.execute(select(func.count()).select_from(Batch.__table__)).scalar() == 0
+    assert all(me(client, person)["status"] == "green" for person in visitors)
+    page.click("#exposure-submit")
+    page.wait_for_selector("#confirm:not([hidden])")
+    page.click("#confirm-run")
     page.wait_for_selector("#job:not([hidden])")
     run_jobs()
     page.wait_for_selector("#job-state[data-state=finished]")
@@ -121,6 +146,19 @@ def test_exposure_runs_and_its_job_finishes(server, client, people, run_jobs,
     page.click("#exposure-submit")
     page.wait_for_selector("#submit-error:not([hidden])")
     assert "场所不存在" in page.inner_text("#submit-error")
+
+    # The job's page undoes it, after a confirmation: a new job; everyone is green again.
+    page.click("#job-link")
+    page.wait_for_selector("#undo:not([hidden])")
+    first = page.url
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#undo-button")
+    page.wait_for_url(lambda url: url != first and "/admin/jobs/" in url)
+    run_jobs()
+    page.wait_for_selector("#job-state[data-state=finished]")
+    assert page.locator("#job-summary [data-key=changed] dd").inner_text() == "2"
+    assert all(me(client, person)["status"] == "green" for person in visitors)
+    shot(page, "official-undo-finished")
 
 
 def test_trace_with_its_purpose_is_in_the_audit_log(server, client, people,

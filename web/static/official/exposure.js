@@ -1,7 +1,7 @@
 // The exposure form: everyone checked in at the venue in the window gets the status (a job).
 // Times are entered in Beijing time and sent with +08:00.
 const kit = await import(`./kit.js${new URL(import.meta.url).search}`);
-const { api, renderJob, showError, t, watchJob } = kit;
+const { api, askToRun, renderJob, showError, t, watchJob } = kit;
 
 const $ = (id) => document.getElementById(id);
 const form = $("exposure-form");
@@ -55,6 +55,12 @@ form.addEventListener("submit", async (event) => {
   const button = $("exposure-submit");
   button.disabled = true;
   try {
+    // First what it would do; it runs only once the official confirms.
+    const counts = await api("POST", "/api/admin/exposures/preview", body);
+    if (!(await askToRun(counts))) {
+      showError(error, t("adm_confirm_cancelled"));
+      return;
+    }
     const queued = await api("POST", "/api/admin/exposures", body);
     await watchJob(queued.job_id, (s) => renderJob(s, queued.job_id));
   } catch (failure) {

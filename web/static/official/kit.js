@@ -104,6 +104,34 @@ export function showError(node, error) {
   node.hidden = false;
 }
 
+// ---- confirming a batch before it runs -------------------------------------------------------
+
+// The preview's counts, shown in _confirm.html; resolves true when the official confirms.
+const CONFIRM_KEYS = ["changed", "kept", "not_found", "invalid", "unregistered"];
+export function askToRun(counts) {
+  const box = document.getElementById("confirm");
+  const list = document.getElementById("confirm-counts");
+  list.replaceChildren(...CONFIRM_KEYS.filter((key) => counts[key] !== undefined
+    && (counts[key] || key === "changed" || key === "kept")).map((key) =>
+    el("div", { dataset: { key }, class: key === "changed" ? "" : "quiet" },
+       el("dt", {}, t(`adm_confirm_${key}`)), el("dd", {}, counts[key]))));
+  box.hidden = false;
+  const run = document.getElementById("confirm-run");
+  const cancel = document.getElementById("confirm-cancel");
+  run.disabled = false;
+  run.focus();
+  return new Promise((resolve) => {
+    const done = (answer) => () => {
+      run.onclick = null;
+      cancel.onclick = null;
+      box.hidden = true;
+      resolve(answer);
+    };
+    run.onclick = done(true);
+    cancel.onclick = done(false);
+  });
+}
+
 // ---- jobs -------------------------------------------------------------------------------------
 
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });

@@ -2,7 +2,7 @@
 // China), preview it, POST the rows to /api/admin/status-changes, follow the job, then show
 // each row's result — the job reports invalid and unknown ID numbers per row.
 const kit = await import(`./kit.js${new URL(import.meta.url).search}`);
-const { api, el, errorText, errorsByRow, renderJob, showError, t, watchJob } = kit;
+const { api, askToRun, el, errorText, errorsByRow, renderJob, showError, t, watchJob } = kit;
 
 const MAX_ROWS = 100000; // the API's batch limit
 const SHOW_ROWS = 1000; // rows drawn in the results table (all are counted)
@@ -182,8 +182,14 @@ form.addEventListener("submit", async (event) => {
   $("row-results").hidden = true;
   submit.disabled = true;
   try {
-    const queued = await api("POST", "/api/admin/status-changes",
-                             { changes: parsed.rows.map((r) => r.change) });
+    const body = { changes: parsed.rows.map((r) => r.change) };
+    // First what it would do; it runs only once the official confirms.
+    const counts = await api("POST", "/api/admin/status-changes/preview", body);
+    if (!(await askToRun(counts))) {
+      showError($("submit-error"), t("adm_confirm_cancelled"));
+      return;
+    }
+    const queued = await api("POST", "/api/admin/status-changes", body);
     const state = await watchJob(queued.job_id, (s) => renderJob(s, queued.job_id,
                                                                   { rows: true }));
     if (state.state === "finished") {
