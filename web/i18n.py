@@ -515,6 +515,9 @@ CONSOLE_STRINGS: dict[str, tuple[str, str]] = {
     "adm_sum_revoked_logbooks": ("撤销登记簿", "Logbooks revoked"),
     "adm_sum_ended_duties": ("终止登记员职责", "Registrar duties ended"),
     "adm_sum_logbooks": ("登记簿", "Logbooks"),
+    "adm_sum_unregistered": ("未登记访客（代登记，无法设定状态，请按追溯核实）",
+                             "Unregistered visitors (proxy check-ins: no status can be set; "
+                             "trace them)"),
     "adm_sum_errors": ("有问题的行", "Rows with problems"),
     "adm_older": ("更早的记录 →", "Older →"),
     # status changes (CSV)
@@ -616,6 +619,12 @@ CONSOLE_STRINGS: dict[str, tuple[str, str]] = {
     "adm_action_trace": ("个案查询", "Trace"),
     "adm_action_proxy_check": ("他人代查", "Check for another"),
     "adm_action_proxy_checkin": ("代登记", "Proxy check-in"),
+    "adm_action_registrar_invite": ("邀请登记员", "Registrar invited"),
+    "adm_action_registrar_accept": ("接受登记员邀请", "Invitation accepted"),
+    "adm_action_registrar_decline": ("拒绝登记员邀请", "Invitation declined"),
+    "adm_action_registrar_withdraw": ("撤回登记员邀请", "Invitation withdrawn"),
+    "adm_action_registrar_remove": ("移除登记员", "Registrar removed"),
+    "adm_action_registrar_leave": ("登记员退出", "Registrar left"),
     "adm_target": ("对象", "Whom"),
     "adm_found": ("查到", "Found"),
     "adm_yes": ("是", "Yes"),

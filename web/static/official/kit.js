@@ -154,7 +154,7 @@ export async function watchJob(jobId, onUpdate) {
 
 // changed / kept / not_found: what the job did per person (kept: an equal or stricter status).
 const SUMMARY_KEYS = ["total", "changed", "kept", "not_found", "applied", "unchanged", "skipped",
-  "revoked_logbooks", "ended_duties", "logbooks"];
+  "revoked_logbooks", "ended_duties", "logbooks", "unregistered"];
 const SHOWN_WHEN_ZERO = new Set(["total", "changed", "kept", "applied", "unchanged", "logbooks"]);
 
 // Fill the _job.html section from a job state; `rows`: the job has rows of a file (errors).
