@@ -8,6 +8,7 @@ batch must run at well over 10,000 changes a second on SQLite and PostgreSQL ali
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -93,15 +94,26 @@ class ChangeOutcome:
         tally = {d: 0 for d in PERSON_RESULTS}
         for person in self.people:
             tally[person["result"]] += 1
-        people = sorted(self.people, key=lambda p: (p["row"] is None, p["row"] or 0,
-                                                    p["citizen_id"] or 0))
+        people = self.people
+        if len(people) > PEOPLE_LISTED:
+            # The exceptions (kept, not found) first: the changed are in the status history.
+            exceptions = [p for p in people if p["result"] != Decision.CHANGED]
+            changed = [p for p in people if p["result"] == Decision.CHANGED]
+            people = (exceptions + changed)[:PEOPLE_LISTED]
+        people = sorted(people, key=lambda p: (p["row"] is None, p["row"] or 0,
+                                               p["citizen_id"] or 0))
         return {"applied": self.applied, "unchanged": self.unchanged, "skipped": self.skipped,
                 "revoked_logbooks": self.revoked_logbooks, "ended_duties": self.ended_duties,
-                "errors": self.errors, **tally, "people": people}
+                "errors": self.errors, **tally, "people": people,
+                "people_omitted": len(self.people) - len(people)}
 
 
 NOT_FOUND = "not_found"
 PERSON_RESULTS = (Decision.CHANGED.value, Decision.KEPT.value, NOT_FOUND)
+# A result lists at most this many people (the counts are always whole): 100,000 entries are
+# ~15 MB of JSON, stored with the batch, kept by RQ and read by every console page that lists
+# batches. 10,000 is ~1.5 MB.
+PEOPLE_LISTED = int(os.environ.get("SCANBOOK_RESULT_PEOPLE", "10000"))
 
 
 def person(result: str, *, row: int | None, citizen_id: int | None, name: str | None,

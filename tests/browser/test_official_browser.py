@@ -255,3 +255,31 @@ def test_announcements_messages_and_english(server, client, people, new_page):
     shot(page, "official-home-en")
     page.goto(f"{server.url}/admin?lang=zh")
     shot(page, "official-home")
+
+
+def test_the_job_page_lists_who_kept_their_status(server, client, people, run_jobs,
+                                                  venue_with_logbook, new_page):
+    _owner, venue, book = venue_with_logbook
+    red, green = people.make("欧阳娜娜"), people.make("孙八")
+    assert client.post("/api/admin/status-changes", headers=ADMIN, json={"changes": [
+        {"id_number": red["id_number"], "status": "red", "reason": "密接"}]}).status_code == 202
+    run_jobs()
+    for person in (red, green):
+        assert client.post("/api/scan", headers=person["headers"],
+                           json={"code": book["token"]}).status_code == 201
+    now = datetime.now(BEIJING)
+    queued = client.post("/api/admin/exposures", headers=ADMIN, json={
+        "venue_id": venue["id"], "start": (now - timedelta(hours=1)).isoformat(),
+        "end": (now + timedelta(minutes=1)).isoformat(), "status": "yellow",
+        "reason": "场所暴露"}).json()
+    run_jobs()
+    page = console(new_page, server, f"/admin/jobs/{queued['job_id']}")
+    page.wait_for_selector("#people-results:not([hidden])")
+    rows = page.locator("#people-table tbody tr")
+    assert rows.count() == 1
+    assert rows.first.get_attribute("data-result") == "kept"
+    text = rows.first.inner_text()
+    assert "欧阳**" in text and red["id_masked"] in text and "集中观察" in text
+    assert red["id_number"] not in page.content()
+    assert page.locator("#job-summary [data-key=kept] dd").inner_text() == "1"
+    shot(page, "official-job-kept")

@@ -176,3 +176,27 @@ def test_an_explicit_change_may_lower_and_lists_every_person(client, people, run
         {"row": 2, "citizen_id": b["id"], "name": "诸葛*", "id_number": b["id_masked"],
          "result": "kept", "before": "yellow", "after": "yellow"}]
     assert result["errors"][0]["error"] == "not_found"  # still reported as a row error
+
+
+def test_a_long_result_lists_the_exceptions_first(client, people, run_jobs, monkeypatch):
+    """Past PEOPLE_LISTED entries the counts stay whole, the kept and not-found people are
+    listed before the changed ones, and the result says how many it left out."""
+    from datetime import date
+
+    import models.health
+    from models.idnumber import make_id_number
+
+    monkeypatch.setattr(models.health, "PEOPLE_LISTED", 3)
+    persons = [people.make(f"居民{i}") for i in range(4)]
+    submit(client, "/api/admin/status-changes", {"changes": [change(persons[3], "red")]})
+    run_jobs()
+    stranger = make_id_number("310101", date(1990, 1, 2), 977)
+    queued = submit(client, "/api/admin/status-changes", {"changes": [
+        *(change(p, "yellow") for p in persons[:3]), change(persons[3], "red"),
+        {"id_number": stranger, "status": "red", "reason": "x"}]})
+    run_jobs()
+    result = job(client, queued["job_id"])["result"]
+    assert (result["changed"], result["kept"], result["not_found"]) == (3, 1, 1)
+    assert [(p["row"], p["result"]) for p in result["people"]] == [
+        (0, "changed"), (3, "kept"), (4, "not_found")]
+    assert result["people_omitted"] == 2

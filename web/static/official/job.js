@@ -17,6 +17,25 @@ function showRowErrors(result) {
   document.getElementById("row-results").hidden = false;
 }
 
+// Who the job did not change (kept: already equal or stricter, or changed since an undone
+// batch; not found), masked as stored — the exceptions an official follows up.
+const SHOW_PEOPLE = 1000;
+function showPeople(result) {
+  const people = ((result && result.people) || []).filter((p) => p.result !== "changed");
+  if (!people.length) return;
+  const body = document.querySelector("#people-table tbody");
+  body.replaceChildren(...people.slice(0, SHOW_PEOPLE).map((p) =>
+    el("tr", { dataset: { result: p.result, citizen: p.citizen_id ?? "" } },
+       el("td", {}, p.name || "—"), el("td", { class: "mono" }, p.id_number || "—"),
+       el("td", {}, t(p.note === "changed_since" ? "adm_person_changed_since"
+                      : `adm_person_${p.result}`)),
+       el("td", {}, p.before ? t(`status_${p.before}`) : "—"))));
+  const more = people.length - SHOW_PEOPLE + (result.people_omitted || 0);
+  document.getElementById("people-more").hidden = more <= 0;
+  document.getElementById("people-more").textContent = t("adm_rows_more").replace("{n}", more);
+  document.getElementById("people-results").hidden = false;
+}
+
 // Undo (status changes, exposures): a new job, whose page we go to.
 async function undo() {
   if (!window.confirm(t("adm_undo_confirm").replace("{batch}", config.batch_id))) return;
@@ -34,7 +53,10 @@ async function undo() {
 try {
   const state = await watchJob(config.job_id, (s) => renderJob(s, config.job_id,
                                                     { rows: config.kind === "status_changes" }));
-  if (state.state === "finished") showRowErrors(state.result);
+  if (state.state === "finished") {
+    showRowErrors(state.result);
+    showPeople(state.result);
+  }
   const undoBox = document.getElementById("undo");
   if (undoBox && state.state === "finished") {
     undoBox.hidden = false;
