@@ -30,14 +30,28 @@ SQLITE_AUTOCHECKPOINT_PAGES = 20_000
 CHECKPOINT_SECONDS = 0.2
 
 
+def describe_error(exc: BaseException) -> str:
+    """An exception for a log line: its class and the driver's first line of message. Never
+    the SQL with its parameters (names, phones, ID numbers) nor PostgreSQL's DETAIL, which
+    quotes the values of the row ("Failing row contains (…)", "Key (phone)=(…)")."""
+    source = getattr(exc, "orig", None) or exc
+    lines = str(source).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:300] if lines else ''}"
+
+
 def make_engine(url: str) -> Engine:
-    """An engine tuned for each backend: SQLite in WAL mode, PostgreSQL with a pool."""
+    """An engine tuned for each backend: SQLite in WAL mode, PostgreSQL with a pool.
+
+    hide_parameters: SQLAlchemy's errors carry the statement and, by default, its bound
+    values; those are citizens' names and phones, and errors end up in logs, tracebacks and
+    RQ's stored exc_info. The statement alone is enough to debug."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False,
-                                                    "timeout": SQLITE_BUSY_SECONDS})
+        engine = create_engine(url, hide_parameters=True,
+                               connect_args={"check_same_thread": False,
+                                             "timeout": SQLITE_BUSY_SECONDS})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -53,6 +67,7 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                         hide_parameters=True,
                          connect_args={"connect_timeout": PG_CONNECT_TIMEOUT})
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
+from models.db import describe_error
 from models.tables import utcnow
 from models.timeutil import BEIJING
 
@@ -105,7 +106,8 @@ def ensure_partitions(bind: Engine | Connection, *, days_ahead: int = DAYS_AHEAD
             with _step(bind, lock_timeout) as conn:
                 _create(conn, day)
         except OperationalError as exc:  # lock_timeout: the next run tries again
-            log.warning("partition %s not made this time: %s", partition_name(day), exc.orig)
+            log.warning("partition %s not made this time: %s", partition_name(day),
+                        describe_error(exc))
             continue
         made.append(partition_name(day))
     if made:
@@ -127,7 +129,7 @@ def drop_expired_partitions(bind: Engine | Connection, cutoff: datetime, *,
             with _step(bind, lock_timeout) as conn:
                 conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
         except OperationalError as exc:
-            log.warning("partition %s not dropped this time: %s", name, exc.orig)
+            log.warning("partition %s not dropped this time: %s", name, describe_error(exc))
             continue
         dropped.append(name)
     if dropped:

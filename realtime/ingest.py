@@ -48,6 +48,7 @@ from models.db import (
     SQLITE_BUSY_SECONDS,
     FeedLock,
     checkpoint,
+    describe_error,
     make_engine,
 )
 from models.errors import DomainError
@@ -196,7 +197,7 @@ class CheckinWriter:
         try:
             results = await self._write([request for request, _, _ in batch])
         except Exception as exc:  # database down: every caller gets the error
-            log.warning("check-in batch of %d failed: %s", len(batch), exc)
+            log.warning("check-in batch of %d failed: %s", len(batch), describe_error(exc))
             if _unavailable(exc):
                 # Those who queued meanwhile waited on the same dead database: they
                 # hear now, instead of each batch sitting out the timeout in turn.
@@ -666,7 +667,7 @@ def _handle(writer: BatchWriter, sock: socket.socket, message: bytes) -> None:
         writer.write(requests, answer)
     except Exception as exc:
         if answered:  # the batch is committed and answered; only the PUBLISH failed after
-            log.warning("check-in batch answered, then failed: %r", exc)
+            log.warning("check-in batch answered, then failed: %s", describe_error(exc))
             return
         _send(sock, orjson.dumps(["failed", _describe_failure(exc)]))
 
@@ -742,8 +743,8 @@ def _decode_result(item: list) -> CheckinResult | DomainError:
 
 def _describe_failure(exc: Exception) -> list:
     """A batch's error as [kind, message]: 'unavailable' (503) or 'error' (500)."""
-    log.warning("check-in batch failed in the writer: %r", exc)
-    return ["unavailable" if _unavailable(exc) else "error", str(exc)]
+    log.warning("check-in batch failed in the writer: %s", describe_error(exc))
+    return ["unavailable" if _unavailable(exc) else "error", describe_error(exc)]
 
 
 def _rebuild_failure(payload: list) -> Exception:

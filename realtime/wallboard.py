@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from models.crowding import MinuteCache, crowding
+from models.db import describe_error
 from models.tables import utcnow
 from realtime.feed import PING_SECONDS, read_until_refused
 
@@ -115,7 +116,8 @@ class Wallboard:
             except Exception as exc:  # the database is away: screens see their data age
                 self.failures += 1
                 if self.failures == 1 or self.failures % 120 == 0:
-                    log.warning("wallboard: crowding query failed (%d): %s", self.failures, exc)
+                    log.warning("wallboard: crowding query failed (%d): %s", self.failures,
+                                describe_error(exc))
                 cache = MinuteCache()
             else:
                 self.latest = frame

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from models.db import make_engine
+from models.db import describe_error, make_engine
 from models.errors import DomainError
 from models.settings import Settings, load_settings
 from realtime.connection import sync_client
@@ -113,7 +114,7 @@ async def _out_of_range(request: Request, exc: Exception) -> Any:
 
 
 async def _unavailable(request: Request, exc: Exception) -> Any:
-    log.warning("dependency unavailable: %s", exc)
+    log.warning("dependency unavailable: %s", describe_error(exc))
     response = error("unavailable", "服务暂时不可用，请稍后重试 / service temporarily "
                      "unavailable, please retry shortly")
     response.headers["Retry-After"] = "2"
@@ -125,7 +126,13 @@ async def _integrity(request: Request, exc: Exception) -> Any:
 
 
 async def _internal(request: Request, exc: Exception) -> Any:
-    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    if isinstance(exc, DBAPIError):
+        # Its message may quote a row's values (PostgreSQL's DETAIL: "Failing row contains
+        # (…)"): where it happened, and the driver's first line only.
+        log.error("unhandled error on %s: %s\n%s", request.url.path, describe_error(exc),
+                  "".join(traceback.format_tb(exc.__traceback__)))
+    else:
+        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return error("internal_error", "服务器内部错误 / internal server error")
 
 

@@ -3,6 +3,8 @@ the officials' wallboard."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
@@ -30,15 +32,22 @@ async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
     await websocket.close(code=code, reason=reason)
 
 
+# `after` is an id: ASCII digits only (int() would also take "+1", "1_0", " 1" and other
+# scripts' digits), and no larger than the HTTP listings take, so it always fits the
+# database's integers (a number past them failed the replay query with a traceback).
+_AFTER = re.compile(r"[0-9]{1,19}")
+MAX_AFTER = 2**62  # web.responses.int_query's bound
+
+
 def parse_after(websocket: WebSocket) -> int | None | bool:
+    """The `after` query parameter: None when absent, False when it is not a valid id."""
     raw = websocket.query_params.get("after")
     if raw in (None, ""):
         return None
-    try:
-        value = int(raw)
-    except ValueError:
+    if not _AFTER.fullmatch(raw):
         return False
-    return value if value >= 0 else False
+    value = int(raw)
+    return value if value <= MAX_AFTER else False
 
 
 async def venue_feed(websocket: WebSocket) -> None:

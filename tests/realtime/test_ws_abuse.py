@@ -89,3 +89,32 @@ def test_abuse_is_refused_with_close_codes_and_others_keep_their_feed(engine, ca
         server.stop()
     log = capfd.readouterr().err
     assert "Traceback" not in log and "Exception in ASGI application" not in log, log
+
+
+BAD_AFTER = ["9223372036854775808", "9223372036854775807", "-1", "-9223372036854775809", "abc",
+             "1e3", "１２", "+5", "1_0", " 5", "5 ", "0x10", "9" * 100, "1.5", "%00"]
+
+
+def test_every_bad_after_closes_1008_without_a_traceback(engine, capfd):
+    from urllib.parse import quote
+
+    server = start_server()
+    try:
+        owner, venue, _books, guests = _setup(server.url, 1)
+        paths = [(f"/ws/venues/{venue['id']}/feed", owner), ("/ws/me", guests[0])]
+        for path, headers in paths:
+            for bad in BAD_AFTER:
+                url = f"{server.ws_url}{path}?after={quote(bad, safe='%')}"
+                with connect(url, additional_headers=headers, open_timeout=10) as ws:
+                    with pytest.raises(ConnectionClosed):
+                        ws.recv(timeout=10)
+                    assert ws.close_code == 1008, (path, bad)
+            # the largest id the HTTP listings take is fine here too
+            with connect(f"{server.ws_url}{path}?after={2**62}", additional_headers=headers,
+                         open_timeout=10) as ws:
+                assert _ready(ws)["last_id"] == 2**62
+        assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+    finally:
+        server.stop()
+    log = capfd.readouterr().err
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log
