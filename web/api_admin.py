@@ -240,7 +240,7 @@ async def trace_get(request: Request) -> Response:
     actor, detail = who(request, principal)
     result = await in_session(request, trace, id_number=params.get("id_number"), actor=actor,
                               purpose=purpose, detail=detail, since=since)
-    return JSON(result)
+    return JSON(result, headers={"Cache-Control": "no-store"})  # unmasked: never cached
 
 
 async def audit_list(request: Request) -> Response:

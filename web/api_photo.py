@@ -129,8 +129,9 @@ async def get_photo(request: Request) -> Response:
     path = _photos_dir(request) / Path(stored).name if stored else None
     if path is None or not path.is_file():
         raise NotFound("尚未上传照片 / no photo yet")
-    return FileResponse(path, media_type="image/jpeg",
-                        headers={"Cache-Control": "private, max-age=86400"})
+    # The face on the card, unmasked: kept by no cache (a shared phone or a kiosk would
+    # show it to the next person), like every unmasked answer.
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 routes = [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -25,12 +26,18 @@ HEADERS = {
     "en": ["No.", "Checked in (Beijing time)", "Logbook", "Name", "ID number", "Status",
            "Popup", "Abnormal", "Minor", "How"],
 }
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = ("=", "+", "-", "@")
+# C0 and C1 control characters (tab and newline too): an XLSX cell cannot hold most of them
+# (openpyxl refuses the workbook: the export answered 500), and none belongs in a label or a
+# name. They are dropped, in the CSV as in the XLSX.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def neutralise(value: object) -> str:
-    """A cell that a spreadsheet would run as a formula is prefixed with a quote."""
-    text = "" if value is None else str(value)
+    """A cell as safe text: control characters dropped, and a cell that a spreadsheet would
+    run as a formula (= + - @, also once the control characters are gone) prefixed with a
+    quote (CSV/formula injection)."""
+    text = _CONTROL.sub("", "" if value is None else str(value))
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 

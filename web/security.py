@@ -199,6 +199,10 @@ class SecurityMiddleware:
                         "(web/static/csrf.js) or the form field csrf_token")
 
         added = [*self.fixed_headers, (b"content-security-policy", self._policy(headers))]
+        if scope["path"].startswith("/api/"):
+            # Every API answer is someone's data (the trace unmasked, tokens, a citizen's
+            # own card, a logbook's export): no cache, shared or private, may keep one.
+            added.append((b"cache-control", b"no-store"))
         sent = _cookie(headers.get("cookie"), CSRF_COOKIE)
 
         async def send_wrapper(message: Message) -> None:

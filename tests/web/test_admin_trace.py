@@ -24,6 +24,7 @@ def test_trace_is_unmasked_and_audited(client, people, run_jobs, venue_with_logb
     r = client.get(f"/api/admin/trace?id_number={visitor['id_number']}&purpose=流调",
                    headers=headers)
     assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store"  # unmasked: no cache may keep it
     body = r.json()
     assert body["citizen"]["name"] == "欧阳娜娜"
     assert body["citizen"]["id_number"] == visitor["id_number"]  # unmasked

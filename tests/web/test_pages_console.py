@@ -325,6 +325,7 @@ def test_photo_upload_replaces_and_serves_a_clean_jpeg(client, people, app):
     assert client.get("/api/me", headers=me["headers"]).json()["photo_url"] == first
     got = client.get(first, headers=me["headers"])
     assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg"
+    assert got.headers["cache-control"] == "no-store"  # a face: no cache keeps it
     image = Image.open(io.BytesIO(got.content))
     assert image.format == "JPEG" and image.size == (300, 400)  # turned upright (EXIF 6)
     assert not image.getexif()  # EXIF (location, device) dropped

@@ -6,6 +6,7 @@ import re
 from datetime import date
 
 import PIL.Image
+import pytest
 import zxingcpp
 from openpyxl import load_workbook
 
@@ -193,6 +194,32 @@ def test_exports_are_masked_bom_csv_and_xlsx(client, people, venue_with_logbook)
                       headers=stranger["headers"]).status_code == 403
     assert client.get(f"/api/logbooks/{logbook['id']}/export.pdf",
                       headers=owner["headers"]).status_code == 404
+
+
+@pytest.mark.parametrize("label", ["\x01=SUM(A1)\x07", "入口\x00\x1b[31m\x7f\x9f",
+                                   "\t+1\r\n", "@cmd|' /C calc'!A0", "-2+3"])
+def test_exports_drop_control_characters_and_neutralise_formulas(client, people,
+                                                                  venue_with_logbook, label):
+    owner, venue, _logbook = venue_with_logbook
+    r = client.post(f"/api/venues/{venue['id']}/logbooks", headers=owner["headers"],
+                    json={"label": label})
+    assert r.status_code == 201, r.text
+    book = r.json()
+    visitor = people.make("李四")
+    assert client.post("/api/scan", headers=visitor["headers"],
+                       json={"code": book["token"]}).status_code == 201
+    clean = "".join(ch for ch in label.strip() if ord(ch) >= 32 and not 0x7f <= ord(ch) <= 0x9f)
+    expected = "'" + clean if clean[:1] in ("=", "+", "-", "@") else clean
+    r = client.get(f"/api/logbooks/{book['id']}/export.csv", headers=owner["headers"])
+    assert r.status_code == 200
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert len(rows) == 2 and rows[1][2] == expected
+    r = client.get(f"/api/logbooks/{book['id']}/export.xlsx", headers=owner["headers"])
+    assert r.status_code == 200, r.text
+    values = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert values[1][2] == expected
+    for row in (rows[1], values[1]):
+        assert not any(str(v).startswith(("=", "+", "-", "@")) for v in row if v is not None)
 
 
 def test_exports_speak_the_registrars_language(client, people, run_jobs, venue_with_logbook):

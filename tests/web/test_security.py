@@ -306,3 +306,33 @@ def test_values_the_database_cannot_take_are_validation_errors(client, people,
     r = client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
                     json={"citizen_id": 10**30})
     assert r.status_code == 422 and r.json()["error"] == "validation_error"
+
+
+def test_every_api_answer_is_no_store(client, people, venue_with_logbook):
+    """API answers carry someone's data (a token, a card, an export, the unmasked trace):
+    Cache-Control: no-store on every one, errors included; pages have it already."""
+    from datetime import date
+
+    from models.idnumber import make_id_number
+    from tests.conftest import ADMIN
+
+    owner, _venue, logbook = venue_with_logbook
+    visitor = people.make("欧阳娜娜")
+    client.post("/api/scan", headers=visitor["headers"], json={"code": logbook["token"]})
+    answers = {
+        "citizen created (token)": client.post("/api/admin/citizens", headers=ADMIN, json={
+            "name": "王五", "id_number": make_id_number("110101", date(1990, 1, 1), 77)}),
+        "trace (unmasked)": client.get(
+            f"/api/admin/trace?id_number={visitor['id_number']}&purpose=流调", headers=ADMIN),
+        "my card": client.get("/api/me", headers=visitor["headers"]),
+        "export": client.get(f"/api/logbooks/{logbook['id']}/export.csv",
+                             headers=owner["headers"]),
+        "listing": client.get(f"/api/logbooks/{logbook['id']}/checkins",
+                              headers=owner["headers"]),
+        "audit": client.get("/api/admin/audit", headers=ADMIN),
+        "an error": client.get("/api/me"),
+    }
+    for what, r in answers.items():
+        assert r.headers.get("cache-control") == "no-store", (what, r.status_code, r.headers)
+    assert answers["citizen created (token)"].status_code == 201
+    assert answers["an error"].status_code == 401
