@@ -39,7 +39,9 @@ NOMINAL_CAPACITY = 150
 RATE_MINUTES = 5
 SCANS_PER_CODE = 8.0
 TICKER = 20  # abnormal arrivals on the ticker, newest first
-MAX_VENUES = 200  # venues in a message, the most crowded first (districts count them all)
+# Venues in a message, the most crowded first (districts count them all). The board ranks,
+# filters by district and pages through them itself: a city's active venues must all fit.
+MAX_VENUES = 1000
 MAX_ADVICE = 12
 # A minute is final this long after it ends: check-ins are stamped when their batch is
 # inserted and committed at once (group commit); 15 s leaves room for a slow commit.

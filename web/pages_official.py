@@ -263,7 +263,10 @@ async def wallboard(request: Request) -> Response:
     principal = await _official(request)
     if isinstance(principal, Response):
         return principal
-    return page(request, "wallboard.html", principal, section="wallboard")
+    from web.pages_console import DISTRICTS
+
+    return page(request, "wallboard.html", principal, {"districts": DISTRICTS},
+                section="wallboard")
 
 
 routes = [

@@ -102,7 +102,8 @@ def test_the_wallboard_page_is_dark_full_screen_and_live(official):
     r = official.get("/wallboard")
     assert 'class="wallboard"' in r.text
     assert "/static/official/wallboard.js?v=" in r.text
-    assert 'id="wb-chart"' in r.text and 'id="wb-ticker-list"' in r.text
+    assert 'id="wb-map"' in r.text and 'id="wb-ticker-list"' in r.text
+    assert 'id="wb-district-filter"' in r.text and "海淀区" in r.text
     assert "场所人流监测" in r.text
 
 

@@ -1,14 +1,12 @@
 // The control room's wallboard: crowding frames from /ws/wallboard (at least one a second),
-// drawn as KPIs, a district summary, an SVG chart of check-ins per minute over the last hour,
-// the most crowded venues, every active venue's level, advice, and a ticker of abnormal
-// arrivals (masked by the server). Reconnects by itself; marks the picture stale when frames
+// drawn as KPIs, a map of the sixteen districts coloured by crowding (pick one to filter),
+// every active venue ranked most crowded first (a page at a time, rotating), advice, and a
+// ticker of abnormal arrivals (masked by the server). Reconnects by itself; marks the picture stale when frames
 // stop coming.
 import { el, statusLabel, t } from "/static/common.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 const STALE_MS = 3000; // frames come every ~0.5 s: 3 s without one means the data is old
-const TOP = 8; // what fits beside the chart at 1080 lines
-const GRID = 60; // venue tiles on the level grid
 const STOP_CODES = { 4401: "closed_4401", 4403: "wb_closed_4403" };
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -45,59 +43,151 @@ function setEmpty(listId, emptyId, items) {
   $(listId).hidden = items.length === 0;
 }
 
-// ---- the chart: check-ins per minute over the last hour ----------------------------------
+// ---- the map: Beijing's sixteen districts, one tile each, placed as on the map ----------
 
-// Gridlines at a round step (1, 2 or 5 × 10ⁿ), about four of them, always whole numbers.
-function scale(max) {
-  const rough = Math.max(max, 4) / 4;
-  const power = 10 ** Math.floor(Math.log10(rough));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough);
-  return { step, top: Math.ceil(Math.max(max, 4) / step) * step };
+const CELL = { w: 146, h: 116, gap: 8 };
+// English names too long for one tile at 28 px, split where a reader expects it.
+const SPLIT = { Mentougou: ["Mentou-", "gou"], Shijingshan: ["Shijing-", "shan"],
+  Dongcheng: ["Dong-", "cheng"], Chaoyang: ["Chao-", "yang"] };
+// [district, column, row, columns wide]: north at the top, the centre (东城, 西城) in the middle.
+const TILES = [
+  ["延庆区", 0, 0, 1], ["怀柔区", 2, 0, 1], ["密云区", 3, 0, 2],
+  ["昌平区", 0, 1, 2], ["顺义区", 3, 1, 1], ["平谷区", 4, 1, 1],
+  ["门头沟区", 0, 2, 1], ["海淀区", 1, 2, 1], ["西城区", 2, 2, 1], ["东城区", 3, 2, 1],
+  ["朝阳区", 4, 2, 1],
+  ["石景山区", 0, 3, 1], ["丰台区", 1, 3, 2], ["通州区", 3, 3, 2],
+  ["房山区", 0, 4, 2], ["大兴区", 2, 4, 2],
+];
+const config = JSON.parse($("wb-config").textContent);
+const lang = document.documentElement.lang.startsWith("zh") ? "zh" : "en";
+const english = Object.fromEntries(config.districts);
+
+function shortName(district) {
+  if (lang === "en") return english[district] || district;
+  return district.length > 2 ? district.replace(/区$/, "") : district;
 }
 
-function drawChart(series) {
-  const box = $("wb-chart");
-  const width = 900;
-  const height = 300;
-  const pad = { left: 56, right: 12, top: 12, bottom: 34 };
-  const plotW = width - pad.left - pad.right;
-  const plotH = height - pad.top - pad.bottom;
-  const { step, top } = scale(Math.max(0, ...series.map((m) => m.count)));
-  const y = (value) => pad.top + plotH - (value / top) * plotH;
-  const slot = plotW / Math.max(series.length, 1);
-  const total = series.reduce((sum, m) => sum + m.count, 0);
-  const peak = Math.max(0, ...series.map((m) => m.count));
-  const label = fill(t("wb_chart_label"), { total, peak });
+function nameLines(name, span) {
+  return span === 1 && SPLIT[name] ? SPLIT[name] : [name];
+}
 
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
-    "aria-label": label, class: "chart" });
-  chart.append(svg("title", {}, label));
-  for (let value = 0; value <= top; value += step) {
-    chart.append(svg("line", { x1: pad.left, x2: width - pad.right, y1: y(value), y2: y(value),
-      class: value ? "grid" : "axis" }));
-    chart.append(svg("text", { x: pad.left - 8, y: y(value) + 5, class: "tick",
-      "text-anchor": "end" }, value));
+function drawMap(districts) {
+  const byName = Object.fromEntries(districts.map((d) => [d.district, d]));
+  const width = 5 * CELL.w + 4 * CELL.gap;
+  const height = 5 * CELL.h + 4 * CELL.gap;
+  const map = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "group",
+    "aria-label": t("wb_map"), class: "map" });
+  for (const [district, col, row, span] of TILES) {
+    const d = byName[district];
+    const lvl = d ? d.level : "idle";
+    const x = col * (CELL.w + CELL.gap);
+    const y = row * (CELL.h + CELL.gap);
+    const w = span * CELL.w + (span - 1) * CELL.gap;
+    const figure = !d ? "–" : d.crowded ? fill(t("wb_map_crowded"), { n: d.crowded })
+      : d.busy ? fill(t("wb_map_busy"), { n: d.busy }) : fill(t("wb_map_figure"), { n: d.venues });
+    const label = d ? fill(t("wb_map_label"), { district: shortName(district),
+      level: levelText(d.level), venues: d.venues, busy: d.busy, crowded: d.crowded })
+      : `${shortName(district)}: ${t("wb_idle")}`;
+    const tile = svg("g", { class: `map-district level-${lvl}${filter === district ? " selected" : ""}`,
+      "data-district": district, "data-level": lvl, role: "button", tabindex: 0,
+      "aria-label": label, "aria-pressed": String(filter === district) },
+    svg("title", {}, label),
+    svg("rect", { x, y, width: w, height: CELL.h, rx: 14 }),
+    ...nameLines(shortName(district), span).map((line, index, lines) => svg("text", {
+      x: x + w / 2, y: y + (lines.length > 1 ? 34 + index * 32 : 46), "text-anchor": "middle",
+      class: "map-name" }, line)),
+    svg("text", { x: x + w / 2, y: y + 100, "text-anchor": "middle", class: "map-figure" },
+      figure));
+    const choose = () => setFilter(filter === district ? "" : district);
+    tile.addEventListener("click", choose);
+    tile.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        choose();
+      }
+    });
+    map.append(tile);
   }
-  series.forEach((minute, index) => {
-    const x = pad.left + index * slot + 1;
-    const w = Math.max(slot - 2, 1);
-    const current = index === series.length - 1;
-    if (minute.count) {
-      chart.append(svg("rect", { x, y: y(minute.count), width: w,
-        height: y(0) - y(minute.count), class: current ? "bar bar-now" : "bar" }));
-    }
-    if (minute.alerts) {
-      chart.append(svg("rect", { x, y: y(minute.alerts), width: w,
-        height: y(0) - y(minute.alerts), class: "bar-alert" }));
-    }
-    const at = clock(minute.at).slice(0, 5);
-    if (index % 10 === 0 || current) {
-      chart.append(svg("text", { x: x + w / 2, y: height - 10, class: "tick",
-        "text-anchor": current ? "end" : "middle" }, current ? t("wb_now") : at));
-    }
-  });
-  box.replaceChildren(chart);
+  $("wb-map").replaceChildren(map);
 }
+
+// ---- the ranking: every active venue, a page at a time, rotating ------------------------
+
+const ROTATE_MS = 10000; // a page stays this long before the next comes round
+let filter = "";
+let pageIndex = 0;
+let rowsPerPage = 9; // measured from the list's height once rows exist
+let rotateTimer = null;
+let lastFrame = null;
+
+function capacityText(venue) {
+  return venue.capacity ? `${venue.recent}/${venue.capacity}` : `${venue.recent}`;
+}
+
+function ranked() {
+  const venues = lastFrame ? lastFrame.venues : [];
+  return filter ? venues.filter((v) => v.district === filter) : venues;
+}
+
+function measureRows() {
+  const list = $("wb-top-list");
+  const row = list.querySelector("li");
+  if (!row) return;
+  const gap = parseFloat(getComputedStyle(list).rowGap) || 0;
+  const fits = Math.floor((list.clientHeight + gap) / (row.getBoundingClientRect().height + gap));
+  if (fits > 0 && fits !== rowsPerPage) {
+    rowsPerPage = fits;
+    drawTop();
+  }
+}
+
+function drawTop() {
+  const venues = ranked();
+  const pages = Math.max(1, Math.ceil(venues.length / rowsPerPage));
+  pageIndex = Math.min(pageIndex, pages - 1);
+  const first = pageIndex * rowsPerPage;
+  const shown = venues.slice(first, first + rowsPerPage);
+  $("wb-top-list").replaceChildren(...shown.map((v, index) => el("li", {
+    class: `top-item level-${v.level}`, dataset: { venueId: v.venue_id, level: v.level,
+      district: v.district } },
+    el("span", { class: "rank" }, first + index + 1),
+    el("span", { class: "top-name", title: `${v.name} · ${v.district}` }, v.name),
+    el("span", { class: "top-district" }, filter ? "" : shortName(v.district)),
+    el("span", { class: "top-figures" }, capacityText(v)),
+    el("span", { class: `level-badge badge-${v.level}` }, levelText(v.level)))));
+  setEmpty("wb-top-list", "wb-top-empty", shown);
+  $("wb-page").textContent = fill(t("wb_page"), { page: pageIndex + 1, pages, n: venues.length });
+  $("wb-prev").disabled = pages < 2;
+  $("wb-next").disabled = pages < 2;
+  api.page = { index: pageIndex, pages, rows: shown.length, total: venues.length, filter };
+}
+
+function turn(step) {
+  const pages = Math.max(1, Math.ceil(ranked().length / rowsPerPage));
+  pageIndex = (pageIndex + step + pages) % pages;
+  drawTop();
+}
+
+function rotate() {
+  clearInterval(rotateTimer);
+  rotateTimer = setInterval(() => turn(1), ROTATE_MS);
+}
+
+function setFilter(district) {
+  filter = district;
+  pageIndex = 0;
+  $("wb-district-filter").value = district;
+  if (lastFrame) {
+    drawMap(lastFrame.districts || []);
+    drawTop();
+  }
+  rotate();
+}
+
+$("wb-district-filter").addEventListener("change", (event) => setFilter(event.target.value));
+$("wb-prev").addEventListener("click", () => { turn(-1); rotate(); });
+$("wb-next").addEventListener("click", () => { turn(1); rotate(); });
+window.addEventListener("resize", measureRows);
 
 // ---- panels -------------------------------------------------------------------------------
 
@@ -112,68 +202,21 @@ function drawKpis(frame) {
   $("wb-clock").textContent = clock(frame.at);
 }
 
-function drawDistricts(districts) {
-  const body = $("wb-district-table").tBodies[0];
-  body.replaceChildren(...districts.map((d) => el("tr", { class: `level-${d.level}`,
-    dataset: { district: d.district } },
-    el("th", { scope: "row" }, el("span", { class: `dot dot-${d.level}`,
-      title: levelText(d.level) }), d.district),
-    el("td", { class: "num" }, d.venues), el("td", { class: "num" }, d.recent),
-    el("td", { class: "num busy-n" }, d.busy || "–"),
-    el("td", { class: "num crowded-n" }, d.crowded || "–"))));
-  $("wb-districts-empty").hidden = districts.length > 0;
-  $("wb-district-table").hidden = districts.length === 0;
-}
-
-function loadBar(venue) {
-  const bar = el("span", { class: `load load-${venue.level}` });
-  bar.style.width = `${Math.min(100, Math.round(venue.load * 100))}%`; // CSSOM: CSP-safe
-  return el("span", { class: "load-track", "aria-hidden": "true" }, bar);
-}
-
-function capacityText(venue) {
-  return venue.capacity ? fill(t("wb_of_capacity"), { recent: venue.recent,
-    capacity: venue.capacity, pct: Math.round(venue.load * 100) })
-    : fill(t("wb_no_capacity"), { recent: venue.recent, rate: venue.rate_per_min });
-}
-
-function drawTop(venues) {
-  const top = venues.slice(0, TOP);
-  $("wb-top-list").replaceChildren(...top.map((v, index) => el("li", {
-    class: `top-item level-${v.level}`, dataset: { venueId: v.venue_id, level: v.level } },
-    el("span", { class: "rank" }, index + 1),
-    el("span", { class: "top-name" }, v.name, el("span", { class: "top-district" }, v.district)),
-    el("span", { class: `level-badge badge-${v.level}` }, levelText(v.level)),
-    loadBar(v),
-    el("span", { class: "top-figures" }, capacityText(v)))));
-  setEmpty("wb-top-list", "wb-top-empty", top);
-}
-
-function drawGrid(venues) {
-  const tiles = venues.slice(0, GRID);
-  $("wb-venue-grid").replaceChildren(...tiles.map((v) => el("li", {
-    class: `tile-v badge-${v.level}`, dataset: { venueId: v.venue_id, level: v.level },
-    title: `${v.name} · ${v.district} · ${levelText(v.level)}` },
-    el("span", { class: "tile-name" }, v.name),
-    el("span", { class: "tile-figure" }, v.capacity ? `${v.recent}/${v.capacity}` : `${v.recent}`,
-       " · ", levelText(v.level)))));
-  setEmpty("wb-venue-grid", "wb-levels-empty", tiles);
-}
-
 function adviceText(a) {
-  const values = { name: a.name, district: a.district, rate: a.rate_per_min, codes: a.codes,
-    add: a.add, need: a.codes_needed };
+  const values = { rate: a.rate_per_min, codes: a.codes, add: a.add, need: a.codes_needed };
   if (a.kind === "more_codes") {
     const text = fill(t("wb_advice_more_codes"), values);
     return a.level === "crowded" ? `${text}${t("wb_advice_and_limit")}` : text;
   }
-  return fill(t("wb_advice_limit_entry"), values);
+  return t("wb_advice_limit_entry");
 }
 
 function drawAdvice(advice) {
   $("wb-advice-list").replaceChildren(...advice.map((a) => el("li", {
     class: `advice-item advice-${a.kind} level-${a.level}`,
-    dataset: { venueId: a.venue_id, kind: a.kind } }, adviceText(a))));
+    dataset: { venueId: a.venue_id, kind: a.kind } },
+  el("span", { class: "advice-name" }, `${a.name}（${shortName(a.district)}）`), " ",
+  adviceText(a))));
   setEmpty("wb-advice-list", "wb-advice-empty", advice);
 }
 
@@ -186,25 +229,23 @@ function drawTicker(ticker) {
     seenAlerts.add(a.id);
     return el("li", { class: `tick-item tick-${a.status}${fresh ? " fresh" : ""}`,
       dataset: { id: a.id, status: a.status } },
-      el("span", { class: "tick-time" }, clock(a.at)),
+      el("span", { class: "tick-time" }, clock(a.at).slice(0, 5)),
       el("span", { class: `tick-status badge-status-${a.status}`, title: statusLabel(a.status) },
          t(`wb_status_${a.status}`)),
-      el("span", { class: "tick-who" }, a.name, " ", el("span", { class: "mono" }, a.id_number)),
-      el("span", { class: "tick-where" }, a.venue_name || `#${a.venue_id}`,
-         a.district ? ` · ${a.district}` : ""));
+      el("span", { class: "tick-who" }, a.name, " · ", a.venue_name || `#${a.venue_id}`));
   }));
   firstTicker = false;
   setEmpty("wb-ticker-list", "wb-ticker-empty", ticker);
 }
 
 function draw(frame) {
+  lastFrame = frame;
   drawKpis(frame);
-  drawDistricts(frame.districts || []);
-  drawChart(frame.series || []);
-  drawTop(frame.venues);
-  drawGrid(frame.venues);
+  drawMap(frame.districts || []);
+  drawTop();
   drawAdvice(frame.advice || []);
   drawTicker(frame.ticker || []);
+  measureRows();
 }
 
 // ---- connection ---------------------------------------------------------------------------
@@ -273,4 +314,5 @@ document.addEventListener("fullscreenchange", () => {
     : "wb_fullscreen");
 });
 
+rotate();
 connect();
