@@ -33,21 +33,22 @@ async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
 
 
 # `after` is an id: ASCII digits only (int() would also take "+1", "1_0", " 1" and other
-# scripts' digits), and no larger than the HTTP listings take, so it always fits the
-# database's integers (a number past them failed the replay query with a traceback).
+# scripts' digits), and no larger than the feed's id column holds, so the replay query can
+# always run (a number past it failed the query with a traceback and dropped the socket).
 _AFTER = re.compile(r"[0-9]{1,19}")
-MAX_AFTER = 2**62  # web.responses.int_query's bound
+MAX_CHECKIN_ID = 2**62  # check-in ids are 64-bit; web.responses.int_query's bound
+MAX_NOTICE_ID = 2**31 - 1  # notice ids are 32-bit integers in PostgreSQL
 
 
-def parse_after(websocket: WebSocket) -> int | None | bool:
-    """The `after` query parameter: None when absent, False when it is not a valid id."""
+def parse_after(websocket: WebSocket, high: int) -> int | None | bool:
+    """The `after` query parameter: None when absent, False when it is not an id <= high."""
     raw = websocket.query_params.get("after")
     if raw in (None, ""):
         return None
     if not _AFTER.fullmatch(raw):
         return False
     value = int(raw)
-    return value if value <= MAX_AFTER else False
+    return value if value <= high else False
 
 
 async def venue_feed(websocket: WebSocket) -> None:
@@ -55,7 +56,7 @@ async def venue_feed(websocket: WebSocket) -> None:
     if principal is None:
         return await refuse(websocket, CLOSE_UNAUTHENTICATED, "unauthenticated")
     venue_id = websocket.path_params["id"]
-    after = parse_after(websocket)
+    after = parse_after(websocket, MAX_CHECKIN_ID)
     if after is False:
         return await refuse(websocket, CLOSE_BAD_REQUEST, "after must be a check-in id")
     engine = websocket.app.state.engine
@@ -111,7 +112,7 @@ async def my_notices(websocket: WebSocket) -> None:
         return await refuse(websocket, CLOSE_UNAUTHENTICATED, "unauthenticated")
     if principal.official:
         return await refuse(websocket, CLOSE_FORBIDDEN, "citizens only")
-    after = parse_after(websocket)
+    after = parse_after(websocket, MAX_NOTICE_ID)
     if after is False:
         return await refuse(websocket, CLOSE_BAD_REQUEST, "after must be a notice id")
     engine = websocket.app.state.engine
