@@ -344,6 +344,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "visitor_id_number": ("访客身份证号", "Visitor's ID number"),
     "proxy_checkin_submit": ("登记", "Check in"),
     "proxy_done": ("已代为登记：", "Checked in:"),
+    "proxy_checkin_none": ("没有使用中的登记簿：代登记需要一个使用中的登记簿。",
+                           "No logbook in use: a proxy check-in needs an active logbook."),
     "venue_today": ("今日到访 {total} 人 · 异常 {abnormal} 人",
                     "{total} arrivals today · {abnormal} abnormal"),
     "request_failed": ("操作失败：", "Failed: "),

@@ -58,3 +58,34 @@ def test_many_open_alerts_keep_the_newest_arrival_on_the_first_screen(
     assert live.locator("#pinned .alert-card").count() == 1
     live.set_viewport_size({"width": 1920, "height": 1080})
     shot(live, "live-busy-1920")
+
+
+def test_a_suspended_registrar_sees_why_and_what_next_instead_of_forms(
+        server, client, people, run_jobs, venue_with_logbook, new_page):
+    from tests.browser.conftest import audit, sign_in
+    from tests.conftest import ADMIN
+
+    owner, venue, _logbook = venue_with_logbook
+    r = client.post("/api/admin/violations", headers=ADMIN,
+                    json={"citizen_id": owner["id"], "reason": "未核验来访者健康码"})
+    assert r.status_code == 202
+    run_jobs()
+    for lang, size in (("zh", None), ("en", {"width": 1920, "height": 1080})):
+        page = new_page(**({"viewport": size, "is_mobile": False, "has_touch": False}
+                           if size else {}))
+        page.goto(f"{server.url}/?lang={lang}")
+        sign_in(page, server.url, owner["token"], f"/venues/{venue['id']}")
+        standing = page.locator("#standing")
+        assert standing.is_visible() and standing.get_attribute("data-kind") == "suspended"
+        assert "未核验来访者健康码" in standing.inner_text()
+        assert page.locator("#logbook-form").count() == 0  # no form that would be refused
+        assert page.locator("#proxy-checkin-form").count() == 0  # every logbook suspended
+        assert page.locator("#proxy-checkin-none").is_visible()
+        assert ("12345" in standing.inner_text())
+        # Delete sits in its own row, apart from the exports.
+        row = page.locator("li.logbook").first
+        delete = row.locator(".delete-logbook").bounding_box()
+        export = row.get_by_text("CSV").bounding_box()
+        assert delete["y"] > export["y"] + export["height"]
+        assert audit(page) == []
+        shot(page, f"venue-suspended-{'390' if size is None else '1920'}", full_page=True)
