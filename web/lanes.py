@@ -36,7 +36,7 @@ from web import security
 from web.api_citizen import check_in
 from web.auth import principal_for_token, required
 from web.common import SESSION_COOKIE, SESSION_MAX_AGE
-from web.security import SecurityMiddleware, refuse_cross_site
+from web.security import API_NO_STORE, SecurityMiddleware, refuse_cross_site
 
 log = logging.getLogger("scanbook.web")
 
@@ -125,7 +125,8 @@ class Lanes:
                 self._headers.clear()
             policy = self._guard.policy_for(host.decode("latin-1"))
             headers = self._headers[host] = [*self._guard.fixed_headers,
-                                             (b"content-security-policy", policy)]
+                                             (b"content-security-policy", policy),
+                                             API_NO_STORE]  # the lanes are all /api/
         return headers
 
     # --- WebSockets -----------------------------------------------------------------------

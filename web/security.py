@@ -125,6 +125,11 @@ def _origin_of(url: str) -> tuple[str, str] | None:
     return parts.scheme.lower(), parts.netloc.lower()
 
 
+# Every API answer is someone's data (the trace unmasked, tokens, a citizen's own card, a
+# logbook's export): no cache, shared or private, may keep one (web.lanes adds it too).
+API_NO_STORE = (b"cache-control", b"no-store")
+
+
 class SecurityMiddleware:
     """Sits inside SessionMiddleware (it reads and extends `scope["session"]`)."""
 
@@ -200,9 +205,7 @@ class SecurityMiddleware:
 
         added = [*self.fixed_headers, (b"content-security-policy", self._policy(headers))]
         if scope["path"].startswith("/api/"):
-            # Every API answer is someone's data (the trace unmasked, tokens, a citizen's
-            # own card, a logbook's export): no cache, shared or private, may keep one.
-            added.append((b"cache-control", b"no-store"))
+            added.append(API_NO_STORE)
         sent = _cookie(headers.get("cookie"), CSRF_COOKIE)
 
         async def send_wrapper(message: Message) -> None:
