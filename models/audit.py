@@ -1,13 +1,19 @@
 """The append-only audit log, and the only ways unmasked or third-party data leaves the server:
 an official's trace and a citizen's 他人代查 (proxy check). Each call writes its audit row in
 the same transaction that reads the data. There is no update or delete path here (and the
-database refuses UPDATE on the table: see migration 0002)."""
+database refuses UPDATE on the table: see migration 0002).
+
+Every row names its actor as authenticated (`Actor`: an official's id and name, or a
+citizen's id). Rows written before named accounts (migration 0010) have no actor id: they
+were written under the shared official token, and any name on them was typed by the client.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
@@ -28,43 +34,166 @@ from models.tables import (
 )
 from models.timeutil import iso
 
+# Actions (the audit's `action` column).
 TRACE = "trace"
 PROXY_CHECK = "proxy_check"
 PROXY_CHECKIN = "proxy_checkin"  # a registrar's proxy check-in (models/visitors.py)
+STATUS_CHANGES = "status_changes"
+EXPOSURE = "exposure"
+VIOLATION = "violation"
+VIOLATION_LIFT = "violation_lift"
+NOTICE = "notice"
+CITIZEN_CREATE = "citizen_create"
+OFFICIAL_CREATE = "official_create"
+OFFICIAL_DISABLE = "official_disable"
+OFFICIAL_TOKEN = "official_token_rotate"
+OFFICIAL_ENROL = "official_enrol"
+SIGN_IN = "sign_in"
+SIGN_IN_FAILED = "sign_in_failed"
+EXPORT = "export"
+LOGBOOK_DELETE = "logbook_delete"
+AUDIT_EXPORT = "audit_export"
+UNDO = "undo"
+# The registrar changes models/registrars.py records
+REGISTRAR_ACTIONS = ("registrar_invite", "registrar_accept", "registrar_decline",
+                     "registrar_withdraw", "registrar_remove", "registrar_leave")
+ACTIONS = (TRACE, PROXY_CHECK, PROXY_CHECKIN, STATUS_CHANGES, EXPOSURE, VIOLATION,
+           VIOLATION_LIFT, NOTICE, CITIZEN_CREATE, OFFICIAL_CREATE, OFFICIAL_DISABLE,
+           OFFICIAL_TOKEN, OFFICIAL_ENROL, SIGN_IN, SIGN_IN_FAILED, EXPORT, LOGBOOK_DELETE,
+           AUDIT_EXPORT, UNDO, *REGISTRAR_ACTIONS,
+           "message_reply", "message_handled")  # the last two: models/messages.py
+
 MAX_TRACE_CHECKINS = 5000
 NOT_GIVEN = "未说明 / not stated"
+SHARED_TOKEN = "共享令牌（姓名未验证）/ shared token (name unverified)"
+HEALTH_AUTHORITY = "卫生健康部门 / health authority"
 
 
-def record(session: Session, *, actor: str, action: str, target: str = "",
+@dataclass(frozen=True)
+class Actor:
+    """Who did it, as authenticated: an official (id, name) or a citizen (id)."""
+
+    kind: str  # official | citizen | system
+    id: int | None = None
+    name: str | None = None
+    district: str | None = None  # an official's district (None: the city level)
+
+    @property
+    def tag(self) -> str:
+        return f"{self.kind}:{self.id}" if self.id is not None else self.kind
+
+    @property
+    def office(self) -> str:
+        """The office a citizen is told looked at their record."""
+        return f"{self.district}卫生健康部门 / {self.district} health authority" \
+            if self.district else HEALTH_AUTHORITY
+
+
+SYSTEM = Actor("system")
+
+
+def record(session: Session, *, actor: Actor | str, action: str, target: str = "",
            citizen_id: int | None = None, purpose: str = "", detail: dict | None = None
            ) -> Audit:
-    """Append one audit row (the caller commits, together with the read it documents)."""
-    entry = Audit(actor=actor[:64], action=action, target=target[:64], citizen_id=citizen_id,
-                  purpose=purpose[:500], detail=detail)
+    """Append one audit row (the caller commits, together with the read or write it
+    documents)."""
+    entry = Audit(**_values(actor, action, target, citizen_id, purpose, detail))
     session.add(entry)
     return entry
 
 
+def record_on(conn, *, actor: Actor | str, action: str, target: str = "",
+              citizen_id: int | None = None, purpose: str = "", detail: dict | None = None
+              ) -> None:
+    """`record` on a Core connection (a write made without an ORM session)."""
+    conn.execute(insert(Audit).values(
+        **_values(actor, action, target, citizen_id, purpose, detail), at=utcnow()))
+
+
+def as_actor(actor: Actor | str) -> Actor:
+    """An Actor from a "kind:id" tag ("citizen:5"), for callers that hold only the tag."""
+    if isinstance(actor, Actor):
+        return actor
+    kind, _, rest = actor.partition(":")
+    return Actor(kind, int(rest)) if rest.isdigit() else Actor(kind or "system")
+
+
+def _values(actor: Actor | str, action: str, target: str, citizen_id: int | None,
+            purpose: str, detail: dict | None) -> dict:
+    actor = as_actor(actor)
+    if actor.kind == "official":
+        detail = {"office": actor.office, **(detail or {})}
+    return {"actor": actor.tag[:64], "actor_id": actor.id,
+            "actor_name": (actor.name or "")[:64] or None, "action": action,
+            "target": target[:64], "citizen_id": citizen_id, "purpose": purpose[:500],
+            "detail": detail}
+
+
+def actor_public(entry: Audit) -> dict:
+    """{kind, id, name}; rows from before named accounts say what they were: the shared
+    token, with the name the client typed (if any) marked unverified."""
+    kind, _, rest = entry.actor.partition(":")
+    if entry.actor_id is not None or kind == "system":
+        return {"kind": kind, "id": entry.actor_id, "name": entry.actor_name}
+    if kind == "citizen" and rest.isdigit():
+        return {"kind": "citizen", "id": int(rest), "name": None}
+    claimed = f"（自称 / claimed: {rest}）" if rest else ""
+    return {"kind": kind or "official", "id": None, "name": SHARED_TOKEN + claimed,
+            "legacy": True}
+
+
 def audit_public(entry: Audit) -> dict:
-    return {"id": entry.id, "at": iso(entry.at), "actor": entry.actor, "action": entry.action,
-            "target": entry.target, "citizen_id": entry.citizen_id, "purpose": entry.purpose,
-            "detail": entry.detail}
+    return {"id": entry.id, "at": iso(entry.at), "actor": actor_public(entry),
+            "action": entry.action, "target": entry.target, "citizen_id": entry.citizen_id,
+            "purpose": entry.purpose, "detail": entry.detail}
 
 
-def list_audit(session: Session, *, citizen_id: int | None = None, action: str | None = None,
-               actor: str | None = None, before: int | None = None, limit: int = 100
-               ) -> list[dict]:
-    """Audit rows, newest first; page with before=<the last id seen>."""
-    query = orm_select(Audit).order_by(col(Audit.id).desc()).limit(limit)
+def _audit_query(*, citizen_id: int | None = None, action: str | None = None,
+                 actor: str | None = None, actor_id: int | None = None,
+                 since: datetime | None = None, until: datetime | None = None,
+                 before: int | None = None):
+    query = orm_select(Audit).order_by(col(Audit.id).desc())
     if citizen_id is not None:
         query = query.where(Audit.citizen_id == citizen_id)
     if action:
         query = query.where(Audit.action == action)
     if actor:
         query = query.where(Audit.actor == actor)
+    if actor_id is not None:
+        query = query.where(Audit.actor_id == actor_id)
+    if since is not None:
+        query = query.where(col(Audit.at) >= since)
+    if until is not None:
+        query = query.where(col(Audit.at) < until)
     if before is not None:
         query = query.where(col(Audit.id) < before)
+    return query
+
+
+def list_audit(session: Session, *, limit: int = 100, **filters) -> list[dict]:
+    """Audit rows, newest first; page with before=<the last id seen>. Filters: citizen_id,
+    action, actor (the "kind:id" tag), actor_id, since, until (datetimes), before."""
+    query = _audit_query(**filters).limit(limit)
     return [audit_public(a) for a in session.exec(query).all()]
+
+
+EXPORT_MAX = 100_000
+
+
+def export_rows(session: Session, **filters) -> list[list[str]]:
+    """The audit for an inspector, masked: no ID number, name or phone of a citizen appears
+    (targets are masked when written; details are reduced to what names no one)."""
+    out = [["id", "at", "actor_kind", "actor_id", "actor_name", "action", "target",
+            "citizen_id", "purpose", "office"]]
+    for entry in session.exec(_audit_query(**filters).limit(EXPORT_MAX)).all():
+        actor = actor_public(entry)
+        detail = entry.detail or {}
+        out.append([str(entry.id), iso(entry.at), actor["kind"],
+                    "" if actor["id"] is None else str(actor["id"]), actor["name"] or "",
+                    entry.action, entry.target, "" if entry.citizen_id is None
+                    else str(entry.citizen_id), entry.purpose,
+                    str(detail.get("office") or "")])
+    return out
 
 
 def _citizen_full(c: Citizen) -> dict:
@@ -82,7 +211,7 @@ def _visitor_full(v: Visitor) -> dict:
             "created_at": iso(v.created_at)}
 
 
-def trace(session: Session, *, id_number: object, actor: str, purpose: str,
+def trace(session: Session, *, id_number: object, actor: Actor, purpose: str,
           detail: dict | None = None, since: datetime | None = None) -> dict:
     """An official's unmasked trace of one ID number: the citizen (null when nobody
     registered it), where they checked in, how their status changed, and the unregistered
@@ -142,7 +271,7 @@ def my_traces(session: Session, *, citizen_id: int, limit: int = 200) -> list[di
         detail = a.detail or {}
         if a.action == TRACE:
             out.append({"id": a.id, "at": iso(a.at), "action": a.action,
-                        "office": detail.get("office") or "卫生健康部门 / health authority",
+                        "office": detail.get("office") or HEALTH_AUTHORITY,
                         "purpose": a.purpose})
         else:  # 他人代查 or a registrar's proxy check-in: who saw my status (masked)
             out.append({"id": a.id, "at": iso(a.at), "action": a.action,
@@ -158,7 +287,7 @@ def proxy_check(session: Session, *, caller_id: int, name: object, id_number: ob
     citizen = session.exec(orm_select(Citizen).where(has_id_number(number))).first()
     match = citizen is not None and citizen.name == given
     caller = session.get(Citizen, caller_id)
-    record(session, actor=f"citizen:{caller_id}", action=PROXY_CHECK,
+    record(session, actor=Actor("citizen", caller_id), action=PROXY_CHECK,
            target=mask_id_number(number), citizen_id=citizen.id if match else None,
            purpose="他人代查 / status check for another person",
            detail={"found": match, "caller_masked": mask_name(caller.name) if caller else None})

@@ -256,3 +256,17 @@ def _advice(conn: Connection, venues: list[dict]) -> list[dict]:
             out.append({**base, "kind": "limit_entry", "add": 0})
     out.sort(key=lambda a: (a["kind"] != "more_codes", -a["add"], -a["rate_per_min"]))
     return out[:MAX_ADVICE]
+
+
+def district_view(frame: dict, district: str) -> dict:
+    """The board as a district's officials see it: the venues, districts, ticker and advice
+    of their district only. The city's totals (scans a minute, alerts in the hour, the
+    per-minute series) stay: counts, naming no venue and no one; `scope` says so."""
+    def mine(items: list[dict]) -> list[dict]:
+        return [item for item in items if item.get("district") == district]
+
+    venues = mine(frame["venues"])
+    return {**frame, "venues": venues, "venues_active": len(venues),
+            "districts": mine(frame["districts"]), "ticker": mine(frame["ticker"]),
+            "advice": mine(frame["advice"]),
+            "scope": {"district": district, "totals": "city"}}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from models.audit import record
+from models.audit import Actor, as_actor, record
 from models.errors import NotFound, ValidationFailed
 from models.masking import mask_id_number, mask_name
 from models.tables import Citizen, Message, MessageReply, utcnow
@@ -98,16 +98,17 @@ def _message(session: Session, message_id: int) -> Message:
     return message
 
 
-def reply(session: Session, *, message_id: int, actor: str, text: object,
+def reply(session: Session, *, message_id: int, actor: Actor | str, text: object,
           handled: object = True, detail: dict | None = None) -> dict:
     """An official's reply; it marks the message handled unless handled=False."""
     if not isinstance(handled, bool):
         raise ValidationFailed("handled 须为 true 或 false / handled must be true or false")
     message = _message(session, message_id)
-    answer = MessageReply(message_id=message.id, from_official=True, actor=actor[:64],
+    tag = as_actor(actor).tag[:64]  # "official:<id>": who answered
+    answer = MessageReply(message_id=message.id, from_official=True, actor=tag,
                           text=clean_text(text))
     if handled:
-        message.handled_at, message.handled_by = utcnow(), actor[:64]
+        message.handled_at, message.handled_by = utcnow(), tag
     session.add_all([answer, message])
     session.flush()
     record(session, actor=actor, action=MESSAGE_REPLY, target=f"message:{message.id}",
@@ -117,13 +118,14 @@ def reply(session: Session, *, message_id: int, actor: str, text: object,
     return _public(message, _replies(session, [message.id])[message.id])
 
 
-def set_handled(session: Session, *, message_id: int, actor: str, handled: object,
+def set_handled(session: Session, *, message_id: int, actor: Actor | str, handled: object,
                 detail: dict | None = None) -> dict:
     """Mark a message handled (or open it again)."""
     if not isinstance(handled, bool):
         raise ValidationFailed("handled 须为 true 或 false / handled must be true or false")
     message = _message(session, message_id)
-    message.handled_at, message.handled_by = (utcnow(), actor[:64]) if handled else (None, None)
+    tag = as_actor(actor).tag[:64]
+    message.handled_at, message.handled_by = (utcnow(), tag) if handled else (None, None)
     session.add(message)
     record(session, actor=actor, action=MESSAGE_HANDLED, target=f"message:{message.id}",
            citizen_id=message.citizen_id, purpose="处理居民留言 / a citizen's message handled",

@@ -275,6 +275,9 @@ class Batch(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)  # status_changes | exposure | violation | lift
     actor: str = Field(default="official", max_length=64)
+    # The district it acts in (an exposure's venue, a district official's request); None:
+    # city level. District officials see their district's batches only.
+    district: str | None = Field(default=None, max_length=64, index=True)
     payload: dict = Field(default_factory=dict, sa_column=Column(
         "payload_enc", EncryptedJSON(), key="payload", nullable=False))
     result: dict | None = Field(default=None, sa_column=Column(JSON))
@@ -297,17 +300,42 @@ class ItineraryCheck(SQLModel, table=True):
     platform_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
+class Official(SQLModel, table=True):
+    """A health-authority official: a named account with a role and, below the city level, a
+    district. Secrets are stored only as hashes (token: sha256; password: argon2id); the TOTP
+    secret is sealed with the data keys (models/crypto.encrypt_json)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=64)
+    role: str = Field(max_length=16)  # admin | operator | tracer | viewer
+    district: str | None = Field(default=None, max_length=64)
+    active: bool = True
+    bootstrap: bool = False  # the SCANBOOK_ADMIN_TOKEN admin
+    token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    password_hash: str | None = Field(default=None, max_length=255)
+    totp_secret: dict | None = Field(default=None, sa_column=Column(
+        "totp_secret_enc", EncryptedJSON(), key="totp_secret", nullable=True))
+    created_by: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    disabled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
 class Audit(SQLModel, table=True):
-    """Append-only: who looked at unmasked data, when, what and why."""
+    """Append-only: who did what to whom, when, and why. `actor` is the kind and id
+    ("official:3", "citizen:5"; "official" alone on rows from before named accounts, when
+    everyone shared one token); `actor_id`/`actor_name` name the authenticated official."""
 
     id: int | None = Field(default=None, primary_key=True)
     actor: str = Field(max_length=64)
+    actor_id: int | None = Field(default=None, index=True)
+    actor_name: str | None = Field(default=None, max_length=64)
     action: str = Field(max_length=32)
     target: str = Field(default="", max_length=64)
     citizen_id: int | None = Field(default=None, index=True)
     purpose: str = Field(default="", max_length=500)
     detail: dict | None = Field(default=None, sa_column=Column(JSON))
-    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
 
 
 class Violation(SQLModel, table=True):

@@ -44,10 +44,18 @@ def checkin_batch(prev: int, events: list[dict]) -> tuple[str, dict]:
 ACCESS = "sb:access"
 
 
-def access_message(*, venues: Iterable[int] = (), citizens: Iterable[int] = ()
+def access_message(*, venues: Iterable[int] = (), citizens: Iterable[int] = (),
+                   officials: Iterable[int] = (), tokens: Iterable[str] = ()
                    ) -> tuple[str, dict]:
-    return ACCESS, {"type": "access", "venues": sorted(set(venues)),
-                    "citizens": sorted(set(citizens))}
+    """`officials`: their connections recheck too; `tokens`: hashes of citizens' bearer tokens
+    that were revoked (every process's token cache forgets them first: web/sessions.py)."""
+    event = {"type": "access", "venues": sorted(set(venues)),
+             "citizens": sorted(set(citizens))}
+    if officials:
+        event["officials"] = sorted(set(officials))
+    if tokens:
+        event["tokens"] = sorted(set(tokens))
+    return ACCESS, event
 
 
 def access_changed(client: redis.Redis, *, venues: Iterable[int] = (),

@@ -33,6 +33,11 @@ RESYNC = {"type": "_resync"}  # tells a connection to catch up from the database
 RECHECK = {"type": "_recheck"}  # tells a connection to recheck its holder's access
 
 
+def official_holder(official_id: int) -> str:
+    """The holder key of an official's connections (citizens' are their ids)."""
+    return f"official:{official_id}"
+
+
 class Subscription:
     """A connection's inbox: a list made on the first delivery and handed over whole by
     take(), and a callback that tells the connection there is something to send. An idle
@@ -42,12 +47,13 @@ class Subscription:
     Bounded: a slow reader never stalls the listener or others; on overflow the backlog is
     dropped and a resync from the database is queued instead.
 
-    `holder`: the citizen whose access the connection rests on (None: an official's), so
-    that an access change of that citizen reaches every connection they hold."""
+    `holder`: the citizen whose access the connection rests on (official_holder(id) for an
+    official's), so that an access change of theirs reaches every connection they hold."""
 
     __slots__ = ("channels", "holder", "size", "overflows", "on_deliver", "_items")
 
-    def __init__(self, channels: tuple[str, ...], size: int, holder: int | None = None):
+    def __init__(self, channels: tuple[str, ...], size: int,
+                 holder: int | str | None = None):
         self.channels = channels
         self.holder = holder
         self.size = size
@@ -103,7 +109,8 @@ class Hub:
         self.redis_url = redis_url
         self.queue_size = queue_size
         self._subs: dict[str, set[Subscription]] = {}
-        self._held: dict[int, set[Subscription]] = {}  # citizen id -> their connections
+        # citizen id (or official_holder(official id)) -> their connections
+        self._held: dict[int | str, set[Subscription]] = {}
         self._pubsub: aioredis.client.PubSub | None = None
         self._client: aioredis.Redis | None = None
         self._task: asyncio.Task | None = None
@@ -117,6 +124,10 @@ class Hub:
         # PUBLISH failed, is dropped when a later batch comes)
         self._local: deque[tuple[int, int]] = deque(maxlen=256)
         self._seq: dict[str, int] = {}  # feed -> the last id its sequence messages announced
+        # Every ACCESS message also goes here first (web: revoked citizen tokens leave the
+        # token cache before the connections recheck); None after a reconnect, when some may
+        # have been missed.
+        self.on_access: Callable[[dict | None], None] | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="hub-listener")
@@ -143,7 +154,7 @@ class Hub:
         return len({s for subs in self._subs.values() for s in subs})
 
     @asynccontextmanager
-    async def subscribe(self, *channels: str, holder: int | None = None
+    async def subscribe(self, *channels: str, holder: int | str | None = None
                         ) -> AsyncIterator[Subscription]:
         sub = Subscription(channels, self.queue_size, holder)
         if holder is not None:
@@ -191,16 +202,27 @@ class Hub:
 
     def _access(self, message: dict) -> None:
         """ACCESS: someone's access may have ended (realtime.events.access_changed)."""
-        self.recheck(venues=message.get("venues") or (), citizens=message.get("citizens") or ())
+        self._notify_access(message)
+        self.recheck(venues=message.get("venues") or (), citizens=message.get("citizens") or (),
+                     officials=message.get("officials") or ())
 
-    def recheck(self, *, venues=(), citizens=()) -> int:
+    def _notify_access(self, message: dict | None) -> None:
+        if self.on_access is not None:
+            try:
+                self.on_access(message)
+            except Exception:
+                log.exception("access message handler failed")
+
+    def recheck(self, *, venues=(), citizens=(), officials=()) -> int:
         """Queue an access recheck on every connection to these venues' feeds and every
-        connection held by these citizens; how many connections."""
+        connection held by these citizens or officials; how many connections."""
         targets: set[Subscription] = set()
         for venue_id in venues:
             targets.update(self._subs.get(venue_channel(venue_id), ()))
         for citizen_id in citizens:
             targets.update(self._held.get(citizen_id, ()))
+        for official_id in officials:
+            targets.update(self._held.get(official_holder(official_id), ()))
         for sub in targets:
             sub.deliver(RECHECK)
         return len(targets)
@@ -273,10 +295,15 @@ class Hub:
                 self._connected.set()
                 if not first:
                     self.reconnects += 1
+                    self._notify_access(None)
                     log.info("hub reconnected to Redis; resyncing %d connections",
                              self.connections)
                     for sub in {s for subs in self._subs.values() for s in subs}:
                         sub.deliver(RESYNC)
+                    # Connections on no channel (the wallboard's) recheck their access too.
+                    for sub in {s for held in self._held.values() for s in held
+                                if not s.channels}:
+                        sub.deliver(RECHECK)
                 first = False
                 backoff = 0.05
                 while True:

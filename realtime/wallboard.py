@@ -131,7 +131,8 @@ class Wallboard:
             await asyncio.sleep(delay)
 
 
-async def serve_wallboard(websocket: WebSocket, board: Wallboard) -> None:
+async def serve_wallboard(websocket: WebSocket, board: Wallboard,
+                          view: Callable[[dict], dict] | None = None) -> None:
     """Run an accepted WebSocket as a wallboard until either side ends it: crowding frames
     as they come, a ping every PING_SECONDS; client messages are ignored (or, when abusive,
     end the connection as on the feeds)."""
@@ -142,6 +143,8 @@ async def serve_wallboard(websocket: WebSocket, board: Wallboard) -> None:
             while True:
                 frame = await box.get(PING_SECONDS)
                 if frame is not None:
+                    if view is not None:  # a district's view of the city's frame
+                        frame = orjson.dumps(view(orjson.loads(frame))).decode()
                     await websocket.send_text(frame)
                 if time.monotonic() - pinged >= PING_SECONDS:
                     await websocket.send_text(PING)

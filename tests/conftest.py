@@ -160,6 +160,29 @@ def people(client) -> People:
     return People(client)
 
 
+class Officials:
+    """Makes named officials through the API (as the bootstrap admin) and returns their
+    bearer headers: `officials.make("tracer", district="朝阳区")`."""
+
+    def __init__(self, client: TestClient):
+        self.client = client
+
+    def make(self, role: str, *, name: str | None = None, district: str | None = None) -> dict:
+        body = {"name": name or f"{role}官员", "role": role}
+        if district is not None:
+            body["district"] = district
+        r = self.client.post("/api/admin/officials", headers=ADMIN, json=body)
+        assert r.status_code == 201, r.text
+        made = r.json()
+        made["headers"] = {"Authorization": f"Bearer {made['token']}"}
+        return made
+
+
+@pytest.fixture
+def officials(client) -> Officials:
+    return Officials(client)
+
+
 @pytest.fixture
 def venue_with_logbook(client, people):
     owner = people.make("李四")

@@ -17,12 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from models import audit
 from models.citizens import citizen_card
-from models.errors import Conflict, ValidationFailed
+from models.errors import Conflict, TooManyRequests, ValidationFailed
 from models.masking import mask_id_number, mask_name
+from models.officials import check_sign_in
 from models.tables import Citizen
 from web import otp
-from web.auth import Unauthenticated
+from web.auth import Principal, Unauthenticated, official_principal, start_session
 from web.common import in_session
 from web.responses import JSON, read_json
 
@@ -106,12 +108,70 @@ async def verify(request: Request) -> Response:
                                             "id_masked": mask_id_number(c.id_number)}
                                            for c in holders]})
     citizen = holders[0]
-    request.session.clear()
-    request.session["citizen_id"] = citizen.id
+    await start_session(request, Principal("citizen", citizen.id))
     return JSON({**citizen_card(citizen), "signed_in": True})
+
+
+# --- officials: login name, password and an authenticator code ------------------------------
+
+OFFICIAL_TRIES = 10  # per login name in 10 minutes
+OFFICIAL_TRIES_FROM_ONE_ADDRESS = 30
+
+
+async def official_sign_in(request: Request, login: object, password: object, code: object
+                           ) -> Principal:
+    """Check an official's credentials: rate limited per login and per address (429), every
+    failure audited (no secret in the audit); success starts the browser session."""
+    address = request.client.host if request.client else "-"
+    name = login.strip()[:64] if isinstance(login, str) else ""
+    limiter = request.app.state.limiter
+    detail = {"login": name, "ip": address, "method": "password",
+              "user_agent": request.headers.get("user-agent", "")[:200]}
+    try:
+        await limiter.hit("official-sign-in-ip", address, limit=OFFICIAL_TRIES_FROM_ONE_ADDRESS,
+                          window=600)
+        await limiter.hit("official-sign-in", name or "-", limit=OFFICIAL_TRIES, window=600)
+    except TooManyRequests:
+        def refused(session):
+            audit.record(session, actor=audit.SYSTEM, action=audit.SIGN_IN_FAILED,
+                         target=f"login:{name}"[:64], detail={**detail, "rate_limited": True})
+            session.commit()
+
+        await in_session(request, refused)
+        raise
+
+    def check(session):
+        official = check_sign_in(session, login=name, password=password, code=code)
+        if official is None:
+            audit.record(session, actor=audit.SYSTEM, action=audit.SIGN_IN_FAILED,
+                         target=f"login:{name}"[:64], detail=detail)
+        else:
+            audit.record(session, actor=official_principal(official).audit_actor,
+                         action=audit.SIGN_IN, target=f"official:{official.id}", detail=detail)
+        session.commit()
+        return official
+
+    official = await in_session(request, check)
+    if official is None:
+        log.info("failed official sign-in from %s", address)
+        raise Unauthenticated("登录名、密码或验证码错误 / wrong login, password or code")
+    principal = official_principal(official)
+    await start_session(request, principal)
+    return principal
+
+
+async def official_verify(request: Request) -> Response:
+    """POST /api/auth/official {login, password, code}: an official signs in (session
+    cookie)."""
+    body = await _json_body(request)
+    principal = await official_sign_in(request, body.get("login"), body.get("password"),
+                                       body.get("code"))
+    return JSON({"signed_in": True, "id": principal.id, "name": principal.name,
+                 "role": principal.role, "district": principal.district})
 
 
 routes = [
     Route("/api/auth/otp", send_code, methods=["POST"]),
     Route("/api/auth/verify", verify, methods=["POST"]),
+    Route("/api/auth/official", official_verify, methods=["POST"]),
 ]

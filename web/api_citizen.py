@@ -173,6 +173,31 @@ async def messages_follow_up(request: Request) -> Response:
     return JSON(answer, status_code=201)
 
 
+def _revoke_token(session, citizen_id: int) -> str | None:
+    """Clear the citizen's bearer token; its hash (for the caches to forget)."""
+    citizen = session.get(Citizen, citizen_id)
+    old = citizen.token_hash if citizen else None
+    if old is not None:
+        citizen.token_hash = None
+        session.add(citizen)
+        session.commit()
+    return old
+
+
+async def sign_out_everywhere(request: Request) -> Response:
+    """POST /api/me/sign-out-everywhere: my bearer token stops working and every session of
+    mine (this one too) ends, on every web process; my open WebSockets close (4401). I sign
+    in again by SMS code."""
+    principal = await require(request, "citizen")
+    old = await in_session(request, _revoke_token, principal.citizen_id)
+    if old is not None:
+        request.app.state.tokens.forget(old)  # this process at once; the others by message
+    ended = await request.app.state.sessions.end_all("citizen", principal.citizen_id,
+                                                     token_hash=old)
+    request.session.clear()
+    return JSON({"signed_out": True, "sessions_ended": ended, "token_revoked": old is not None})
+
+
 # The hottest route of all, matched first: Starlette tries routes in order, and each regex
 # tried costs every scan (bench/README.md: routing was a measurable share of a scan's CPU).
 hot_routes = [Route("/api/scan", scan, methods=["POST"])]
@@ -181,6 +206,7 @@ routes = [
     Route("/api/me", me, methods=["GET"]),
     Route("/api/me/notices", my_notices, methods=["GET"]),
     Route("/api/me/traces", my_traces_get, methods=["GET"]),
+    Route("/api/me/sign-out-everywhere", sign_out_everywhere, methods=["POST"]),
     Route("/api/status-guide", status_guide_get, methods=["GET"]),
     Route("/api/proxy-check", proxy_check_post, methods=["POST"]),
     Route("/api/messages", messages_create, methods=["POST"]),

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from models import audit
 from models.checkins import CheckinRequest
 from models.errors import NotFound
 from models.registrars import (
@@ -150,6 +151,9 @@ async def logbook_delete(request: Request) -> Response:
     def write(conn):
         with Session(bind=conn, expire_on_commit=False) as session:
             event = delete_logbook(session, logbook_id=request.path_params["id"], actor=citizen)
+        audit.record_on(conn, actor=audit.Actor("citizen", citizen.id),
+                        action=audit.LOGBOOK_DELETE, target=f"logbook:{event['logbook_id']}",
+                        detail={"venue_id": event["venue_id"]})
         return None, [(venue_channel(event["venue_id"]), event)]
 
     await write_then_publish(request, write, notices=False)
@@ -179,8 +183,16 @@ async def export(request: Request) -> Response:
     if fmt not in ("csv", "xlsx"):
         raise NotFound("仅支持 csv 与 xlsx / export is csv or xlsx")
     citizen = await current_citizen(request)
-    logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
-                               actor=citizen)
+
+    def load(session):
+        logbook = get_logbook(session, logbook_id=request.path_params["id"], actor=citizen)
+        audit.record(session, actor=audit.Actor("citizen", citizen.id), action=audit.EXPORT,
+                     target=f"logbook:{logbook.id}",
+                     detail={"venue_id": logbook.venue_id, "format": fmt})
+        session.commit()
+        return logbook
+
+    logbook = await in_session(request, load)
     engine = request.app.state.engine
     lang = i18n.lang_of(request)  # the page's language (?lang=, else its cookie)
     if fmt == "csv":

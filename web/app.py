@@ -12,7 +12,9 @@ from typing import Any
 import psycopg
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlmodel import Session
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -23,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from models.db import describe_error, make_engine
 from models.errors import DomainError
 from models.settings import Settings, load_settings
-from realtime.connection import sync_client
+from realtime.connection import async_client, sync_client
 from realtime.hub import Hub
 from realtime.ingest import CheckinWriter, WriterUnavailable
 from realtime.wallboard import Wallboard
@@ -32,11 +34,13 @@ from web import (
     api_auth,
     api_citizen,
     api_itinerary,
+    api_officials,
     api_photo,
     api_registrar,
     openapi,
     ops,
     pages,
+    pages_accounts,
     pages_console,
     pages_official,
     ws,
@@ -49,6 +53,7 @@ from web.ratelimit import RateLimiter, TooManyRequests, rate_limited_handler
 from web.ratelimit import connect as connect_limiter
 from web.responses import domain_error, error
 from web.security import SecurityMiddleware
+from web.sessions import SessionStore, forget_tokens
 
 log = logging.getLogger("scanbook.web")
 
@@ -59,6 +64,29 @@ def resolve_redis_url(settings: Settings) -> str:
     from realtime.embedded import ensure_embedded_redis
 
     return ensure_embedded_redis(settings.data_dir)
+
+
+async def _bootstrap_admin(app: Starlette) -> None:
+    """The SCANBOOK_ADMIN_TOKEN admin's row; when the token was changed, the old one's
+    browser sessions end."""
+    from models.officials import ensure_bootstrap
+
+    def ensure():
+        with Session(app.state.engine, expire_on_commit=False) as session:
+            try:
+                return ensure_bootstrap(session, app.state.settings.admin_token)
+            except IntegrityError:  # another process made it at the same moment
+                session.rollback()
+                return ensure_bootstrap(session, app.state.settings.admin_token)
+
+    try:
+        official, changed = await run_in_threadpool(ensure)
+    except (OperationalError, DBAPIError) as exc:  # made on first use instead (web/auth.py)
+        log.warning("bootstrap admin not checked at start-up: %s", exc)
+        return
+    if changed:
+        log.info("the bootstrap admin's token changed; ending its sessions")
+        await app.state.sessions.end_all("official", official.id)
 
 
 @asynccontextmanager
@@ -75,6 +103,10 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
                                      on_batch=app.state.hub.local_checkins)
     await app.state.writer.start()
     app.state.tokens = TokenCache()
+    app.state.sessions = SessionStore(async_client(redis_url, socket_timeout=5,
+                                                   socket_connect_timeout=2), SESSION_MAX_AGE)
+    app.state.hub.on_access = forget_tokens(app.state.tokens)
+    await _bootstrap_admin(app)
     app.state.limiter = RateLimiter(connect_limiter(redis_url))
     app.state.wallboard = Wallboard(app.state.engine)  # runs while a wallboard is connected
     app.state.watchdog = LoopWatchdog()
@@ -87,6 +119,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await app.state.writer.stop()
         await app.state.hub.stop()
         await app.state.limiter.close()
+        await app.state.sessions.close()
         app.state.redis.close()
         app.state.engine.dispose()
 
@@ -144,6 +177,7 @@ def create_app(settings: Settings | None = None) -> Any:
         *ops.routes,
         *openapi.routes,
         *api_admin.routes,
+        *api_officials.routes,
         *api_registrar.routes,
         *api_citizen.routes,
         *api_itinerary.routes,
@@ -153,6 +187,7 @@ def create_app(settings: Settings | None = None) -> Any:
         *pages.routes,
         *pages_console.routes,
         *pages_official.routes,
+        *pages_accounts.routes,
         Mount("/static", StaticFiles(packages=[("web", "static")]), name="static"),
     ]
     app = Starlette(

@@ -1,4 +1,6 @@
-"""Who is calling: an official (admin token), a citizen (bearer token or session cookie)."""
+"""Who is calling: an official (their own token, or the bootstrap admin's
+SCANBOOK_ADMIN_TOKEN), a citizen (bearer token), or either through a browser session (the
+cookie names a session kept on the server: web/sessions.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,12 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
+from models.audit import Actor
 from models.citizens import hash_token
 from models.errors import DomainError, Forbidden
-from models.tables import Citizen
+from models.officials import TOKEN_PREFIX, Permission, allows, official_by_token
+from models.tables import Citizen, Official
+from web.sessions import SESSION_ID_KEY
 
 
 class Unauthenticated(DomainError):
@@ -24,18 +29,45 @@ class Unauthenticated(DomainError):
 class Principal:
     kind: str  # official | citizen
     citizen_id: int | None = None
+    official_id: int | None = None
+    name: str | None = None  # an official's name (citizens' names are never carried here)
+    role: str | None = None
+    district: str | None = None  # an official's district; None: the city level
+    sid: str | None = None  # the browser session, when signed in by cookie
 
     @property
     def official(self) -> bool:
         return self.kind == "official"
 
     @property
+    def id(self) -> int:
+        return self.official_id if self.official else self.citizen_id  # type: ignore[return-value]
+
+    @property
     def actor(self) -> str:
-        return "official" if self.official else f"citizen:{self.citizen_id}"
+        return f"{self.kind}:{self.id}"
+
+    @property
+    def audit_actor(self) -> Actor:
+        return Actor(self.kind, self.id, self.name, self.district)
+
+    def may(self, permission: Permission) -> bool:
+        return self.official and allows(self.role or "", permission)
+
+    def covers(self, district: str | None) -> bool:
+        """Whether this official may act on something in `district` (the city level may act
+        everywhere)."""
+        return self.official and (self.district is None or self.district == district)
+
+
+def official_principal(official: Official, sid: str | None = None) -> Principal:
+    return Principal("official", official_id=official.id, name=official.name,
+                     role=official.role, district=official.district, sid=sid)
 
 
 class TokenCache:
-    """token hash → citizen id; a token never changes owner, so entries never go stale.
+    """token hash → citizen id. A token never changes owner; a revoked one is forgotten on
+    every process (web/sessions.py announces it).
 
     Misses that arrive together share one database query and one thread-pool hop: a crowd of
     first-time visitors costs a query per batch, not a query (and a pooled connection) each.
@@ -46,9 +78,19 @@ class TokenCache:
         self._map: dict[str, int] = {}
         self._waiting: dict[str, list[asyncio.Future]] = {}
         self._task: asyncio.Task | None = None
+        self._forgets = 0  # a look-up that overlapped a revocation is not kept
 
     def get(self, key: str) -> int | None:
         return self._map.get(key)
+
+    def clear(self) -> None:
+        self._map.clear()
+        self._forgets += 1
+
+    def forget(self, key: str) -> None:
+        """A revoked token (sign-out everywhere): the next request looks it up again."""
+        self._map.pop(key, None)
+        self._forgets += 1
 
     def put(self, key: str, citizen_id: int) -> None:
         if len(self._map) >= self.size:
@@ -70,6 +112,7 @@ class TokenCache:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, {}
+                forgets = self._forgets
                 try:
                     found = await run_in_threadpool(_lookup_many, engine, list(batch))
                 except Exception as exc:  # the database is away: every waiter gets the error
@@ -80,7 +123,7 @@ class TokenCache:
                     continue
                 for key, futures in batch.items():
                     citizen_id = found.get(key)
-                    if citizen_id is not None:
+                    if citizen_id is not None and forgets == self._forgets:
                         self.put(key, citizen_id)
                     for future in futures:
                         if not future.done():
@@ -110,25 +153,81 @@ def _bearer(conn: HTTPConnection) -> str | None:
     return None
 
 
+def _official_for_token(engine, token: str, bootstrap: bool) -> Official | None:
+    with Session(engine, expire_on_commit=False) as session:
+        official = official_by_token(session, token)
+        if official is None and bootstrap:  # the row is made at start-up; a wiped table too
+            from models.officials import ensure_bootstrap
+
+            official, _ = ensure_bootstrap(session, token)
+        return official
+
+
+def _active_official(engine, official_id: int) -> Official | None:
+    with Session(engine, expire_on_commit=False) as session:
+        official = session.get(Official, official_id)
+        return official if official is not None and official.active else None
+
+
 async def principal_for_token(state, token: str) -> Principal | None:
-    """The official (admin token) or the citizen a bearer token belongs to."""
-    if hmac.compare_digest(token.encode(), state.settings.admin_token.encode()):
-        return Principal("official")
+    """The official or the citizen a bearer token belongs to. Officials are looked up on
+    every request (a disabled account or a rotated token stops at once); citizens' tokens
+    go through the cache, which forgets a token when it is revoked (web/sessions.py)."""
+    bootstrap = hmac.compare_digest(token.encode(), state.settings.admin_token.encode())
+    if bootstrap or token.startswith(TOKEN_PREFIX):
+        official = await run_in_threadpool(_official_for_token, state.engine, token, bootstrap)
+        return None if official is None else official_principal(official)
     citizen_id = await state.tokens.lookup(state.engine, hash_token(token))
     return None if citizen_id is None else Principal("citizen", citizen_id)
 
 
+_PRINCIPAL = "scanbook.principal"  # the scope key that keeps a request's answer
+
+
 async def authenticate(conn: HTTPConnection) -> Principal | None:
-    """The caller, or None. Bearer tokens first; then the browser's session cookie."""
+    """The caller, or None. Bearer tokens first; then the browser's session, which must
+    still be live on the server."""
+    if _PRINCIPAL in conn.scope:
+        return conn.scope[_PRINCIPAL]
+    principal = await _authenticate(conn)
+    conn.scope[_PRINCIPAL] = principal
+    return principal
+
+
+async def _authenticate(conn: HTTPConnection) -> Principal | None:
     token = _bearer(conn)
+    state = conn.app.state
     if token is not None:
-        return await principal_for_token(conn.app.state, token)
+        return await principal_for_token(state, token)
     session = conn.scope.get("session") or {}
-    if session.get("official"):
-        return Principal("official")
-    if isinstance(session.get("citizen_id"), int):
-        return Principal("citizen", session["citizen_id"])
-    return None
+    sid = session.get(SESSION_ID_KEY)
+    if sid is None:
+        return None
+    found = await state.sessions.get(sid)
+    if found is None:
+        return None
+    kind, principal_id = found
+    if kind == "citizen":
+        return Principal("citizen", principal_id, sid=sid)
+    official = await run_in_threadpool(_active_official, state.engine, principal_id)
+    return None if official is None else official_principal(official, sid)
+
+
+async def start_session(request, principal: Principal) -> None:
+    """Sign the browser in: a new server-side session, named by the (signed) cookie. A
+    session the browser had before ends (no one inherits it)."""
+    sessions = request.app.state.sessions
+    old = request.session.get(SESSION_ID_KEY)
+    if isinstance(old, str):
+        await sessions.end(old)
+    request.session.clear()
+    request.session[SESSION_ID_KEY] = await sessions.create(principal.kind, principal.id)
+    forget_principal(request)
+
+
+def forget_principal(conn: HTTPConnection) -> None:
+    """Sign-in or sign-out changed who is calling: authenticate afresh."""
+    conn.scope.pop(_PRINCIPAL, None)
 
 
 def _load_citizen(engine, citizen_id: int) -> Citizen | None:
@@ -150,6 +249,29 @@ async def require(conn: HTTPConnection, kind: str | None = None) -> Principal:
     return required(await authenticate(conn), kind)
 
 
+async def require_official(conn: HTTPConnection, permission: Permission) -> Principal:
+    """The calling official when their role grants `permission`; else 401 or 403."""
+    return permitted(await require(conn, "official"), permission)
+
+
+ROLE_NEEDED = {Permission.READ: "viewer", Permission.ACT: "operator",
+               Permission.TRACE: "tracer", Permission.MANAGE: "admin"}
+
+
+def permitted(principal: Principal, permission: Permission) -> Principal:
+    if not principal.may(permission):
+        raise Forbidden(f"您的角色（{principal.role}）无此权限 / your role ({principal.role}) may "
+                        f"not do this: it needs {ROLE_NEEDED[permission]} or above")
+    return principal
+
+
+def require_district(principal: Principal, district: str | None) -> None:
+    """403 unless the official's district covers `district` (the city level covers all)."""
+    if not principal.covers(district):
+        raise Forbidden(f"仅限本辖区（{principal.district}）/ outside your district "
+                        f"({principal.district})")
+
+
 def required(principal: Principal | None, kind: str | None = None) -> Principal:
     """The caller when it is of `kind` (any kind when None); else 401 or 403."""
     if principal is None:
@@ -160,3 +282,20 @@ def required(principal: Principal | None, kind: str | None = None) -> Principal:
             else "仅限居民账户 / citizens only"
         )
     return principal
+
+
+async def still_signed_in(conn: HTTPConnection, principal: Principal) -> bool:
+    """Whether a long-lived connection's caller is still who they were: their browser session
+    still live (or their bearer token still theirs), an official's account still active.
+    WebSockets ask on every access recheck (web/ws.py) and close 4401 when not."""
+    state = conn.app.state
+    if principal.sid is not None:
+        if await state.sessions.get(principal.sid) != (principal.kind, principal.id):
+            return False
+    else:
+        token = _bearer(conn)
+        again = await principal_for_token(state, token) if token is not None else None
+        return again is not None and (again.kind, again.id) == (principal.kind, principal.id)
+    if principal.official:
+        return await run_in_threadpool(_active_official, state.engine, principal.id) is not None
+    return True

@@ -1,5 +1,5 @@
-"""The `scanbook` command: serve (the whole system), worker, migrate, and itinerary-sim (a
-development stand-in for the itinerary platform)."""
+"""The `scanbook` command: serve (the whole system), worker, migrate, officials (accounts),
+and itinerary-sim (a development stand-in for the itinerary platform)."""
 
 from __future__ import annotations
 
@@ -190,6 +190,62 @@ def cmd_itinerary_sim(args: argparse.Namespace) -> int:
         return 1
     print(status, answer)
     return 0 if status < 300 else 1
+def _redis_url(settings) -> str:
+    if settings.redis_url:
+        return settings.redis_url
+    from realtime.embedded import ensure_embedded_redis
+
+    return ensure_embedded_redis(settings.data_dir)
+
+
+def cmd_officials(args: argparse.Namespace) -> int:
+    """`scanbook officials add|list|disable`: officials' accounts from the command line (the
+    same domain functions as the API; changes are audited as made by the system)."""
+    from sqlmodel import Session
+
+    from models import audit
+    from models.db import make_engine
+    from models.errors import DomainError
+    from models.officials import create_official, disable_official, list_officials
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    actor = audit.Actor("system", name="command line")
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            if args.action == "add":
+                official, token = create_official(session, name=args.name, role=args.role,
+                                                  district=args.district, login=args.login)
+                audit.record(session, actor=actor, action=audit.OFFICIAL_CREATE,
+                             target=f"official:{official.id}",
+                             detail={"name": official.name, "role": official.role,
+                                     "district": official.district})
+                session.commit()
+                print(f"official {official.id} ({official.login}): {official.name}, "
+                      f"{official.role}, {official.district or 'city level'}")
+                print(f"token (shown once): {token}")
+            elif args.action == "list":
+                for o in list_officials(session):
+                    print(f"{o.id}\t{o.login}\t{o.name}\t{o.role}\t{o.district or '-'}\t"
+                          f"{'active' if o.active else 'disabled'}")
+            else:
+                from realtime.connection import sync_client
+                from web.sessions import end_all_sync
+
+                official = disable_official(session, official_id=args.id)
+                audit.record(session, actor=actor, action=audit.OFFICIAL_DISABLE,
+                             target=f"official:{official.id}", detail={"name": official.name})
+                session.commit()
+                client = sync_client(_redis_url(settings))
+                ended = end_all_sync(client, "official", official.id)
+                client.close()
+                print(f"official {official.id} disabled; {ended} session(s) ended")
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +269,17 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--reference", help="the platform's reference (default: a random one)")
     sim.add_argument("--url", help="the installation's base URL (default: SCANBOOK_PUBLIC_URL)")
     sim.set_defaults(func=cmd_itinerary_sim)
+    officials = sub.add_parser("officials", help="officials' accounts: add, list, disable")
+    actions = officials.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="a new official; prints their token once")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=["admin", "operator", "tracer", "viewer"])
+    add.add_argument("--district", default=None, help="omit for the city level")
+    add.add_argument("--login", default=None, help="sign-in name (default: the name)")
+    actions.add_parser("list", help="every official")
+    disable = actions.add_parser("disable", help="disable an account; ends its sessions")
+    disable.add_argument("id", type=int)
+    officials.set_defaults(func=cmd_officials)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -58,6 +58,9 @@ ID_NUMBER = {"type": "string", "pattern": "^[0-9]{17}[0-9Xx]$",
              "description": "居民身份证号码 (GB 11643, 18 characters, check digit)"}
 MASKED_ID = {"type": "string", "description": "first 2 and last 2 characters, 14 `*` between"}
 BILINGUAL = _obj({"zh": STR, "en": STR})
+ROLE = {"type": "string", "enum": ["admin", "operator", "tracer", "viewer"],
+        "description": "viewer < operator < tracer < admin (each does what the one before "
+                       "does, and more)"}
 
 ERROR_CODES = [
     "unauthenticated", "forbidden", "registrar_not_green", "not_found", "unknown_code",
@@ -106,7 +109,16 @@ SCHEMAS: dict[str, dict] = {
                   description="`citizen` is null when nobody registered the number but "
                               "registrars' proxy check-ins recorded visits under it "
                               "(`visitors`: the names given; their visits carry `visitor`)."),
-    "AuditEntry": _obj({"id": ID, "at": TIME, "actor": STR, "action": STR},
+    "Actor": _obj({"kind": {"type": "string", "enum": ["official", "citizen", "system"]},
+                   "id": _null(INT), "name": _null(STR)},
+                  {"legacy": {**BOOL, "description": "a row from before named accounts: the "
+                              "shared token; any name on it was typed by the client"}}),
+    "Official": _obj({"id": ID, "name": STR, "role": ROLE, "district": _null(STR),
+                      "active": BOOL},
+                     {"login": STR, "bootstrap": BOOL, "created_at": TIME,
+                      "disabled_at": _null(TIME), "password": BOOL, "totp": BOOL,
+                      "token": {**STR, "description": "shown once (creation, rotation)"}}),
+    "AuditEntry": _obj({"id": ID, "at": TIME, "actor": _ref("Actor"), "action": STR},
                        {"target": STR, "citizen_id": _null(INT), "purpose": STR, "detail": {}}),
     "Notice": _obj({"type": {"type": "string", "enum": ["notice", "status"]}, "id": ID,
                     "at": TIME},
@@ -258,6 +270,14 @@ def _limit(high: int) -> dict:
     return _query("limit", {"type": "integer", "minimum": 1, "maximum": high})
 
 
+AUDIT_FILTERS = [
+    _query("citizen_id", ID), _query("action", STR),
+    _query("actor", STR, "the actor's tag, e.g. official:3"), _query("actor_id", ID),
+    _query("since", STR, "an ISO time, or a date (from the start of that day, Beijing)"),
+    _query("until", STR, "an ISO time, or a date (to the end of that day, Beijing)"),
+]
+
+
 # --- operations ------------------------------------------------------------------------------
 
 OFFICIAL, CITIZEN, PUBLIC, OPTIONAL = "official", "citizen", "public", "optional"
@@ -382,10 +402,30 @@ OPERATIONS = [
         ok={200: _json("the trace", _ref("Trace"))}),
     _op("GET", "/api/admin/audit", "The audit log, newest first", tag="admin", auth=OFFICIAL,
         errors=(422,),
-        params=[_query("citizen_id", ID), _query("action", STR), _query("actor", STR),
-                _query("before", ID), _limit(1000)],
+        params=AUDIT_FILTERS + [_query("before", ID), _limit(1000)],
         ok={200: _json("entries", _items(_ref("AuditEntry"),
                                          next_before=_null(INT)))}),
+    _op("GET", "/api/admin/audit/export.csv",
+        "The audit for an inspector (masked CSV, the same filters); the export is audited",
+        tag="admin", auth=OFFICIAL, errors=(422,), params=AUDIT_FILTERS,
+        ok={200: _media("CSV", "text/csv")}),
+    _op("POST", "/api/admin/officials", "Add an official (admin only); their token, once",
+        tag="officials", auth=OFFICIAL, errors=(409,),
+        body=_obj({"name": _text(64), "role": ROLE},
+                  {"district": _null(_text(64)), "login": _text(64)}),
+        ok={201: _json("created", _ref("Official"))}),
+    _op("GET", "/api/admin/officials", "Every official (admin only)", tag="officials",
+        auth=OFFICIAL, ok={200: _json("officials", _items(_ref("Official")))}),
+    _op("DELETE", "/api/admin/officials/{id}",
+        "Disable an official: their token and sessions stop at once (401)", tag="officials",
+        auth=OFFICIAL, errors=(404, 409), params=[PATH_ID],
+        ok={204: {"description": "disabled"}}),
+    _op("POST", "/api/admin/officials/{id}/token",
+        "A new token for an official (shown once); the old one and their sessions stop",
+        tag="officials", auth=OFFICIAL, errors=(404, 409), params=[PATH_ID],
+        ok={200: _json("the new token", _ref("Official"))}),
+    _op("GET", "/api/admin/me", "The calling official", tag="officials", auth=OFFICIAL,
+        ok={200: _json("me", _ref("Official"))}),
     _op("POST", "/api/admin/notices", "An announcement to every citizen's /ws/me",
         tag="admin", auth=OFFICIAL, body=_obj({"text": _text(2000)}),
         ok={201: _json("published", _ref("Notice"))}),
@@ -495,6 +535,11 @@ OPERATIONS = [
                    "reference": _text(200), "at": TIME}),
         ok={200: _json("recorded", _obj({"reference": STR, "result": STR,
                                           "changed": BOOL}))}),
+    _op("POST", "/api/me/sign-out-everywhere",
+        "Revoke my bearer token and end all my sessions (open WebSockets close 4401)",
+        tag="citizen", auth=CITIZEN,
+        ok={200: _json("signed out", _obj({"signed_out": BOOL, "sessions_ended": INT,
+                                            "token_revoked": BOOL}))}),
     _op("GET", "/api/status-guide", "Every state a card can show, with its advice",
         tag="citizen", auth=PUBLIC, ok={200: _json("states", _items({"type": "object"}))}),
     _op("POST", "/api/proxy-check", "他人代查: another person's status (audited, rate limited)",
@@ -550,7 +595,22 @@ OPERATIONS = [
     _op("POST", "/login", "Sign in with a token: sets the session cookie", tag="pages",
         auth=PUBLIC, errors=(403,),
         form=_obj({"token": STR}, {"next": STR, "csrf_token": STR}),
-        ok={303: _redirect("to `next` (signed in) or back to /login?error=1")}),
+        ok={303: _redirect("to `next` (signed in) or back to /login?error=1"),
+            429: _media("too many sign-ins from this address (the sign-in page)", HTML)}),
+    _op("POST", "/login/official",
+        "An official signs in with login, password and authenticator code (session cookie); "
+        "rate limited and audited", tag="pages", auth=PUBLIC, errors=(403,),
+        form=_obj({"login": STR, "password": STR, "code": STR}, {"next": STR}),
+        ok={303: _redirect("to `next` (default /admin)"),
+            401: _media("wrong credentials (the sign-in page again)", HTML),
+            429: _media("too many attempts (the sign-in page again)", HTML)}),
+    _op("POST", "/api/auth/official",
+        "An official signs in with login, password and authenticator code: sets the session "
+        "cookie; rate limited per login and address, every failure audited", tag="auth",
+        auth=PUBLIC, errors=(401, 403, 429),
+        body=_obj({"login": _text(64), "password": _text(256), "code": STR}),
+        ok={200: _json("signed in", _obj({"signed_in": BOOL, "id": ID, "name": STR,
+                                          "role": ROLE, "district": _null(STR)}))}),
     _op("GET", "/logout", "Sign out", tag="pages", auth=PUBLIC,
         ok={303: _redirect("home")}),
     _op("POST", "/logout", "Sign out", tag="pages", auth=PUBLIC, errors=(403,),
@@ -598,8 +658,9 @@ OPERATIONS = [
           ("/admin/jobs/{job_id}", "A job's progress and result",
            [_path("job_id", {"type": "string"})], {404: _page_error("no such job")}),
           ("/admin/trace", "Audited trace search (with its purpose)", [], {}),
-          ("/admin/audit", "The audit log",
-           [_query("action", STR), _query("before", ID)], {}),
+          ("/admin/audit", "The audit log, filtered by actor, action and date",
+           [_query("action", STR), _query("actor_id", ID), _query("since", STR),
+            _query("until", STR), _query("before", ID)], {}),
           ("/admin/violations", "Violations and lifting them", [_query("show", STR)], {}),
           ("/admin/notices", "Announcements", [], {}),
           ("/admin/messages", "Citizens' messages: reply, mark handled",
@@ -607,6 +668,31 @@ OPERATIONS = [
                                                     "enum": ["true", "false"]})], {}),
           ("/wallboard", "The control room's crowding wallboard (live from /ws/wallboard)",
            [], {}),
+          ("/admin/officials", "Officials' accounts: list, add, disable, new token (admins)",
+           [], {}),
+          ("/admin/account", "My account: set a password and enrol an authenticator", [], {}),
+      ]],
+    # --- the console's forms (web/pages_accounts.py): session cookie + csrf_token field
+    *[_op("POST", path, summary, tag="pages", auth=OPTIONAL, params=params,
+          form=_obj(fields, {"csrf_token": STR}),
+          ok={200: _media("the page again, with the outcome", HTML), **extra,
+              303: _redirect("sign in first, or back to the list"),
+              403: _media("officials only / admins only, or a missing CSRF token", HTML)})
+      for path, summary, params, fields, extra in [
+          ("/admin/officials", "Add an official; their token is shown on the page once", [],
+           {"name": STR, "role": ROLE}, {201: _media("added: the token, once", HTML),
+                                         409: _media("the login is taken", HTML),
+                                         422: _media("bad input", HTML)}),
+          ("/admin/officials/{id}/disable", "Disable an official (their sessions end)",
+           [PATH_ID], {}, {409: _media("the bootstrap admin", HTML)}),
+          ("/admin/officials/{id}/token", "A new token for an official, shown once",
+           [PATH_ID], {}, {409: _media("the bootstrap admin, or disabled", HTML)}),
+          ("/admin/account/credentials",
+           "Set my password and a new authenticator secret (its QR code shown once)", [],
+           {"password": STR, "password2": STR}, {422: _media("passwords differ or short",
+                                                             HTML)}),
+          ("/admin/account/confirm", "Turn my authenticator on with a code from it", [],
+           {"code": STR}, {422: _media("wrong code", HTML)}),
       ]],
 ]
 

@@ -17,20 +17,23 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from models import rotating
+from models import audit, rotating
+from models.audit import my_traces
 from models.citizens import citizen_card
-from models.errors import CodeExpired, Forbidden, NotFound, UnknownCode
+from models.errors import CodeExpired, Forbidden, NotFound, TooManyRequests, UnknownCode
 from models.guidance import status_guide
 from models.itinerary import latest_check
 from models.masking import mask_id_number, mask_name
 from models.notices import announcements, notices_head
 from models.tables import Citizen, Logbook, Venue
 from web import i18n
-from web.auth import Principal, Unauthenticated, authenticate
+from web.auth import Principal, Unauthenticated, authenticate, forget_principal, start_session
 from web.common import in_session
+from web.sessions import SESSION_ID_KEY
 
 _HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=_HERE / "templates")
+MY_TRACES = 20  # the latest looks at my record the home page lists (all: /api/me/traces)
 NOTICE_BAR = 3  # announcements the 通知栏 shows when the page opens (newer ones arrive live)
 
 
@@ -127,7 +130,8 @@ def _home_data(session: Session, citizen_id: int) -> dict:
     return {"notices": announcements(conn, limit=NOTICE_BAR),
             "notice_head": notices_head(conn, citizen_id=citizen_id),
             "itinerary": latest_check(conn, citizen_id=citizen_id),
-            "invitations": my_invitations(session, citizen_id=citizen_id)}
+            "invitations": my_invitations(session, citizen_id=citizen_id),
+            "traces": my_traces(session, citizen_id=citizen_id, limit=MY_TRACES)}
 
 
 async def home(request: Request) -> Response:
@@ -151,27 +155,75 @@ async def login_page(request: Request) -> Response:
     }, principal=principal)
 
 
+TOKEN_TRIES_FROM_ONE_ADDRESS = 30  # token sign-ins per address in 10 minutes
+
+
 async def login(request: Request) -> Response:
-    """POST a bearer token (form field `token`) to get the browser session cookie."""
+    """POST a bearer token (form field `token`) to get the browser session cookie. Rate
+    limited per address; a failure is audited (never the token)."""
     from web.auth import principal_for_token
 
     form = await request.form()
     token = str(form.get("token", "")).strip()
     next_url = safe_next(form.get("next") or "/")
+    address = request.client.host if request.client else "-"
+    try:
+        await request.app.state.limiter.hit("token-sign-in", address,
+                                            limit=TOKEN_TRIES_FROM_ONE_ADDRESS, window=600)
+    except TooManyRequests as refused:
+        return _login_again(request, next_url, "rate_limited", status=429,
+                            retry_after=refused.retry_after)
     principal = await principal_for_token(request.app.state, token) if token else None
     if principal is None:
+        await in_session(request, _failed_sign_in, "token", address,
+                         request.headers.get("user-agent", ""))
         return RedirectResponse("/login?error=1&next=" + quote(next_url, safe=""),
                                 status_code=303)
-    request.session.clear()
-    if principal.official:
-        request.session["official"] = True
-    else:
-        request.session["citizen_id"] = principal.citizen_id
+    await start_session(request, principal)
+    return RedirectResponse(next_url, status_code=303)
+
+
+def _failed_sign_in(session: Session, method: str, address: str, agent: str) -> None:
+    audit.record(session, actor=audit.SYSTEM, action=audit.SIGN_IN_FAILED, target=method,
+                 detail={"method": method, "ip": address, "user_agent": agent[:200]})
+    session.commit()
+
+
+def _login_again(request: Request, next_url: str, problem: str, *, status: int,
+                 retry_after: int | None = None) -> Response:
+    response = render(request, "login.html", {"next": next_url, "failed": False,
+                                              "official_problem": problem}, status=status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+async def login_official(request: Request) -> Response:
+    """POST /login/official (form: login, password, code): an official signs in with their
+    password and authenticator code."""
+    from web.api_auth import official_sign_in
+
+    form = await request.form()
+    next_url = safe_next(form.get("next") or "/admin")
+    try:
+        await official_sign_in(request, form.get("login"), form.get("password"),
+                               form.get("code"))
+    except TooManyRequests as refused:
+        return _login_again(request, next_url, "rate_limited", status=429,
+                            retry_after=refused.retry_after)
+    except Unauthenticated:
+        return _login_again(request, next_url, "failed", status=401)
     return RedirectResponse(next_url, status_code=303)
 
 
 async def logout(request: Request) -> Response:
+    """Sign-out ends the session on the server: the old cookie answers 401 afterwards, on
+    every process, and the session's open WebSockets close (4401)."""
+    sid = request.session.get(SESSION_ID_KEY)
+    if isinstance(sid, str):
+        await request.app.state.sessions.end(sid)
     request.session.clear()
+    forget_principal(request)
     return RedirectResponse("/", status_code=303)
 
 
@@ -272,6 +324,7 @@ routes = [
     Route("/", home, methods=["GET"]),
     Route("/login", login_page, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
+    Route("/login/official", login_official, methods=["POST"]),
     Route("/logout", logout, methods=["GET", "POST"]),
     Route("/s/{code:str}", scan_page, methods=["GET"]),
 ]

@@ -9,19 +9,21 @@ cookie + CSRF header). Officials only: signed out → the sign-in page; a citize
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 from sqlmodel import Session, col, func, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from models.audit import list_audit
+from models.audit import ACTIONS, list_audit
 from models.masking import mask_id_number, mask_name
 from models.messages import list_messages
 from models.notices import announcements
-from models.tables import Batch, Citizen, Logbook, Message, Venue, Violation
+from models.officials import Permission
+from models.tables import Batch, Citizen, Logbook, Message, Official, Venue, Violation
 from models.timeutil import BEIJING
 from models.violations import list_violations, violation_public
 from web import i18n
@@ -45,6 +47,8 @@ NAV = [
     ("notices", "/admin/notices", "adm_nav_notices"),
     ("messages", "/admin/messages", "adm_nav_messages"),
     ("wallboard", "/wallboard", "adm_nav_wallboard"),
+    ("officials", "/admin/officials", "adm_nav_officials"),  # admins only
+    ("account", "/admin/account", "adm_nav_account"),
 ]
 
 
@@ -83,7 +87,9 @@ def page(request: Request, name: str, principal: Principal | None, context: dict
     return render(request, f"official/{name}", {
         "t": lambda key: strings.get(key, key),
         "js_strings": strings,
-        "nav": NAV,
+        "nav": [item for item in NAV if item[0] != "officials"
+                or (principal is not None and principal.may(Permission.MANAGE))],
+        "csrf_token": request.session.get("csrf", "") if "session" in request.scope else "",
         "section": section,
         "official_version": OFFICIAL_VERSION,
         "when": when,
@@ -91,7 +97,7 @@ def page(request: Request, name: str, principal: Principal | None, context: dict
     }, status=status, principal=principal)
 
 
-async def _official(request: Request) -> Principal | Response:
+async def signed_in_official(request: Request) -> Principal | Response:
     """The signed-in official, or the response for everyone else."""
     principal = await authenticate(request)
     if principal is None:
@@ -108,24 +114,36 @@ def _int_param(request: Request, name: str) -> int | None:
 
 # --- pages ---------------------------------------------------------------------------------
 
-def _overview(session: Session) -> dict:
-    batches = session.exec(select(Batch).order_by(col(Batch.id).desc()).limit(8)).all()
+def official_names(session: Session) -> dict[str, str]:
+    """"official:<id>" → "name (#id)": how the pages show who asked for a batch or recorded
+    a violation (older rows say "official", the shared token)."""
+    return {f"official:{o.id}": f"{o.name} (#{o.id})"
+            for o in session.exec(select(Official)).all()}
+
+
+def _overview(session: Session, district: str | None) -> dict:
+    query = select(Batch).order_by(col(Batch.id).desc()).limit(8)
+    if district is not None:
+        query = query.where(Batch.district == district)
+    batches = session.exec(query).all()
     active = session.exec(select(func.count()).select_from(Violation)
                           .where(col(Violation.lifted_at).is_(None))).one()
     messages = session.exec(select(func.count()).select_from(Message)).one()
-    return {"batches": list(batches), "active_violations": active, "messages": messages}
+    return {"batches": list(batches), "active_violations": active, "messages": messages,
+            "names": official_names(session)}
 
 
 async def home(request: Request) -> Response:
-    principal = await _official(request)
+    principal = await signed_in_official(request)
     if isinstance(principal, Response):
         return principal
-    return page(request, "home.html", principal, await in_session(request, _overview),
+    return page(request, "home.html", principal,
+                await in_session(request, _overview, principal.district),
                 section="home")
 
 
 async def status_changes(request: Request) -> Response:
-    principal = await _official(request)
+    principal = await signed_in_official(request)
     if isinstance(principal, Response):
         return principal
     return page(request, "status_changes.html", principal, section="status_changes")
@@ -137,7 +155,7 @@ def _venue_choices(session: Session) -> list[Venue]:
 
 
 async def exposures(request: Request) -> Response:
-    principal = await _official(request)
+    principal = await signed_in_official(request)
     if isinstance(principal, Response):
         return principal
     venues = await in_session(request, _venue_choices)
@@ -146,60 +164,91 @@ async def exposures(request: Request) -> Response:
 
 
 async def jobs(request: Request) -> Response:
-    principal = await _official(request)
+    principal = await signed_in_official(request)
     if isinstance(principal, Response):
         return principal
     before = _int_param(request, "before")
 
-    def load(session: Session) -> list[Batch]:
+    def load(session: Session) -> tuple[list[Batch], dict]:
         query = select(Batch).order_by(col(Batch.id).desc()).limit(PAGE_SIZE)
         if before is not None:
             query = query.where(col(Batch.id) < before)
-        return list(session.exec(query).all())
+        if principal.district is not None:  # a district's officials see its batches
+            query = query.where(Batch.district == principal.district)
+        return list(session.exec(query).all()), official_names(session)
 
-    batches = await in_session(request, load)
+    batches, names = await in_session(request, load)
     return page(request, "jobs.html", principal, {
-        "batches": batches,
+        "batches": batches, "names": names,
         "next_before": batches[-1].id if len(batches) == PAGE_SIZE else None,
     }, section="jobs")
 
 
 async def job(request: Request) -> Response:
     """One job's progress and result (the page polls /api/admin/jobs/{job_id})."""
-    principal = await _official(request)
+    principal = await signed_in_official(request)
     if isinstance(principal, Response):
         return principal
     job_id = request.path_params["job_id"]
 
-    def load(session: Session) -> Batch | None:
-        return session.exec(select(Batch).where(Batch.job_id == job_id)).first()
+    def load(session: Session) -> tuple[Batch | None, dict]:
+        found = session.exec(select(Batch).where(Batch.job_id == job_id)).first()
+        return found, official_names(session)
 
-    batch = await in_session(request, load) if len(job_id) <= 64 else None
-    if batch is None:
+    batch, names = await in_session(request, load) if len(job_id) <= 64 else (None, {})
+    if batch is None or (principal.district is not None
+                         and batch.district != principal.district):
         return page(request, "not_found.html", principal, section="jobs", status=404)
-    return page(request, "job.html", principal, {"batch": batch}, section="jobs")
+    return page(request, "job.html", principal, {"batch": batch, "names": names},
+                section="jobs")
 
 
 async def trace(request: Request) -> Response:
-    principal = await _official(request)
+    principal = await signed_in_official(request)
     if isinstance(principal, Response):
         return principal
     return page(request, "trace.html", principal, section="trace")
 
 
 async def audit(request: Request) -> Response:
-    principal = await _official(request)
+    principal = await signed_in_official(request)
     if isinstance(principal, Response):
         return principal
-    action = request.query_params.get("action") or None
-    if action not in (None, "trace", "proxy_check", "proxy_checkin"):
+    params = request.query_params
+    action = params.get("action") or None
+    if action not in ACTIONS:
         action = None
-    items = await in_session(request, list_audit, action=action,
+    shown = {"action": action, "actor_id": _int_param(request, "actor_id"),
+             "since": _day(params.get("since")), "until": _day(params.get("until"))}
+    filters = {"action": action, "actor_id": shown["actor_id"],
+               "since": _day_start(shown["since"]),
+               "until": _day_start(shown["until"], next_day=True)}
+    items = await in_session(request, list_audit, **filters,
                              before=_int_param(request, "before"), limit=PAGE_SIZE)
+    query = urlencode({k: v for k, v in shown.items() if v})
     return page(request, "audit.html", principal, {
-        "items": items, "action": action or "",
+        "items": items, "action": action or "", "actions": ACTIONS, "filters": shown,
+        "query": f"?{query}" if query else "",
         "next_before": items[-1]["id"] if len(items) == PAGE_SIZE else None,
     }, section="audit")
+
+
+def _day(value: str | None) -> str | None:
+    """A YYYY-MM-DD date from a filter form, or None."""
+    if not value or len(value) != 10:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        return None
+
+
+def _day_start(day: str | None, *, next_day: bool = False) -> datetime | None:
+    """The start of a Beijing day (of the next one for an inclusive end)."""
+    if day is None:
+        return None
+    start = datetime.combine(date.fromisoformat(day), time(), tzinfo=BEIJING)
+    return start + timedelta(days=1) if next_day else start
 
 
 def _violations(session: Session, active: bool | None) -> list[dict]:
@@ -221,19 +270,20 @@ def _violations(session: Session, active: bool | None) -> list[dict]:
 
 
 async def violations(request: Request) -> Response:
-    principal = await _official(request)
+    principal = await signed_in_official(request)
     if isinstance(principal, Response):
         return principal
     show = request.query_params.get("show", "active")
     active = {"active": True, "lifted": False}.get(show)
     items = await in_session(request, _violations, active)
+    names = await in_session(request, official_names)
     return page(request, "violations.html", principal, {
-        "items": items, "show": show if show in ("active", "lifted") else "all",
+        "items": items, "names": names, "show": show if show in ("active", "lifted") else "all",
     }, section="violations")
 
 
 async def notices(request: Request) -> Response:
-    principal = await _official(request)
+    principal = await signed_in_official(request)
     if isinstance(principal, Response):
         return principal
 
@@ -245,7 +295,7 @@ async def notices(request: Request) -> Response:
 
 
 async def messages(request: Request) -> Response:
-    principal = await _official(request)
+    principal = await signed_in_official(request)
     if isinstance(principal, Response):
         return principal
     raw = request.query_params.get("handled", "")
@@ -260,7 +310,7 @@ async def messages(request: Request) -> Response:
 
 async def wallboard(request: Request) -> Response:
     """The control room's full-screen board, live from /ws/wallboard."""
-    principal = await _official(request)
+    principal = await signed_in_official(request)
     if isinstance(principal, Response):
         return principal
     from web.pages_console import DISTRICTS

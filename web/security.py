@@ -39,7 +39,7 @@ CSRF_FIELD = "csrf_token"
 SESSION_KEY = "csrf"
 COOKIE_MAX_AGE = 14 * 24 * 3600  # the session cookie's lifetime (SessionMiddleware's default)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-ORIGIN_CHECKED = frozenset({"/login", "/logout"})
+ORIGIN_CHECKED = frozenset({"/login", "/login/official", "/logout"})
 TOO_LARGE = "请求体过大 / request body too large"
 MAX_FORM = 64 * 1024  # the app's forms are a token and a path; a CSRF check buffers no more
 CLOSE_FORBIDDEN = 4403
@@ -88,7 +88,9 @@ def _bearer(headers: Headers) -> bool:
 
 
 def _signed_in(session: dict) -> bool:
-    return bool(session.get("official")) or isinstance(session.get("citizen_id"), int)
+    """The cookie names a server-side session (web/sessions.py); whether it is still live
+    is web.auth's question."""
+    return isinstance(session.get("sid"), str)
 
 
 def _capped(receive: Receive) -> Receive:

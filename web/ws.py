@@ -3,7 +3,10 @@ the officials' wallboard."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+from collections.abc import Callable
 
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
@@ -11,14 +14,16 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from models.checkins import checkins_after
+from models.crowding import district_view
 from models.errors import DomainError, NotFound
 from models.notices import notices_after, notices_head
 from models.tables import Checkin
 from models.venues import get_venue, require_feed_access
 from realtime.events import ALL_CITIZENS, citizen_channel, venue_channel
 from realtime.feed import serve_feed
+from realtime.hub import official_holder
 from realtime.wallboard import serve_wallboard
-from web.auth import authenticate
+from web.auth import Principal, authenticate, still_signed_in
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -65,8 +70,9 @@ async def venue_feed(websocket: WebSocket) -> None:
     def check() -> tuple[int, str] | None:
         with Session(engine) as session:
             try:
-                if principal.official:  # officials watch any venue, but it must exist
-                    get_venue(session, venue_id)
+                if principal.official:  # officials watch their district's venues (city: all)
+                    if not principal.covers(get_venue(session, venue_id).district):
+                        return CLOSE_FORBIDDEN, "outside your district"
                 else:
                     require_feed_access(session, venue_id=venue_id,
                                         citizen_id=principal.citizen_id)
@@ -77,6 +83,8 @@ async def venue_feed(websocket: WebSocket) -> None:
         return None
 
     async def recheck() -> tuple[int, str] | None:
+        if not await still_signed_in(websocket, principal):
+            return CLOSE_UNAUTHENTICATED, "session ended"
         return await run_in_threadpool(check)
 
     def _replay(last: int, limit: int) -> list[dict]:
@@ -100,8 +108,7 @@ async def venue_feed(websocket: WebSocket) -> None:
     await websocket.accept()
     await serve_feed(websocket, websocket.app.state.hub, (venue_channel(venue_id),),
                      after=after, replay=replay, head=head,
-                     holder=None if principal.official else principal.citizen_id,
-                     recheck=recheck)
+                     holder=holder_of(principal), recheck=recheck)
 
 
 async def my_notices(websocket: WebSocket) -> None:
@@ -132,10 +139,16 @@ async def my_notices(websocket: WebSocket) -> None:
     async def head() -> int:
         return await run_in_threadpool(_head)
 
+    async def recheck() -> tuple[int, str] | None:
+        if not await still_signed_in(websocket, principal):
+            return CLOSE_UNAUTHENTICATED, "session ended"
+        return None
+
     await websocket.accept()
     await serve_feed(websocket, websocket.app.state.hub,
                      (citizen_channel(citizen_id), ALL_CITIZENS),
-                     after=after, replay=replay, head=head, holder=citizen_id)
+                     after=after, replay=replay, head=head, holder=citizen_id,
+                     recheck=recheck)
 
 
 async def wallboard(websocket: WebSocket) -> None:
@@ -146,8 +159,43 @@ async def wallboard(websocket: WebSocket) -> None:
         return await refuse(websocket, CLOSE_UNAUTHENTICATED, "unauthenticated")
     if not principal.official:
         return await refuse(websocket, CLOSE_FORBIDDEN, "officials only")
+    view = None
+    if principal.district is not None:
+        district = principal.district
+
+        def view(frame: dict) -> dict:
+            return district_view(frame, district)
+
     await websocket.accept()
-    await serve_wallboard(websocket, websocket.app.state.wallboard)
+    # On no channel: the hub only hands this connection access rechecks (a session ended).
+    async with websocket.app.state.hub.subscribe(holder=holder_of(principal)) as sub:
+        sub.on_deliver = _on_recheck(websocket, principal, sub)
+        await serve_wallboard(websocket, websocket.app.state.wallboard, view)
+
+
+_rechecks: set[asyncio.Task] = set()
+
+
+def _on_recheck(websocket: WebSocket, principal: Principal, sub) -> Callable[[], None]:
+    """A wallboard's answer to an access recheck: close 4401 once its caller's session (or
+    account) has ended."""
+    async def run() -> None:
+        sub.take()
+        if not await still_signed_in(websocket, principal):
+            with contextlib.suppress(RuntimeError, OSError):
+                await websocket.close(code=CLOSE_UNAUTHENTICATED, reason="session ended")
+
+    def deliver() -> None:
+        task = asyncio.get_running_loop().create_task(run())
+        _rechecks.add(task)
+        task.add_done_callback(_rechecks.discard)
+
+    return deliver
+
+
+def holder_of(principal: Principal) -> int | str:
+    """The key the hub files a caller's connections under (access rechecks reach them)."""
+    return official_holder(principal.id) if principal.official else principal.id
 
 
 routes = [

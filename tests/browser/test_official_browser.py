@@ -21,10 +21,18 @@ DESK = {"viewport": {"width": 1440, "height": 900}, "is_mobile": False, "has_tou
 TOKEN = ADMIN["Authorization"].split(" ", 1)[1]
 
 
-def console(new_page, server, path="/admin", **options):
+def console(new_page, server, path="/admin", token=TOKEN, **options):
     page = new_page(**{**DESK, **options})
-    sign_in(page, server.url, TOKEN, path)
+    sign_in(page, server.url, token, path)
     return page
+
+
+def named(client, name: str, role: str, district: str | None = None) -> str:
+    """A named official's token: the console acts as them, and the audit names them."""
+    r = client.post("/api/admin/officials", headers=ADMIN,
+                    json={"name": name, "role": role, "district": district})
+    assert r.status_code == 201, r.text
+    return r.json()["token"]
 
 
 def me(client, person) -> dict:
@@ -43,11 +51,9 @@ def test_csv_upload_shows_each_rows_result(server, client, people, run_jobs, new
              f"{people.make('赵六')['id_number']},orange,未知状态"]
     data = ("\r\n".join(lines) + "\r\n").encode("gb18030")
 
-    page = console(new_page, server, "/admin/status-changes")
-    page.click("#who-panel summary")
-    page.fill("#who-name", "张珊")  # the acting official, for the audit trail
-    page.fill("#who-office", "朝阳区疾控中心")
-    page.locator("#who-office").dispatch_event("change")
+    page = console(new_page, server, "/admin/status-changes",
+                   token=named(client, "张珊", "operator"))  # the audit names her
+    assert "张珊" in page.inner_text("#who-panel")
     page.set_input_files("#csv-file", files=[{"name": "名单.csv", "mimeType": "text/csv",
                                               "buffer": data}])
     page.wait_for_selector("#preview:not([hidden])")
@@ -93,7 +99,7 @@ def test_csv_upload_shows_each_rows_result(server, client, people, run_jobs, new
     assert page.locator("#row-table tbody tr").count() == 3
     job_rows = page.inner_text("#row-table tbody")  # the stored result: numbers masked
     assert mask_id_number(unknown) in job_rows and unknown not in job_rows
-    assert "official:张珊" in page.inner_text(".facts-grid")
+    assert "张珊" in page.inner_text(".facts-grid")
     shot(page, "official-job")
 
 
@@ -168,11 +174,8 @@ def test_trace_with_its_purpose_is_in_the_audit_log(server, client, people,
     assert client.post("/api/scan", headers=person["headers"],
                        json={"code": book["token"]}).status_code == 201
 
-    page = console(new_page, server, "/admin/trace")
-    page.click("#who-panel summary")
-    page.fill("#who-name", "李卫")
-    page.fill("#who-office", "东城区流调队")
-    page.locator("#who-office").dispatch_event("change")
+    page = console(new_page, server, "/admin/trace", token=named(client, "李卫", "tracer",
+                                                                 "东城区"))
     assert page.locator("#audit-warning").is_visible()
     page.fill("#trace-id", person["id_number"])
     page.fill("#trace-purpose", "密切接触者排查")
@@ -197,7 +200,7 @@ def test_trace_with_its_purpose_is_in_the_audit_log(server, client, people,
     rows = page.locator("#audit-table tbody tr[data-action=trace]")
     assert rows.count() == 2
     newest, first = rows.nth(0).inner_text(), rows.nth(1).inner_text()
-    assert "密切接触者排查" in first and "official:李卫" in first and "东城区流调队" in first
+    assert "密切接触者排查" in first and "李卫" in first and "东城区卫生健康部门" in first
     assert person["id_masked"] in first and person["id_number"] not in page.content()
     assert "否" in newest and "是" in first  # found / not found
     shot(page, "official-audit")
@@ -283,3 +286,43 @@ def test_the_job_page_lists_who_kept_their_status(server, client, people, run_jo
     assert red["id_number"] not in page.content()
     assert page.locator("#job-summary [data-key=kept] dd").inner_text() == "1"
     shot(page, "official-job-kept")
+
+
+def test_the_officials_page_adds_rotates_and_disables(server, client, new_page):
+    page = console(new_page, server, "/admin/officials")
+    assert page.locator("nav.console-nav >> text=工作人员账户").count() == 1
+    page.fill("#add-name", "钱医生")
+    page.select_option("#add-role", "tracer")
+    page.fill("#add-district", "西城区")
+    page.click("#add-submit")
+    page.wait_for_selector("#token-shown")
+    token = page.inner_text("#token-value").strip()
+    assert token.startswith("sbo_")
+    me = client.get("/api/admin/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert (me["name"], me["role"], me["district"]) == ("钱医生", "tracer", "西城区")
+    row = page.locator(f"#officials-table tr[data-official-id='{me['id']}']")
+    assert "流调员" in row.inner_text() and "西城区" in row.inner_text()
+    shot(page, "official-officials")
+
+    row.locator("text=更换令牌").click()
+    page.wait_for_selector("#token-shown")
+    new = page.inner_text("#token-value").strip()
+    assert new != token
+    assert client.get("/api/admin/me",
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    page.locator(f"#officials-table tr[data-official-id='{me['id']}'] >> text=停用").click()
+    page.wait_for_selector(f"#officials-table tr[data-official-id='{me['id']}'][data-active=false]")
+    assert client.get("/api/admin/me",
+                      headers={"Authorization": f"Bearer {new}"}).status_code == 401
+
+    page.goto(f"{server.url}/admin/officials?lang=en")
+    assert "Add an official" in page.inner_text("#official-add")
+    assert "Disabled" in page.inner_text(f"#officials-table tr[data-official-id='{me['id']}']")
+
+
+def test_a_viewer_does_not_see_the_officials_page(server, client, new_page):
+    page = console(new_page, server, "/admin", token=named(client, "赵查看", "viewer"))
+    assert page.locator("nav.console-nav >> text=工作人员账户").count() == 0
+    assert "赵查看" in page.inner_text("#who-panel")
+    response = page.goto(f"{server.url}/admin/officials")
+    assert response.status == 403 and page.locator("#officials-table").count() == 0

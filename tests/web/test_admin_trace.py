@@ -12,7 +12,8 @@ from sqlalchemy.exc import DBAPIError
 from tests.conftest import ADMIN
 
 
-def test_trace_is_unmasked_and_audited(client, people, run_jobs, venue_with_logbook):
+def test_trace_is_unmasked_and_audited(client, people, run_jobs, venue_with_logbook,
+                                      officials):
     owner, venue, logbook = venue_with_logbook
     visitor = people.make("欧阳娜娜")
     r = client.post("/api/scan", headers=visitor["headers"], json={"code": logbook["token"]})
@@ -20,7 +21,9 @@ def test_trace_is_unmasked_and_audited(client, people, run_jobs, venue_with_logb
     client.post("/api/admin/status-changes", headers=ADMIN, json={"changes": [
         {"id_number": visitor["id_number"], "status": "yellow", "reason": "密接"}]})
     run_jobs()
-    headers = {**ADMIN, "X-Office": quote("朝阳区疾控中心"), "X-Official": quote("王医生")}
+    tracer = officials.make("tracer", name="王医生", district="朝阳区")
+    # Headers the client chose are not the audit's "who" any more.
+    headers = {**tracer["headers"], "X-Office": quote("海淀区"), "X-Official": quote("李四")}
     r = client.get(f"/api/admin/trace?id_number={visitor['id_number']}&purpose=流调",
                    headers=headers)
     assert r.status_code == 200, r.text
@@ -34,16 +37,18 @@ def test_trace_is_unmasked_and_audited(client, people, run_jobs, venue_with_logb
     assert checkin["venue_id"] == venue["id"] and checkin["status"] == "green"
     assert [h["new_status"] for h in body["status_history"]] == ["yellow"]
 
-    [entry] = client.get("/api/admin/audit", headers=ADMIN).json()["items"]
+    [entry] = client.get("/api/admin/audit?action=trace", headers=ADMIN).json()["items"]
     assert entry["id"] == body["audit_id"] and entry["action"] == "trace"
-    assert entry["actor"] == "official:王医生" and entry["purpose"] == "流调"
+    assert entry["actor"] == {"kind": "official", "id": tracer["id"], "name": "王医生"}
+    assert entry["purpose"] == "流调"
     assert entry["citizen_id"] == visitor["id"] and entry["at"]
-    assert entry["detail"]["office"] == "朝阳区疾控中心" and entry["detail"]["found"] is True
+    assert entry["detail"]["office"].startswith("朝阳区卫生健康部门")
+    assert entry["detail"]["found"] is True and "李四" not in str(entry)
     assert visitor["id_number"] not in str(entry)  # the log itself keeps IDs masked
 
     seen = client.get("/api/me/traces", headers=visitor["headers"]).json()["items"]
     assert [(s["action"], s["office"], s["purpose"]) for s in seen] == [
-        ("trace", "朝阳区疾控中心", "流调")]
+        ("trace", "朝阳区卫生健康部门 / 朝阳区 health authority", "流调")]
     assert client.get("/api/me/traces", headers=owner["headers"]).json()["items"] == []
 
 
@@ -60,7 +65,8 @@ def test_trace_without_purpose_or_match_is_still_audited(client, people):
     assert r.status_code == 422 and r.json()["error"] == "invalid_id_number"
     items = client.get("/api/admin/audit?action=trace", headers=ADMIN).json()["items"]
     assert [i["detail"]["found"] for i in items] == [False, True]
-    assert items[1]["purpose"] == "未说明 / not stated" and items[1]["actor"] == "official"
+    assert items[1]["purpose"] == "未说明 / not stated"
+    assert items[1]["actor"]["kind"] == "official" and items[1]["actor"]["id"] is not None
     assert client.get(f"/api/admin/trace?id_number={person['id_number']}",
                       headers=person["headers"]).status_code == 403
     assert client.get("/api/admin/audit", headers=person["headers"]).status_code == 403
@@ -76,7 +82,8 @@ def test_audit_paging_and_filters(client, people):
     page2 = client.get(f"/api/admin/audit?limit=2&before={page['next_before']}",
                        headers=ADMIN).json()
     assert [i["purpose"] for i in page2["items"]] == ["p2", "p1"]
-    mine = client.get(f"/api/admin/audit?citizen_id={person['id']}", headers=ADMIN).json()
+    mine = client.get(f"/api/admin/audit?citizen_id={person['id']}&action=trace",
+                      headers=ADMIN).json()
     assert len(mine["items"]) == 5
     assert client.get("/api/admin/audit?limit=0", headers=ADMIN).status_code == 422
 
@@ -92,5 +99,5 @@ def test_audit_rows_cannot_be_changed(client, people):
         with pytest.raises(DBAPIError, match="append-only"):
             with engine.begin() as conn:
                 conn.execute(text("DELETE FROM audit"))
-    items = client.get("/api/admin/audit", headers=ADMIN).json()["items"]
+    items = client.get("/api/admin/audit?action=trace", headers=ADMIN).json()["items"]
     assert [i["purpose"] for i in items] == ["x"]

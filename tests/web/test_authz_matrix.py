@@ -1,6 +1,7 @@
 """The authorization matrix: every endpoint and WebSocket × anonymous, a plain citizen, the
-registrar of another venue, a co-registrar, the owner, and an official — each with the status
-(or WebSocket close code) the contract gives it and, for errors, the contract's error body.
+registrar of another venue, a co-registrar, the owner, and officials of each role (viewer,
+operator, tracer; the bootstrap admin) — each with the status (or WebSocket close code) the
+contract gives it and, for errors, the contract's error body.
 
 Subjects: venue V (owner + co-registrar) with logbook L; venue W owned by `other`. A row's
 expectations are per role; "ok" statuses depend on the endpoint. Roles run in one order
@@ -23,19 +24,38 @@ from models.idnumber import make_id_number
 from tests.conftest import ADMIN, People, add_co_registrar
 from web.openapi import DOCUMENT
 
-ROLES = ("anonymous", "citizen", "other", "co", "owner", "official")
+CITIZEN_ROLES = ("anonymous", "citizen", "other", "co", "owner")
+# The ladder (each does what the one before does, and more), then two district operators:
+# "district" of venue V's district (朝阳区), "elsewhere" of another (海淀区).
+LADDER = ("viewer", "operator", "tracer", "admin")
+RUNG = {**{role: n for n, role in enumerate(LADDER)}, "district": 1, "elsewhere": 1}
+OFFICIAL_ROLES = (*LADDER, "district", "elsewhere")
+ROLES = CITIZEN_ROLES + OFFICIAL_ROLES
+DISTRICTS = {"district": "朝阳区", "elsewhere": "海淀区"}
+
+
+def outside_district(expect: dict, *roles: str) -> dict:
+    """The district operators (or those named) get 403: the row acts outside their
+    district (models/districts.py)."""
+    return {**expect, **dict.fromkeys(roles or DISTRICTS, 403)}
 ERROR_CODE = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict"}
 READY = "ready"  # a WebSocket that opens and sends {"type": "ready"}
 
 
-def official_only(ok) -> dict:
+def official_only(ok, least: str = "viewer") -> dict:
+    """Officials whose role is `least` or above; lower roles 403, citizens 403."""
     return {"anonymous": 401, "citizen": 403, "other": 403, "co": 403, "owner": 403,
-            "official": ok}
+            **{role: ok if RUNG[role] >= RUNG[least] else 403 for role in OFFICIAL_ROLES}}
+
+
+def officials(ok) -> dict:
+    """Every official; citizens 403 (the same as official_only(ok) for the lowest rung)."""
+    return official_only(ok)
 
 
 def citizens(ok) -> dict:
     return {"anonymous": 401, "citizen": ok, "other": ok, "co": ok, "owner": ok,
-            "official": 403}
+            **dict.fromkeys(OFFICIAL_ROLES, 403)}
 
 
 def registrars(ok) -> dict:
@@ -68,6 +88,7 @@ class Row:
     expect: dict
     body: dict | None = None
     files: dict | None = None  # a multipart upload instead of a JSON body
+    form: dict | None = None  # an HTML form instead of a JSON body
 
     @property
     def label(self) -> str:
@@ -96,38 +117,83 @@ ROWS = [
     Row("GET", "/openapi.json", public(200)),
     Row("GET", "/api/status-guide", public(200)),
     # --- health authority
-    Row("POST", "/api/admin/citizens", official_only(201),
-        {"name": "钱七", "id_number": _id_number(1), "phone": "13900000000"}),
-    Row("POST", "/api/admin/status-changes", official_only(202),
+    Row("POST", "/api/admin/citizens", official_only(201, "operator"),
+        {"name": "钱七", "id_number": "{new_id_number_{role}}", "phone": "13900000000"}),
+    # the visitor checked in at V (朝阳区) lately: of 朝阳区, not of 海淀区
+    Row("POST", "/api/admin/status-changes",
+        outside_district(official_only(202, "operator"), "elsewhere"),
+        {"changes": [{"id_number": "{visitor_id_number}", "status": "green",
+                      "reason": "复核"}]}),
+    # the plain citizen was seen nowhere: of no district
+    Row("POST", "/api/admin/status-changes",
+        outside_district(official_only(202, "operator")),
         {"changes": [{"id_number": "{citizen_id_number}", "status": "green",
                       "reason": "复核"}]}),
-    Row("POST", "/api/admin/exposures", official_only(202),
+    Row("POST", "/api/admin/exposures",
+        outside_district(official_only(202, "operator"), "elsewhere"),
         {"venue_id": "{venue}", "start": "2022-05-01T08:00:00+08:00",
          "end": "2022-05-01T12:00:00+08:00", "status": "yellow", "reason": "密接"}),
-    Row("POST", "/api/admin/status-changes/preview", official_only(200),
+    Row("POST", "/api/admin/status-changes/preview",
+        outside_district(official_only(200, "operator")),
         {"changes": [{"id_number": "{citizen_id_number}", "status": "green",
                       "reason": "复核"}]}),
-    Row("POST", "/api/admin/exposures/preview", official_only(200),
+    Row("POST", "/api/admin/exposures/preview",
+        outside_district(official_only(200, "operator"), "elsewhere"),
         {"venue_id": "{venue}", "start": "2022-05-01T08:00:00+08:00",
          "end": "2022-05-01T12:00:00+08:00", "status": "yellow", "reason": "密接"}),
-    Row("POST", "/api/admin/violations", official_only(202),
+    # `other` registers W in 东城区 only
+    Row("POST", "/api/admin/violations", outside_district(official_only(202, "operator")),
         {"citizen_id": "{other_id}", "reason": "代扫"}),
-    Row("GET", "/api/admin/violations", official_only(200)),
-    Row("POST", "/api/admin/violations/{violation_a}/lift", official_only(202)),
-    Row("DELETE", "/api/admin/violations/{violation_b}", official_only(202)),
-    Row("GET", "/api/admin/jobs/{job}", official_only(200)),
-    Row("POST", "/api/admin/jobs/{job}/undo", official_only(409)),  # a violation: not undoable
-    Row("GET", "/api/admin/batches/{batch}", official_only(200)),
+    Row("GET", "/api/admin/violations", officials(200)),
+    Row("POST", "/api/admin/violations/{violation_a_{role}}/lift",
+        outside_district(official_only(202, "operator"))),
+    Row("DELETE", "/api/admin/violations/{violation_b_{role}}",
+        outside_district(official_only(202, "operator"))),
+    # a city-level official's job and batch; then one of 朝阳区's
+    Row("GET", "/api/admin/jobs/{job}", outside_district(officials(200))),
+    Row("POST", "/api/admin/jobs/{job}/undo",  # a violation's: not undoable
+        outside_district(official_only(409, "operator"))),
+    Row("GET", "/api/admin/batches/{batch}", outside_district(officials(200))),
+    Row("GET", "/api/admin/jobs/{district_job}",
+        outside_district(officials(200), "elsewhere")),
+    Row("GET", "/api/admin/batches/{district_batch}",
+        outside_district(officials(200), "elsewhere")),
     Row("GET", "/api/admin/trace?id_number={citizen_id_number}&purpose=流调",
-        official_only(200)),
-    Row("GET", "/api/admin/audit", official_only(200)),
-    Row("POST", "/api/admin/notices", official_only(201), {"text": "请配合核酸检测"}),
-    Row("GET", "/api/admin/notices", official_only(200)),
-    Row("GET", "/api/admin/messages", official_only(200)),
-    Row("POST", "/api/admin/messages/{message}/replies", official_only(201),
+        official_only(200, "tracer")),
+    Row("GET", "/api/admin/audit", officials(200)),
+    Row("GET", "/api/admin/audit/export.csv", officials(200)),
+    Row("POST", "/api/admin/notices", official_only(201, "operator"), {"text": "请配合核酸检测"}),
+    Row("GET", "/api/admin/notices", officials(200)),
+    Row("GET", "/api/admin/messages", officials(200)),
+    Row("POST", "/api/admin/messages/{message}/replies", official_only(201, "operator"),
         {"text": "已转社区处理"}),
-    Row("POST", "/api/admin/messages/{message}/handled", official_only(200),
+    Row("POST", "/api/admin/messages/{message}/handled", official_only(200, "operator"),
         {"handled": True}),
+    # --- officials' accounts: admins only
+    Row("POST", "/api/admin/officials", official_only(201, "admin"),
+        {"name": "新同事{role}", "role": "viewer"}),
+    Row("GET", "/api/admin/officials", official_only(200, "admin")),
+    Row("DELETE", "/api/admin/officials/{doomed_official_{role}}", official_only(204, "admin")),
+    Row("POST", "/api/admin/officials/{rotated_official}/token", official_only(200, "admin")),
+    Row("GET", "/api/admin/me", officials(200)),
+    # --- officials' sign-in with password and authenticator code: nobody has these
+    Row("POST", "/api/auth/official", public(401),
+        {"login": "nobody-{role}", "password": "wrong-password", "code": "000000"}),
+    Row("POST", "/login/official", public(401),
+        form={"login": "nobody-{role}", "password": "wrong-password", "code": "000000"}),
+    # --- the console's officials page and my account (HTML forms)
+    Row("GET", "/admin/officials", {**official_only(200, "admin"), "anonymous": 303}),
+    Row("POST", "/admin/officials", {**official_only(201, "admin"), "anonymous": 303},
+        form={"name": "表单{role}", "role": "viewer"}),
+    Row("POST", "/admin/officials/{doomed_official_{role}}/disable",
+        {**official_only(303, "admin"), "anonymous": 303}),
+    Row("POST", "/admin/officials/{rotated_official}/token",
+        {**official_only(200, "admin"), "anonymous": 303}),
+    Row("GET", "/admin/account", {**officials(200), "anonymous": 303}),
+    Row("POST", "/admin/account/credentials", {**officials(200), "anonymous": 303},
+        form={"password": "a-long-password", "password2": "a-long-password"}),
+    Row("POST", "/admin/account/confirm", {**officials(422), "anonymous": 303},
+        form={"code": "000000"}),  # no authenticator was set up in this world
     # --- registrars
     Row("POST", "/api/venues", citizens(201),
         {"name": "便利店", "address": "建国路1号", "district": "朝阳区", "category": "shop"}),
@@ -159,6 +225,7 @@ ROWS = [
     Row("GET", "/api/me/traces", citizens(200)),
     Row("GET", "/api/me/messages", citizens(200)),
     Row("POST", "/api/messages/{message_{role}}/replies", citizens(201), {"text": "谢谢"}),
+    Row("POST", "/api/me/sign-out-everywhere", citizens(200)),
     Row("POST", "/api/me/itinerary-verification", citizens(409), {"result": "passed"}),
     # Only the itinerary platform's signature opens it: no role's credentials do.
     Row("POST", "/api/itinerary/callback", public(401),
@@ -173,7 +240,7 @@ ROWS = [
     Row("GET", "/api/logbooks/{logbook}/rotating-code", registrars(200)),
     # --- sign-in by SMS code: public; no code was sent, so verifying fails for everyone
     Row("POST", "/api/auth/otp", public(202), {"phone": "{phone_{role}}"}),
-    Row("POST", "/api/auth/verify", public(401), {"phone": "13900000000", "code": "123456"}),
+    Row("POST", "/api/auth/verify", public(401), {"phone": "{phone_{role}}", "code": "123456"}),
     # --- pages
     Row("GET", "/", public(200)),
     Row("GET", "/login", public(200)),
@@ -185,20 +252,26 @@ ROWS = [
     Row("GET", "/logbooks/{logbook}/qr.svg", registrars(200)),
     Row("GET", "/logbooks/{logbook}/poster", {**registrars(200), "anonymous": 303}),
     Row("GET", "/venues/{venue}/live", {**registrars(200), "anonymous": 303}),
-    Row("GET", "/console", {**citizens(200), "anonymous": 303, "official": 303}),
+    Row("GET", "/console", {**citizens(200), "anonymous": 303,
+                            **dict.fromkeys(OFFICIAL_ROLES, 303)}),
     Row("GET", "/venues/{venue}", {**registrars(200), "anonymous": 303}),
     Row("GET", "/logbooks/{logbook}/display", {**registrars(200), "anonymous": 303}),
     # --- the officials' console and the wallboard: signed out → sign in, citizens → 403 page
     *[Row("GET", path, {**official_only(200), "anonymous": 303})
       for path in ("/admin", "/admin/status-changes", "/admin/exposures", "/admin/jobs",
-                   "/admin/jobs/{job}", "/admin/trace", "/admin/audit", "/admin/violations",
+                   "/admin/trace", "/admin/audit", "/admin/violations",
                    "/admin/notices", "/admin/messages", "/wallboard")],
+    # a city-level job's page: no such job for a district's officials
+    Row("GET", "/admin/jobs/{job}", {**official_only(200), "anonymous": 303,
+                                     **dict.fromkeys(DISTRICTS, 404)}),
     # --- WebSockets (READY or the close code)
     Row("WS", "/ws/venues/{venue}/feed", {**registrars(READY), "anonymous": 4401,
                                           "citizen": 4403, "other": 4403,
-                                          "official": READY}),
+                                          **dict.fromkeys(OFFICIAL_ROLES, READY),
+                                          "elsewhere": 4403}),
     Row("WS", "/ws/venues/999999/feed", {**public(4404), "anonymous": 4401}),
-    Row("WS", "/ws/me", {**citizens(READY), "anonymous": 4401, "official": 4403}),
+    Row("WS", "/ws/me", {**citizens(READY), "anonymous": 4401,
+                         **dict.fromkeys(OFFICIAL_ROLES, 4403)}),
     Row("WS", "/ws/wallboard", {**official_only("crowding"), "anonymous": 4401,
                                 **dict.fromkeys(("citizen", "other", "co", "owner"), 4403)}),
 ]
@@ -214,10 +287,25 @@ def world(client: TestClient, people: People, venue_with_logbook) -> World:
     assert r.status_code == 201, r.text
     world = World(headers={"anonymous": {}, "citizen": plain["headers"],
                            "other": other["headers"], "co": co["headers"],
-                           "owner": owner["headers"], "official": ADMIN})
+                           "owner": owner["headers"], "admin": ADMIN})
+    for role in ("viewer", "operator", "tracer", "district", "elsewhere"):
+        r = client.post("/api/admin/officials", headers=ADMIN,
+                        json={"name": f"{role}官员", "role": role if role in RUNG and role
+                              in LADDER else "operator", "district": DISTRICTS.get(role)})
+        assert r.status_code == 201, r.text
+        world.headers[role] = {"Authorization": f"Bearer {r.json()['token']}"}
     ids = world.ids
+    visitor = people.make("王五")
+    r = client.post("/api/scan", headers=visitor["headers"], json={"code": book["token"]})
+    assert r.status_code == 201, r.text
     ids.update(venue=venue["id"], logbook=book["id"], code=book["token"],
-               other_id=other["id"], citizen_id_number=plain["id_number"])
+               other_id=other["id"], citizen_id_number=plain["id_number"],
+               visitor_id_number=visitor["id_number"])
+    r = client.post("/api/admin/exposures", headers=world.headers["district"], json={
+        "venue_id": venue["id"], "start": "2022-05-01T08:00:00+08:00",
+        "end": "2022-05-01T12:00:00+08:00", "status": "yellow", "reason": "密接"})
+    assert r.status_code == 202, r.text
+    ids["district_job"], ids["district_batch"] = r.json()["job_id"], r.json()["batch_id"]
     for role in ROLES:
         r = client.post(f"/api/venues/{venue['id']}/logbooks", headers=owner["headers"],
                         json={"label": f"待删{role}"})
@@ -243,12 +331,20 @@ def world(client: TestClient, people: People, venue_with_logbook) -> World:
         assert r.status_code == 201, r.text
         ids[name] = r.json()["id"]
     ids["message"] = ids["message_citizen"]
-    for name in ("violation_a", "violation_b"):
-        r = client.post("/api/admin/violations", headers=ADMIN,
-                        json={"citizen_id": other["id"], "reason": "测试"})
-        assert r.status_code == 202, r.text
-        ids[name] = r.json()["violation_id"]
-        ids["job"], ids["batch"] = r.json()["job_id"], r.json()["batch_id"]
+    for role in ROLES:
+        ids[f"new_id_number_{role}"] = _id_number(100 + ROLES.index(role))
+        for name in ("violation_a", "violation_b"):
+            r = client.post("/api/admin/violations", headers=ADMIN,
+                            json={"citizen_id": other["id"], "reason": "测试"})
+            assert r.status_code == 202, r.text
+            ids[f"{name}_{role}"] = r.json()["violation_id"]
+            ids["job"], ids["batch"] = r.json()["job_id"], r.json()["batch_id"]
+        r = client.post("/api/admin/officials", headers=ADMIN,
+                        json={"name": f"待停用{role}", "role": "viewer"})
+        ids[f"doomed_official_{role}"] = r.json()["id"]
+    r = client.post("/api/admin/officials", headers=ADMIN,
+                    json={"name": "换令牌", "role": "viewer"})
+    ids["rotated_official"] = r.json()["id"]
     return world
 
 
@@ -284,6 +380,10 @@ def _call(client: TestClient, row: Row, world: World, role: str):
         client.cookies.clear()
         return r.status_code, r
     body = _fill(row.body, world.ids, role) if row.body is not None else None
+    if row.form is not None:
+        r = client.request(row.method, path, headers=headers,
+                           data=_fill(row.form, world.ids, role), follow_redirects=False)
+        return r.status_code, r
     r = client.request(row.method, path, headers=headers, json=body, files=row.files,
                        follow_redirects=False)
     return r.status_code, r
@@ -305,8 +405,8 @@ def test_authorization(client, world, row):
                 assert set(body) >= {"error", "message"}, body
                 assert body["error"] == ERROR_CODE[got], (role, body)
             else:  # the pages answer people with HTML error pages
-                assert row.path.startswith(("/logbooks/", "/venues/", "/admin", "/wallboard")
-                                           ), row.label
+                assert row.path.startswith(("/logbooks/", "/venues/", "/admin", "/wallboard",
+                                            "/login/")), row.label
                 assert response.headers["content-type"].startswith("text/html")
 
 

@@ -79,7 +79,8 @@ def test_proxy_check_matches_name_and_id_number(client, people, run_jobs):
     assert r.status_code == 422 and "姓名不能为空" in r.json()["message"]
     audit = client.get("/api/admin/audit?action=proxy_check", headers=ADMIN).json()["items"]
     assert len(audit) == 3
-    assert all(a["actor"] == f"citizen:{caller['id']}" for a in audit)
+    assert all(a["actor"] == {"kind": "citizen", "id": caller["id"], "name": None}
+               for a in audit)
     assert [a["detail"]["found"] for a in audit] == [False, False, True]
     assert all("*" * 14 in a["target"] for a in audit)  # the audit log stores masked IDs
     seen = client.get("/api/me/traces", headers=target["headers"]).json()["items"]

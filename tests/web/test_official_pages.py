@@ -107,17 +107,24 @@ def test_the_wallboard_page_is_dark_full_screen_and_live(official):
     assert "场所人流监测" in r.text
 
 
-def test_audit_log_lists_traces_with_their_purpose(official, people):
+def test_audit_log_lists_traces_with_their_purpose(official, people, officials):
     person = people.make("诸葛亮")
-    headers = {**ADMIN, "X-Official": "%E5%BC%A0%E7%8F%8A", "X-Office": "%E6%9C%9D%E9%98%B3"}
+    tracer = officials.make("tracer", name="张珊", district="朝阳区")
+    # A header the client chose names no one: the audit names the authenticated official.
+    headers = {**tracer["headers"], "X-Official": "%E6%9D%8E%E5%9B%9B"}
     r = official.get("/api/admin/trace", params={"id_number": person["id_number"],
                                                 "purpose": "流调溯源"}, headers=headers)
     assert r.status_code == 200
     page = official.get("/admin/audit").text
-    assert "流调溯源" in page and "official:张珊" in page and "朝阳" in page
+    assert "流调溯源" in page and "张珊" in page and f"#{tracer['id']}" in page
+    assert "朝阳区卫生健康部门" in page and "李四" not in page
     assert person["id_masked"] in page and person["id_number"] not in page
     assert "流调溯源" in official.get("/admin/audit?action=trace").text
     assert "流调溯源" not in official.get("/admin/audit?action=proxy_check").text
+    assert "流调溯源" in official.get(f"/admin/audit?actor_id={tracer['id']}").text
+    assert "流调溯源" not in official.get("/admin/audit?actor_id=999").text
+    assert "流调溯源" not in official.get("/admin/audit?until=2020-01-01").text
+    assert "流调溯源" in official.get("/admin/audit?since=2020-01-01&action=trace").text
 
 
 def test_messages_listed_masked_newest_first(official, client, people):

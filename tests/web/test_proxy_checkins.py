@@ -162,7 +162,7 @@ def test_every_proxy_checkin_is_audited(client, people, venue_with_logbook):
     items = client.get("/api/admin/audit", headers=ADMIN,
                        params={"action": "proxy_checkin"}).json()["items"]
     assert len(items) == 2
-    assert {i["actor"] for i in items} == {f"citizen:{owner['id']}"}
+    assert {(i["actor"]["kind"], i["actor"]["id"]) for i in items} == {("citizen", owner["id"])}
     found = {i["detail"]["found"]: i for i in items}
     assert found[True]["citizen_id"] == elder["id"] and found[False]["citizen_id"] is None
     assert found[False]["target"] == UNREGISTERED[:2] + "*" * 14 + UNREGISTERED[-2:]

@@ -160,7 +160,7 @@ def test_sign_out_refuses_other_origins(client, people):
 @pytest.fixture
 def form_client():
     async def sign_in_here(request: Request):
-        request.session["citizen_id"] = 1
+        request.session["sid"] = "a-session-id"  # what web/pages.start_session stores
         return JSONResponse({})
 
     async def echo(request: Request):

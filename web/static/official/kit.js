@@ -1,59 +1,14 @@
-// Shared by the officials' console pages: API calls as the signed-in official (CSRF header;
-// the official's name and office for the audit log), job polling and its progress display.
+// Shared by the officials' console pages: API calls as the signed-in official (session cookie
+// and CSRF header: the server knows who is calling), job polling and its progress display.
 //
 // Page modules load this file with their own ?v= so a deploy never mixes versions:
 //   const { api } = await import(`./kit.js${new URL(import.meta.url).search}`);
 import { csrfFetch } from "/static/csrf.js";
 import { el, t } from "/static/common.js";
 
-const WHO_KEY = "scanbook.official.v1";
 const POLL_MS = [300, 500, 800, 1200, 2000]; // job polling backs off to every 2 s
 
 export { el, t };
-
-// ---- who is at the keyboard (sent as X-Official / X-Office, recorded in the audit log) ----
-
-export function who() {
-  try {
-    const saved = JSON.parse(localStorage.getItem(WHO_KEY) || "{}");
-    return { name: String(saved.name || ""), office: String(saved.office || "") };
-  } catch {
-    return { name: "", office: "" };
-  }
-}
-
-function whoHeaders() {
-  const { name, office } = who();
-  const headers = {};
-  // Headers are ASCII: the server percent-decodes these (web/api_admin.py `who`).
-  if (name) headers["X-Official"] = encodeURIComponent(name);
-  if (office) headers["X-Office"] = encodeURIComponent(office);
-  return headers;
-}
-
-function setupWho() {
-  const name = document.getElementById("who-name");
-  const office = document.getElementById("who-office");
-  const summary = document.getElementById("who-summary");
-  if (!name || !office) return;
-  const show = () => {
-    const current = who();
-    summary.textContent = current.name ? ` · ${current.name}` : "";
-  };
-  const current = who();
-  name.value = current.name;
-  office.value = current.office;
-  const save = () => {
-    try {
-      localStorage.setItem(WHO_KEY, JSON.stringify({ name: name.value.trim(),
-                                                    office: office.value.trim() }));
-    } catch { /* storage disabled: the audit log says "official" */ }
-    show();
-  };
-  name.addEventListener("change", save);
-  office.addEventListener("change", save);
-  show();
-}
 
 // ---- the API --------------------------------------------------------------------------------
 
@@ -74,7 +29,7 @@ export function localMessage(message) {
 }
 
 export async function api(method, url, body) {
-  const headers = { Accept: "application/json", ...whoHeaders() };
+  const headers = { Accept: "application/json", };
   const options = { method, headers };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -226,4 +181,3 @@ export function when(iso) {
   return typeof iso === "string" ? iso.slice(0, 19).replace("T", " ") : "";
 }
 
-setupWho();
