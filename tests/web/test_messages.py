@@ -7,7 +7,7 @@ from __future__ import annotations
 from tests.conftest import ADMIN
 
 
-def test_a_message_becomes_a_conversation(client, people):
+def test_a_message_becomes_a_conversation(client, people, officials):
     citizen, stranger = people.make("张三丰"), people.make("李四")
     r = client.post("/api/messages", headers=citizen["headers"], json={"text": "  门口排队太长  "})
     assert r.status_code == 201, r.text
@@ -20,9 +20,9 @@ def test_a_message_becomes_a_conversation(client, people):
     assert [m["id"] for m in waiting] == [mid]
     assert waiting[0]["name_masked"] == "张**" and citizen["id_number"] not in str(waiting)
 
-    r = client.post(f"/api/admin/messages/{mid}/replies", headers={
-        **ADMIN, "X-Official": "%E7%8E%8B%E5%8C%BB%E7%94%9F"},  # 王医生, percent-encoded
-        json={"text": "已联系场所增加扫码点"})
+    doctor = officials.make("operator", name="王医生")  # the audit names who answered
+    r = client.post(f"/api/admin/messages/{mid}/replies", headers=doctor["headers"],
+                    json={"text": "已联系场所增加扫码点"})
     assert r.status_code == 201, r.text
     answered = r.json()
     assert answered["handled"] is True and answered["handled_at"]
@@ -30,7 +30,7 @@ def test_a_message_becomes_a_conversation(client, people):
         ("official", "已联系场所增加扫码点")]
     assert client.get("/api/admin/messages?handled=false", headers=ADMIN).json()["items"] == []
     handled = client.get("/api/admin/messages?handled=true", headers=ADMIN).json()["items"]
-    assert handled[0]["handled_by"] == "official:王医生"
+    assert handled[0]["handled_by"] == f"official:{doctor['id']}"
 
     # The citizen sees the reply in their 留言栏; a stranger sees nothing of it.
     mine = client.get("/api/me/messages", headers=citizen["headers"]).json()["items"]
