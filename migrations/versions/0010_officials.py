@@ -62,7 +62,8 @@ def downgrade() -> None:
         batch_op.drop_column('district')
     op.drop_index('ix_audit_at', table_name='audit')
     op.drop_index('ix_audit_actor_id', table_name='audit')
-    with op.batch_alter_table('audit', schema=None) as batch_op:
-        batch_op.drop_column('actor_name')
-        batch_op.drop_column('actor_id')
+    # ALTER TABLE … DROP COLUMN in place (SQLite 3.35+ too): a batch copy of the table would
+    # lose the append-only trigger migration 0002 put on it.
+    op.execute('ALTER TABLE audit DROP COLUMN actor_name')
+    op.execute('ALTER TABLE audit DROP COLUMN actor_id')
     op.drop_table('official')
