@@ -15,6 +15,7 @@ from models.errors import DomainError, LogbookUnavailable, UnknownCode, Validati
 from models.idnumber import MINOR_AGE
 from models.masking import mask_id_number, mask_name
 from models.status import VISITOR_STATUS, is_abnormal
+from models.stays import end_stays_by_arrivals
 from models.tables import Checkin, Citizen, Logbook, Venue, Visitor
 from models.timeutil import BEIJING, iso, parse_iso
 
@@ -83,6 +84,7 @@ def public_checkin(row, label: str) -> dict:
         "minor": bool(row.minor),
         "via": row.via,
         "at": iso(row.at),
+        "left_at": iso(row.left_at) if row.left_at is not None else None,
     }
 
 
@@ -266,12 +268,14 @@ def _insert_sqlite(conn: Connection, values: list[tuple]) -> list[tuple]:
 def record_checkins(
     conn: Connection, requests: list[CheckinRequest], *, now: datetime,
     refused: Callable[[], dict[int, DomainError]] | None = None,
-) -> tuple[list[CheckinResult | DomainError], list[dict]]:
+) -> tuple[list[CheckinResult | DomainError], list[dict], list[dict]]:
     """Record a batch of check-ins in the caller's transaction (the caller commits).
 
-    Returns one result or domain error per request, in order, and the feed events of the
-    new check-ins in id order (to publish after the commit). Four statements per batch,
-    whatever its size: logbooks, citizens, the 60 s look-back, the insert. `refused`, called
+    Returns one result or domain error per request, in order, the feed events of the new
+    check-ins in id order, and the checkout events of the earlier stays they ended
+    (models/stays.py), both to publish after the commit. Six statements per batch, whatever
+    its size: logbooks, citizens, the 60 s look-back, the insert, the citizens' open stays and
+    the update that ends them. `refused`, called
     once the look-ups are done, names the requests (by index) that get an error instead of
     being recorded: the rate limit's verdicts, whose round trip overlaps the look-ups.
     """
@@ -345,8 +349,12 @@ def record_checkins(
         }
 
     events: list[dict] = []
+    checkouts: list[dict] = []
     if new_rows:
         ids = _insert(conn, list(new_rows.values()), now)
+        checkouts = end_stays_by_arrivals(conn, [  # citizens' only: a visitor has no account
+            (key[0], ids[key], now if row["at"] is None else row["at"])
+            for key, row in new_rows.items() if key[0]])
         for key, row in new_rows.items():
             event = {
                 "type": "checkin",
@@ -362,6 +370,7 @@ def record_checkins(
                 "minor": row["minor"],
                 "via": row["via"],
                 "at": at_iso if row["at"] is None else iso(row["at"]),
+                "left_at": None,
             }
             recent[key] = event
             events.append(event)
@@ -378,7 +387,7 @@ def record_checkins(
         if created:
             new_rows.pop(key)
         results.append(CheckinResult(recent[key], by_id[key[2]].venue_name, created=created))
-    return results, events
+    return results, events, checkouts
 
 
 def checkins_after(conn: Connection, *, venue_id: int | None = None, logbook_id: int | None = None,

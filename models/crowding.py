@@ -3,15 +3,15 @@
 Everything comes from range queries on check-in time (`checkin.at` is indexed; on PostgreSQL
 the check-in partitions are days of it). The rules, in one place:
 
-- `recent`: a venue's check-ins in the last RECENT_MINUTES (15) minutes. It stands in for the
-  people inside: a visit to a shop, canteen or hall is about that long.
-- `level` against capacity: recent / capacity below 50 % is normal, below 90 % busy, from
-  90 % crowded. A venue without a capacity is measured against NOMINAL_CAPACITY (150), i.e. by
-  scan rate: busy from 5 check-ins a minute, crowded from 9.
+- `recent`: a venue's check-ins in the last RECENT_MINUTES (15) minutes (arrivals).
+- `occupancy`: the people inside, its open stays (models/stays.py).
+- `level` against capacity: occupancy / capacity below 50 % is normal, below 90 % busy, from
+  90 % crowded. A venue without a capacity is measured against NOMINAL_CAPACITY (150).
 - Advice: one registrar at one QR code checks about SCANS_PER_CODE (8) visitors a minute
   (scan, look at the screen, wave on). A venue whose rate over the last RATE_MINUTES (5)
   needs more codes than it has active gets "post more codes / add registrars, spread the
-  queue at one-metre lines"; a crowded venue gets "limit entry".
+  queue at one-metre lines"; a crowded venue gets "limit entry". The same advice for one
+  venue (`venue_crowding`) goes to its registrars' live feed with its occupancy.
 
 Minutes that are over do not change, so a MinuteCache keeps their counts: each tick re-reads
 only the open minute(s) and the partial minutes at the edges of its windows — a minute or two
@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
 
+from models.stays import all_occupancy, occupancy, occupancy_event
 from models.tables import Checkin, Logbook, Venue
 from models.timeutil import iso
 
@@ -54,9 +55,9 @@ _ALERTS = func.sum(case((_ck.c.alert, 1), else_=0))
 MINUTE = timedelta(minutes=1)
 
 
-def level(recent: int, capacity: int | None) -> str:
-    """normal | busy | crowded: recent check-ins against the capacity (or the nominal one)."""
-    share = recent / (capacity or NOMINAL_CAPACITY)
+def level(inside: int, capacity: int | None) -> str:
+    """normal | busy | crowded: the people inside against the capacity (or the nominal one)."""
+    share = inside / (capacity or NOMINAL_CAPACITY)
     if share >= CROWDED_SHARE:
         return "crowded"
     return "busy" if share >= BUSY_SHARE else "normal"
@@ -188,13 +189,16 @@ def crowding(conn: Connection, *, now: datetime, cache: MinuteCache | None = Non
     hour_edge = _span(conn, now - MINUTE * HOUR_MINUTES, minutes[0][0])
     alerts = hour_edge.alerts + sum(m.alerts for _, m in minutes)
 
-    rows = _venue_rows(conn, sorted(v for v, n in recent.items() if n), now, cache)
+    inside = all_occupancy(conn, now=now)
+    active = sorted({v for v, n in recent.items() if n} | {v for v, n in inside.items() if n})
+    rows = _venue_rows(conn, active, now, cache)
     venues = []
     for venue_id, (_id, name, district, capacity) in rows.items():
-        count = recent[venue_id]
+        count, occupied = recent.get(venue_id, 0), inside.get(venue_id, 0)
         venues.append({"venue_id": venue_id, "name": name, "district": district,
-                       "recent": count, "capacity": capacity, "level": level(count, capacity),
-                       "load": round(count / (capacity or NOMINAL_CAPACITY), 3),
+                       "recent": count, "occupancy": occupied, "capacity": capacity,
+                       "level": level(occupied, capacity),
+                       "load": round(occupied / (capacity or NOMINAL_CAPACITY), 3),
                        "rate_per_min": round(rate_counts.get(venue_id, 0) / rate_span, 1)})
     venues.sort(key=lambda v: (-v["load"], -v["recent"], v["venue_id"]))
 
@@ -227,9 +231,11 @@ def _districts(venues: list[dict]) -> list[dict]:
     out: dict[str, dict] = {}
     for v in venues:
         d = out.setdefault(v["district"], {"district": v["district"], "venues": 0, "recent": 0,
-                                           "busy": 0, "crowded": 0, "level": "normal"})
+                                           "occupancy": 0, "busy": 0, "crowded": 0,
+                                           "level": "normal"})
         d["venues"] += 1
         d["recent"] += v["recent"]
+        d["occupancy"] += v["occupancy"]
         if v["level"] != "normal":
             d[v["level"]] += 1
         if LEVELS.index(v["level"]) > LEVELS.index(d["level"]):
@@ -243,17 +249,7 @@ def _advice(conn: Connection, venues: list[dict]) -> list[dict]:
     hot = [v for v in venues
            if codes_needed(v["rate_per_min"]) > 1 or v["level"] == "crowded"][:_VENUE_CHUNK]
     codes = _active_codes(conn, [v["venue_id"] for v in hot])
-    out = []
-    for v in hot:
-        have = codes.get(v["venue_id"], 0)
-        need = codes_needed(v["rate_per_min"])
-        base = {"venue_id": v["venue_id"], "name": v["name"], "district": v["district"],
-                "level": v["level"], "rate_per_min": v["rate_per_min"], "codes": have,
-                "codes_needed": need}
-        if need > have:
-            out.append({**base, "kind": "more_codes", "add": need - have})
-        elif v["level"] == "crowded":
-            out.append({**base, "kind": "limit_entry", "add": 0})
+    out = [a for v in hot if (a := advise(v, codes.get(v["venue_id"], 0))) is not None]
     out.sort(key=lambda a: (a["kind"] != "more_codes", -a["add"], -a["rate_per_min"]))
     return out[:MAX_ADVICE]
 
@@ -270,3 +266,34 @@ def district_view(frame: dict, district: str) -> dict:
             "districts": mine(frame["districts"]), "ticker": mine(frame["ticker"]),
             "advice": mine(frame["advice"]),
             "scope": {"district": district, "totals": "city"}}
+
+
+def advise(venue: dict, codes: int) -> dict | None:
+    """The advice for one venue (its level and rate_per_min known) with `codes` active QR
+    codes: more_codes when its scan rate needs more, limit_entry when it is crowded."""
+    need = codes_needed(venue["rate_per_min"])
+    base = {"venue_id": venue["venue_id"], "name": venue.get("name"),
+            "district": venue.get("district"), "level": venue["level"],
+            "rate_per_min": venue["rate_per_min"], "codes": codes, "codes_needed": need}
+    if need > codes:
+        return {**base, "kind": "more_codes", "add": need - codes}
+    if venue["level"] == "crowded":
+        return {**base, "kind": "limit_entry", "add": 0}
+    return None
+
+
+def venue_crowding(conn: Connection, venue_id: int, *, now: datetime) -> dict:
+    """One venue's `occupancy` event for its registrars' feed: the people inside against its
+    capacity, its level, and the wallboard's advice for it (or None)."""
+    now = now.astimezone(UTC)
+    row = conn.execute(select(_v.c.capacity).where(_v.c.id == venue_id)).first()
+    capacity = row.capacity if row is not None else None
+    inside = occupancy(conn, [venue_id], now=now).get(venue_id, 0)
+    arrivals = conn.execute(select(func.count()).where(
+        _ck.c.venue_id == venue_id, _ck.c.at > now - MINUTE * RATE_MINUTES,
+        _ck.c.at <= now)).scalar_one()
+    venue = {"venue_id": venue_id, "level": level(inside, capacity),
+             "rate_per_min": round(arrivals / RATE_MINUTES, 1)}
+    codes = _active_codes(conn, [venue_id]).get(venue_id, 0)
+    return {**occupancy_event(venue_id, inside, capacity), "level": venue["level"],
+            "advice": advise(venue, codes), "at": iso(now)}

@@ -37,6 +37,7 @@ from models.idnumber import parse_id_number
 from models.masking import mask_id_number, mask_name, mask_submitted_id
 from models.notices import notice_event, status_event
 from models.status import Decision, Status, decide, parse_status
+from models.stays import overlapping
 from models.tables import (
     Batch,
     Checkin,
@@ -46,6 +47,7 @@ from models.tables import (
     Registrar,
     StatusChange,
     UTCDateTime,
+    Venue,
 )
 from models.timeutil import iso, parse_iso
 
@@ -59,6 +61,7 @@ _lb = Logbook.__table__
 _r = Registrar.__table__
 _ck = Checkin.__table__
 _b = Batch.__table__
+_v = Venue.__table__
 
 
 @dataclass(frozen=True)
@@ -457,14 +460,15 @@ def exposure_payload(body: dict) -> dict:
 
 
 def exposed_citizens(conn: Connection, payload: dict) -> list[tuple[int, str]]:
-    """Everyone checked in at the venue inside the window, once each, in id order, with the
-    masked ID number their check-ins carry (for the job's per-person result). Unregistered
-    visitors have no citizen: models/visitors.exposed_visitors counts them."""
+    """Everyone whose stay at the venue overlaps the window (models/stays.overlapping), once
+    each, in id order, with the masked ID number their check-ins carry (for the job's
+    per-person result). Unregistered visitors have no citizen: models/visitors.
+    exposed_visitors counts them."""
     start = datetime.fromisoformat(payload["from"])
     until = datetime.fromisoformat(payload["until"])
     rows = conn.execute(
         select(_ck.c.citizen_id, func.min(_ck.c.id_masked))
-        .where(_ck.c.venue_id == payload["venue_id"], _ck.c.at >= start, _ck.c.at < until,
+        .where(*overlapping(conn, payload["venue_id"], start, until),
                _ck.c.citizen_id.is_not(None))
         .group_by(_ck.c.citizen_id).order_by(_ck.c.citizen_id))
     return [(cid, masked) for cid, masked in rows]

@@ -21,6 +21,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
+from sqlalchemy import text as sql_text
 from sqlmodel import Field, SQLModel
 
 from models.crypto import decrypt_id, decrypt_json, encrypt_id, encrypt_json, id_lookup
@@ -154,6 +155,8 @@ class Venue(SQLModel, table=True):
     district: str = Field(max_length=64, index=True)
     category: str = Field(max_length=64)
     capacity: int | None = None
+    # A stay nobody ends closes this long after arrival (models/stays.py: default by category).
+    max_stay_minutes: int = Field(default=240)
     owner_id: int = Field(foreign_key="citizen.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
@@ -197,10 +200,14 @@ class Logbook(SQLModel, table=True):
 
 
 class Checkin(SQLModel, table=True):
-    """One arrival. Masked name and ID are stored with it: they are what registrars see."""
+    """One stay: the arrival (`at`) and, once it ended, the departure (`left_at`). Masked name
+    and ID are stored with it: they are what registrars see."""
 
     __table_args__ = (
         Index("ix_checkin_venue_id_id", "venue_id", "id"),
+        # Open stays (occupancy, the expiry job): only rows still without a departure.
+        Index("ix_checkin_open", "venue_id", "at", sqlite_where=sql_text("left_at IS NULL"),
+              postgresql_where=sql_text("left_at IS NULL")),
         Index("ix_checkin_logbook_id_id", "logbook_id", "id"),
         Index("ix_checkin_citizen_logbook_at", "citizen_id", "logbook_id", "at"),
         Index("ix_checkin_venue_id_at", "venue_id", "at"),  # exposures: a venue's time window
@@ -224,7 +231,7 @@ class Checkin(SQLModel, table=True):
     citizen_id: int | None = Field(default=None, foreign_key="citizen.id")
     visitor_id: int | None = Field(default=None, foreign_key="visitor.id")
     helper_id: int | None = Field(default=None, foreign_key="citizen.id")
-    via: str = Field(default="scan", max_length=8)  # scan | proxy
+    via: str = Field(default="scan", max_length=16)  # scan | proxy | registrar_scan
     status: str = Field(max_length=16)
     popup_kind: str | None = Field(default=None, max_length=16)
     alert: bool = False
@@ -232,6 +239,7 @@ class Checkin(SQLModel, table=True):
     name_masked: str = Field(max_length=64)
     id_masked: str = Field(max_length=18)
     at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
+    left_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class Notice(SQLModel, table=True):

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from models.errors import Forbidden, NotFound, RegistrarNotGreen, ValidationFailed
 from models.status import Status
+from models.stays import parse_max_stay
 from models.tables import Citizen, Logbook, Registrar, Venue, utcnow
 from models.timeutil import iso
 
@@ -40,12 +41,17 @@ def create_venue(session: Session, *, owner: Citizen, body: dict) -> Venue:
         not isinstance(capacity, int) or isinstance(capacity, bool) or not 0 < capacity <= 10**7
     ):
         raise ValidationFailed("capacity 须为正整数 / capacity must be a positive integer")
+    name = _text(body, "name")
+    address = _text(body, "address", max_len=300)
+    district = _text(body, "district", max_len=64)
+    category = _text(body, "category", max_len=64)
     venue = Venue(
-        name=_text(body, "name"),
-        address=_text(body, "address", max_len=300),
-        district=_text(body, "district", max_len=64),
-        category=_text(body, "category", max_len=64),
+        name=name,
+        address=address,
+        district=district,
+        category=category,
         capacity=capacity,
+        max_stay_minutes=parse_max_stay(body.get("max_stay_minutes"), category),
         owner_id=owner.id,
     )
     session.add(venue)
@@ -103,7 +109,8 @@ def registrar_venues(session: Session, citizen_id: int) -> list[tuple[Venue, str
     ).all())
 
 
-def venue_public(venue: Venue) -> dict:
+def venue_public(venue: Venue, occupancy: int = 0) -> dict:
+    """A venue as its registrars see it; `occupancy`: its open stays (models/stays.py)."""
     return {
         "id": venue.id,
         "name": venue.name,
@@ -111,6 +118,9 @@ def venue_public(venue: Venue) -> dict:
         "district": venue.district,
         "category": venue.category,
         "capacity": venue.capacity,
+        "max_stay_minutes": venue.max_stay_minutes,
+        "occupancy": occupancy,
+        "full": venue.capacity is not None and occupancy >= venue.capacity,
         "owner_id": venue.owner_id,
         "created_at": iso(venue.created_at),
     }

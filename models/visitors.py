@@ -25,6 +25,7 @@ from models.citizens import clean_name
 from models.crypto import id_lookup
 from models.idnumber import parse_id_number
 from models.masking import mask_id_number, mask_name
+from models.stays import overlapping
 from models.tables import Checkin, Citizen, Logbook, Visitor
 
 PROXY_PURPOSE = "代登记 / proxy check-in by a registrar"
@@ -81,11 +82,11 @@ def _visitor_id(session: Session, name: str, number: str, id_hash: str) -> int:
 
 def exposed_visitors(conn: Connection, *, venue_id: int, start: datetime, until: datetime
                      ) -> int:
-    """Unregistered visitors (not linked to a citizen) checked in at the venue inside the
-    window: an exposure cannot give them a status, so its result counts them."""
+    """Unregistered visitors (not linked to a citizen) whose stay at the venue overlaps the
+    window (models/stays.overlapping): an exposure cannot give them a status, so its result
+    counts them."""
     return conn.execute(select(func.count(func.distinct(_ck.c.visitor_id))).where(
-        _ck.c.venue_id == venue_id, _ck.c.at >= start, _ck.c.at < until,
-        _ck.c.citizen_id.is_(None))).scalar_one()
+        *overlapping(conn, venue_id, start, until), _ck.c.citizen_id.is_(None))).scalar_one()
 
 
 def purge_visitors(engine: Engine, *, before: datetime) -> int:

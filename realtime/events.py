@@ -69,6 +69,16 @@ def access_changed(client: redis.Redis, *, venues: Iterable[int] = (),
     return publish(client, [(channel, event)])
 
 
+def checkout_messages(events: list[dict]) -> list[tuple[str, list[dict]]]:
+    """Checkout events (models/stays.py) as one message a venue: a list, in order, on the
+    venue's channel. Not numbered: a feed that misses one (Redis away) still shows the right
+    occupancy with the next `occupancy` event."""
+    by_venue: dict[int, list[dict]] = {}
+    for event in events:
+        by_venue.setdefault(event["venue_id"], []).append(event)
+    return [(venue_channel(venue_id), items) for venue_id, items in by_venue.items()]
+
+
 def encode(event: dict) -> bytes:
     return orjson.dumps(event)
 

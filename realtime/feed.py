@@ -25,6 +25,7 @@ CLOSE_POLICY = 1008  # text that is not a JSON object
 CLOSE_TOO_BIG = 1009  # over MAX_CLIENT_FRAME (uvicorn's --ws-max-size stops larger ones)
 CLOSE_FLOOD = 4429  # more than FLOOD_MESSAGES in FLOOD_SECONDS
 CLOSE_INTERNAL = 1011
+UNNUMBERED = frozenset({"checkout", "occupancy"})  # events sent as they come, never skipped
 
 log = logging.getLogger("scanbook.feed")
 
@@ -157,7 +158,8 @@ class _Pusher:
                         if event is RESYNC:
                             self.last = await _replay(self.websocket, self.replay, self.last)
                         continue
-                    event_id = event.get("id")
+                    # A checkout's id is its check-in's: not a position in the feed.
+                    event_id = event.get("id") if event.get("type") not in UNNUMBERED else None
                     if event_id is not None:
                         if event_id <= self.last:
                             continue

@@ -269,6 +269,12 @@ class Hub:
         self._fan_out(events)
         return True
 
+    def deliver_local(self, channel: str, event: dict) -> None:
+        """An event for this process's subscribers of `channel` only (not through Redis):
+        what a process computes for its own connections (realtime/occupancy.py)."""
+        for sub in tuple(self._subs.get(channel, ())):
+            sub.deliver(event)
+
     def _fan_out(self, events: list[dict]) -> None:
         subs_of = self._subs
         for event in events:

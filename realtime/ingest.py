@@ -54,7 +54,7 @@ from models.db import (
 from models.errors import DomainError
 from models.tables import utcnow
 from realtime.connection import KeptConnection, sync_client
-from realtime.events import checkin_batch, encode
+from realtime.events import checkin_batch, checkout_messages, encode
 from realtime.limits import ScanCounter, Verdicts, connect_sync
 
 log = logging.getLogger("scanbook.ingest")
@@ -306,7 +306,8 @@ class BatchWriter:
                 if self.sqlite:
                     self._begin_immediate_waiting(conn)
                     watch.mark("write lock")
-                results, events, prev = _commit_batch(conn, requests, verdicts, watch)
+                results, events, checkouts, prev = _commit_batch(conn, requests, verdicts,
+                                                                 watch)
             except BaseException:
                 with contextlib.suppress(Exception):
                     conn.rollback()
@@ -322,6 +323,8 @@ class BatchWriter:
             # failure is logged there; the hubs resync by the sequence check.
             if events:
                 self.publisher.send(checkin_batch(prev, events))
+            for item in checkout_messages(checkouts):  # stays these arrivals ended
+                self.publisher.send(item)
             self._used = time.monotonic()
             if self.publisher.unread >= UNREAD_MAX:
                 self.settle()
@@ -499,15 +502,17 @@ class _Stopwatch:
 
 def _commit_batch(conn, requests: list[CheckinRequest], verdicts: Verdicts,
                   watch: _Stopwatch):
-    """Record and commit a batch, the feed lock held: (results, events, prev). `prev` is the
+    """Record and commit a batch, the feed lock held: (results, events, checkouts, prev)
+    (checkouts: the earlier stays the batch's arrivals ended). `prev` is the
     newest id before the batch (the lock keeps other writers out): hubs check the chain and
     resync when a batch never reached them (see checkin_batch)."""
     prev = newest_checkin_id(conn)
-    results, events = record_checkins(conn, requests, now=utcnow(), refused=verdicts)
+    results, events, checkouts = record_checkins(conn, requests, now=utcnow(),
+                                                 refused=verdicts)
     watch.mark("record")
     conn.commit()
     watch.mark("commit")
-    return results, events, prev
+    return results, events, checkouts, prev
 
 
 class _Child:

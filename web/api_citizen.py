@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from models import rotating
+from models import personal_codes, rotating
 from models.audit import my_traces, proxy_check
 from models.checkins import CheckinRequest, scanned_at
 from models.citizens import citizen_card
@@ -20,11 +21,15 @@ from models.guidance import guidance, status_guide
 from models.itinerary import latest_check
 from models.messages import follow_up, my_messages, post_message
 from models.notices import notices_after
+from models.stays import checkout_citizen, current_stay, my_visits
 from models.tables import Citizen, utcnow
+from models.timeutil import iso
+from realtime.events import checkout_messages
 from realtime.limits import SCAN_BUCKET, SCAN_WINDOW
 from web.api_photo import photo_url
 from web.auth import current_citizen, require
-from web.common import in_session
+from web.common import in_session, write_then_publish
+from web.qr import qr_svg_data_url
 from web.responses import JSON, int_query, parse_json, read_json
 
 MAX_CODE = 200
@@ -98,6 +103,7 @@ def scan_response(result) -> dict:
         "venue": {"id": c["venue_id"], "name": result.venue_name},
         "logbook": {"id": c["logbook_id"], "label": c["logbook_label"]},
         "at": c["at"],
+        "left_at": c.get("left_at"),
         "name_masked": c["name"],
         "id_masked": c["id_number"],
     }
@@ -143,6 +149,58 @@ async def _checkin_request(citizen_id: int, body: Callable[[], Awaitable[bytes]]
     if not _CODE.fullmatch(code):  # no logbook has it; and a NUL fails a PostgreSQL batch
         raise UnknownCode("无效的登记码 / unknown logbook code")
     return CheckinRequest(citizen_id=citizen_id, code=code, at=at, limit=limit)
+
+
+async def checkout(request: Request) -> Response:
+    """POST /api/me/checkout {checkin_id?}: I leave (离场): my open stay, or the one named,
+    ends now. 404 when no stay is open."""
+    principal = await require(request, "citizen")
+    body = await read_json(request) if await request.body() else {}
+
+    def write(conn):
+        answer, events = checkout_citizen(conn, citizen_id=principal.citizen_id,
+                                          checkin_id=body.get("checkin_id"), now=utcnow())
+        return answer, checkout_messages(events)
+
+    return JSON(await write_then_publish(request, write, notices=False))
+
+
+async def my_stay(request: Request) -> Response:
+    """GET /api/me/stay: my open stay, with how full its venue is (the scan result page says
+    when it is full). 404 when no stay is open."""
+    principal = await require(request, "citizen")
+
+    def load(session):
+        return current_stay(session.connection(), citizen_id=principal.citizen_id, now=utcnow())
+
+    return JSON(await in_session(request, load))
+
+
+async def my_code(request: Request) -> Response:
+    """GET /api/me/code: a personal code (反扫) for a registrar to scan, valid for a minute;
+    the page asks for a new one every `refresh_seconds`."""
+    principal = await require(request, "citizen")
+    code, expires = personal_codes.make_code(
+        principal.citizen_id, request.app.state.settings.secret, now=time.time())
+    return JSON({"code": code, "expires_at": iso(expires),
+                 "refresh_seconds": personal_codes.REFRESH_SECONDS,
+                 "qr": qr_svg_data_url(code)}, headers={"Cache-Control": "no-store"})
+
+
+async def my_checkins(request: Request) -> Response:
+    """GET /api/me/checkins?after=&limit=: my own visits of the retention period, oldest
+    first (venue, arrival, departure)."""
+    principal = await require(request, "citizen")
+    after = int_query(request, "after", default=0)
+    limit = int_query(request, "limit", default=100, low=1, high=500)
+    since = utcnow() - timedelta(days=request.app.state.settings.retention_days)
+
+    def load(session):
+        return my_visits(session.connection(), citizen_id=principal.citizen_id, since=since,
+                         after=after, limit=limit)
+
+    items = await in_session(request, load)
+    return JSON({"items": items, "next_after": items[-1]["checkin_id"] if items else after})
 
 
 async def messages_create(request: Request) -> Response:
@@ -205,6 +263,10 @@ hot_routes = [Route("/api/scan", scan, methods=["POST"])]
 routes = [
     Route("/api/me", me, methods=["GET"]),
     Route("/api/me/notices", my_notices, methods=["GET"]),
+    Route("/api/me/checkout", checkout, methods=["POST"]),
+    Route("/api/me/checkins", my_checkins, methods=["GET"]),
+    Route("/api/me/stay", my_stay, methods=["GET"]),
+    Route("/api/me/code", my_code, methods=["GET"]),
     Route("/api/me/traces", my_traces_get, methods=["GET"]),
     Route("/api/me/sign-out-everywhere", sign_out_everywhere, methods=["POST"]),
     Route("/api/status-guide", status_guide_get, methods=["GET"]),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from models import audit
+from models import audit, personal_codes
 from models.checkins import CheckinRequest
 from models.errors import NotFound
 from models.registrars import (
@@ -19,18 +21,22 @@ from models.registrars import (
     remove_registrar,
     venue_registrars,
 )
+from models.stays import checkout_visitor, occupancy
+from models.tables import utcnow
 from models.venues import (
     create_logbook,
     create_venue,
     delete_logbook,
     get_logbook,
+    get_venue,
     list_logbooks,
     logbook_public,
     registrar_venues,
+    require_registrar,
     venue_public,
 )
 from models.visitors import proxy_visitor
-from realtime.events import access_message, venue_channel
+from realtime.events import access_message, checkout_messages, venue_channel
 from web import exports, i18n
 from web.auth import current_citizen
 from web.common import in_session, write_then_publish
@@ -49,14 +55,29 @@ async def venues_create(request: Request) -> Response:
 
 
 async def venues_mine(request: Request) -> Response:
-    """GET /api/venues: the venues where the caller is a registrar."""
+    """GET /api/venues: the venues where the caller is a registrar, with their occupancy."""
     citizen = await current_citizen(request)
 
     def load(session):
-        return [{**venue_public(v), "role": role}
-                for v, role in registrar_venues(session, citizen.id)]
+        venues = registrar_venues(session, citizen.id)
+        inside = occupancy(session.connection(), [v.id for v, _ in venues], now=utcnow())
+        return [{**venue_public(v, inside.get(v.id, 0)), "role": role} for v, role in venues]
 
     return JSON({"items": await in_session(request, load)})
+
+
+async def venue_get(request: Request) -> Response:
+    """GET /api/venues/{id}: one of the caller's venues, with its occupancy (open stays)."""
+    citizen = await current_citizen(request)
+    venue_id = request.path_params["id"]
+
+    def load(session):
+        duty = require_registrar(session, venue_id, citizen.id)
+        venue = get_venue(session, venue_id)
+        inside = occupancy(session.connection(), [venue_id], now=utcnow())
+        return {**venue_public(venue, inside.get(venue_id, 0)), "role": duty.role}
+
+    return JSON(await in_session(request, load))
 
 
 async def registrars_add(request: Request) -> Response:
@@ -221,9 +242,45 @@ async def proxy_checkin(request: Request) -> Response:
     return JSON(result.checkin, status_code=201 if result.created else 200)
 
 
+async def visitor_scan(request: Request) -> Response:
+    """POST /api/logbooks/{id}/visitor-scans {code}: the registrar scans a visitor's personal
+    code (反扫) and checks them in (via "registrar_scan"); 201, or 200 with the same check-in
+    within 60 s; 410 code_expired for a code past its minute. Rate limited per registrar
+    like proxy check-ins."""
+    citizen = await current_citizen(request)
+    settings = request.app.state.settings
+    await request.app.state.limiter.hit("visitor-scan", citizen.id,
+                                        limit=settings.proxy_checkin_rate_per_min)
+    body = await read_json(request)
+    logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
+                               actor=citizen)
+    visitor_id = personal_codes.read_code(body.get("code"), settings.secret, now=time.time())
+    result = await request.app.state.writer.submit(
+        CheckinRequest(citizen_id=visitor_id, logbook_id=logbook.id, via="registrar_scan",
+                       helper_id=citizen.id))
+    return JSON(result.checkin, status_code=201 if result.created else 200)
+
+
+async def visitor_checkout(request: Request) -> Response:
+    """POST /api/logbooks/{id}/checkins/{checkin_id}/checkout: a registrar checks a visitor
+    out (the visitor left without 离场)."""
+    citizen = await current_citizen(request)
+    logbook = await in_session(request, get_logbook, logbook_id=request.path_params["id"],
+                               actor=citizen)
+
+    def write(conn):
+        answer, events = checkout_visitor(conn, logbook_id=logbook.id,
+                                          checkin_id=request.path_params["checkin_id"],
+                                          now=utcnow())
+        return answer, checkout_messages(events)
+
+    return JSON(await write_then_publish(request, write, notices=False))
+
+
 routes = [
     Route("/api/venues", venues_create, methods=["POST"]),
     Route("/api/venues", venues_mine, methods=["GET"]),
+    Route("/api/venues/{id:int}", venue_get, methods=["GET"]),
     Route("/api/venues/{id:int}/registrars", registrars_add, methods=["POST"]),
     Route("/api/venues/{id:int}/registrars", registrars_list, methods=["GET"]),
     Route("/api/venues/{id:int}/registrars/{citizen_id:int}", registrars_remove,
@@ -238,4 +295,7 @@ routes = [
     Route("/api/logbooks/{id:int}/checkins", checkins_list, methods=["GET"]),
     Route("/api/logbooks/{id:int}/export.{fmt:str}", export, methods=["GET"]),
     Route("/api/logbooks/{id:int}/proxy-checkins", proxy_checkin, methods=["POST"]),
+    Route("/api/logbooks/{id:int}/visitor-scans", visitor_scan, methods=["POST"]),
+    Route("/api/logbooks/{id:int}/checkins/{checkin_id:int}/checkout", visitor_checkout,
+          methods=["POST"]),
 ]

@@ -28,6 +28,7 @@ from models.settings import Settings, load_settings
 from realtime.connection import async_client, sync_client
 from realtime.hub import Hub
 from realtime.ingest import CheckinWriter, WriterUnavailable
+from realtime.occupancy import Occupancy
 from realtime.wallboard import Wallboard
 from web import (
     api_admin,
@@ -109,6 +110,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     await _bootstrap_admin(app)
     app.state.limiter = RateLimiter(connect_limiter(redis_url))
     app.state.wallboard = Wallboard(app.state.engine)  # runs while a wallboard is connected
+    # counts a venue's open stays while one of its feeds is open here
+    app.state.occupancy = Occupancy(app.state.hub, app.state.engine)
     app.state.watchdog = LoopWatchdog()
     app.state.watchdog.start()
     try:
@@ -116,6 +119,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     finally:
         await app.state.watchdog.stop()
         await app.state.wallboard.stop()
+        await app.state.occupancy.stop()
         await app.state.writer.stop()
         await app.state.hub.stop()
         await app.state.limiter.close()

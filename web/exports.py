@@ -22,9 +22,9 @@ from web import i18n
 
 HEADERS = {
     "zh": ["编号", "登记时间（北京时间）", "登记簿", "姓名", "身份证号", "健康状态", "弹窗类型",
-           "异常", "未成年人", "登记方式"],
+           "异常", "未成年人", "登记方式", "离场时间（北京时间）"],
     "en": ["No.", "Checked in (Beijing time)", "Logbook", "Name", "ID number", "Status",
-           "Popup", "Abnormal", "Minor", "How"],
+           "Popup", "Abnormal", "Minor", "How", "Left (Beijing time)"],
 }
 _FORMULA_START = ("=", "+", "-", "@")
 # C0 and C1 control characters (tab and newline too): an XLSX cell cannot hold most of them
@@ -68,7 +68,8 @@ def _rows(engine: Engine, logbook_id: int, lang: str) -> Iterator[list[str]]:
                                            word("status_", c["status"]),
                                            word("popup_", c["popup_kind"]),
                                            yes if c["alert"] else no,
-                                           yes if c["minor"] else no, word("via_", c["via"]))]
+                                           yes if c["minor"] else no, word("via_", c["via"]),
+                                           beijing_time(c["left_at"]))]
         if len(items) < 2000:
             return
         after = items[-1]["id"]

@@ -387,6 +387,50 @@ STRINGS: dict[str, tuple[str, str]] = {
     "fullscreen": ("全屏", "Full screen"),
 }
 
+# Stays, occupancy and personal codes (docs/stays.md): 离场, visit history, 在场/容量, 反扫.
+STAY_STRINGS: dict[str, tuple[str, str]] = {
+    "leave": ("离场", "Leave"),
+    "leaving": ("正在离场…", "Leaving…"),
+    "left_note": ("已离场 {time}", "Left at {time}"),
+    "leave_failed": ("离场未成功，请重试", "Could not check out: please try again"),
+    "my_visits": ("我的到访记录", "My visits"),
+    "visits_intro": ("近28天的到访：场所、到达与离开时间。超过28天的记录会自动删除。",
+                     "Your visits of the last 28 days: venue, arrival and departure. Older "
+                     "records are deleted automatically."),
+    "visits_empty": ("近28天没有到访记录。", "No visits in the last 28 days."),
+    "arrived": ("到达", "Arrived"),
+    "departed": ("离开", "Left"),
+    "inside_now": ("在场", "Inside"),
+    "venue_full_note": ("该场所已满员，请听从工作人员安排。",
+                        "This venue is full: please follow the staff's directions."),
+    "inside_of_capacity": ("在场 {n} / 容量 {m}", "Inside {n} / capacity {m}"),
+    "inside_only": ("在场 {n}", "Inside {n}"),
+    "venue_full_banner": ("已满 — 请暂停入场", "FULL — stop letting people in"),
+    "advice_more_codes": ("扫码排队较长：请增设 {add} 个登记码或登记员，保持一米线。",
+                          "The queue is long: post {add} more code(s) or add registrars, "
+                          "one metre apart."),
+    "advice_limit_entry": ("场所已拥挤：请限流入场，门外按一米线排队。",
+                           "The venue is crowded: limit entry and queue outside one metre "
+                           "apart."),
+    "checkout_visitor": ("离场", "Check out"),
+    "my_code": ("我的登记码", "My personal code"),
+    "my_code_hint": ("没有扫码条件时，请出示给登记员扫描。二维码每分钟更新，截图无效。",
+                     "When you cannot scan, show this to the registrar. It changes every "
+                     "minute: a screenshot does not work."),
+    "my_code_next": ("{n}秒后更新", "new code in {n} s"),
+    "my_code_done": ("登记员已为您登记", "The registrar has checked you in"),
+    "scan_visitor": ("扫描访客的登记码", "Scan a visitor's personal code"),
+    "camera_start": ("打开摄像头", "Start camera"),
+    "camera_stop": ("关闭摄像头", "Stop camera"),
+    "camera_unavailable": ("无法使用摄像头：请输入访客的姓名和身份证号代登记。",
+                           "The camera cannot be used: type the visitor's name and ID number "
+                           "instead."),
+    "visitor_checked_in": ("已为访客登记", "Visitor checked in"),
+    "visitor_code_expired": ("访客的登记码已过期，请其刷新后再扫。",
+                             "The visitor's code has expired: ask them to show a fresh one."),
+}
+STRINGS.update(STAY_STRINGS)
+
 def lang_of(conn: HTTPConnection) -> str:
     """The language asked for in the query (?lang=), else the remembered cookie, else Chinese."""
     asked = conn.query_params.get("lang")

@@ -51,7 +51,7 @@ STATIC_VERSION = _static_version()
 # Modules the page modules import: the import map adds the version to their URLs too.
 IMPORT_MAP = {"imports": {f"/static/{name}": f"/static/{name}?v={STATIC_VERSION}"
                           for name in ("common.js", "csrf.js", "idnumber.js", "offline.js",
-                                       "photo.js")}}
+                                       "photo.js", "stay.js")}}
 
 
 def safe_next(value: object) -> str:
@@ -320,8 +320,33 @@ async def guarded(request: Request, load, what: str):
                           principal=principal)
 
 
+async def _citizen_page(request: Request, template: str) -> Response:
+    """A page for the signed-in citizen (its module loads its data): sign in first."""
+    principal, citizen = await _page_citizen(request)
+    if principal is None:
+        return RedirectResponse(login_url(request), status_code=303)
+    if citizen is None:
+        return error_page(request, 403, "forbidden_title", "official_cannot_scan",
+                          principal=principal)
+    return render(request, template, {}, principal=principal)
+
+
+async def visits_page(request: Request) -> Response:
+    """GET /me/visits: my visits of the retention period (GET /api/me/checkins), newest
+    first, with 离场 for a stay still open."""
+    return await _citizen_page(request, "visits.html")
+
+
+async def code_page(request: Request) -> Response:
+    """GET /me/code: my personal code (反扫) as a QR code that changes every half minute, and
+    the check-in once a registrar has scanned it."""
+    return await _citizen_page(request, "mycode.html")
+
+
 routes = [
     Route("/", home, methods=["GET"]),
+    Route("/me/visits", visits_page, methods=["GET"]),
+    Route("/me/code", code_page, methods=["GET"]),
     Route("/login", login_page, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
     Route("/login/official", login_official, methods=["POST"]),

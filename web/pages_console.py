@@ -19,11 +19,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from models import rotating
+from models.crowding import venue_crowding
 from models.errors import LogbookUnavailable, NotFound
 from models.guidance import status_guide
 from models.registrars import venue_registrars
 from models.status import Status
-from models.tables import Checkin, Citizen, Logbook
+from models.tables import Checkin, Citizen, Logbook, utcnow
 from models.timeutil import BEIJING, iso
 from models.venues import (
     get_logbook,
@@ -262,12 +263,13 @@ async def live(request: Request) -> Response:
         books = session.exec(
             select(Logbook).where(Logbook.venue_id == venue_id).order_by(Logbook.id)
         ).all()
-        return venue, list(books), live_snapshot(session, venue_id)
+        return venue, list(books), live_snapshot(session, venue_id), venue_crowding(
+            session.connection(), venue_id, now=utcnow())
 
     result = await guarded(request, load, "venue")
     if isinstance(result, Response):
         return result
-    principal, (venue, books, snapshot) = result
+    principal, (venue, books, snapshot, occupancy) = result
     config = {
         "venue_id": venue.id,
         "logbooks": {str(b.id): {"label": b.label, "state": b.state, "reason": b.reason}
@@ -276,7 +278,8 @@ async def live(request: Request) -> Response:
         **snapshot,
     }
     return render(request, "live.html", {"venue": venue, "logbooks": books, "config": config,
-                                         "snapshot": snapshot}, principal=principal)
+                                         "snapshot": snapshot, "occupancy": occupancy},
+                  principal=principal)
 
 
 __all__ = ["login_url"]  # re-exported for the templates' helpers

@@ -1,7 +1,8 @@
-"""QR rendering: PNG and SVG of a logbook's scan URL."""
+"""QR rendering: PNG and SVG of a logbook's scan URL (and of a citizen's personal code)."""
 
 from __future__ import annotations
 
+import base64
 import io
 
 import qrcode
@@ -26,3 +27,8 @@ def qr_png(url: str) -> bytes:
 def qr_svg(url: str) -> bytes:
     image = _make(url).make_image(image_factory=qrcode.image.svg.SvgPathImage)
     return image.to_string(encoding="unicode").encode()
+
+
+def qr_svg_data_url(text: str) -> str:
+    """The SVG as a data: URL (an <img> of a code that changes every half minute)."""
+    return "data:image/svg+xml;base64," + base64.b64encode(qr_svg(text)).decode()

@@ -68,7 +68,9 @@ def content_security_policy(script_hashes: Iterable[str], host: str | None) -> s
     sockets = f" ws://{host} wss://{host}" if host and _HOST.match(host) else ""
     return "; ".join([
         "default-src 'self'",
-        "script-src 'self' " + " ".join(script_hashes),
+        # 'wasm-unsafe-eval': compiling WebAssembly (the QR decoder the live page scans
+        # visitors' personal codes with, web/static/vendor); it allows no JavaScript eval.
+        "script-src 'self' 'wasm-unsafe-eval' " + " ".join(script_hashes),
         "style-src 'self'",
         "img-src 'self' data:",
         "font-src 'self'",

@@ -106,9 +106,11 @@ async def venue_feed(websocket: WebSocket) -> None:
     # Access is checked inside serve_feed, once subscribed (a refusal closes 4404/4403 there),
     # and again on every access change that names this venue or this registrar.
     await websocket.accept()
-    await serve_feed(websocket, websocket.app.state.hub, (venue_channel(venue_id),),
-                     after=after, replay=replay, head=head,
-                     holder=holder_of(principal), recheck=recheck)
+    # occupancy events while the feed is open (GET /api/venues/{id} has the count now)
+    async with websocket.app.state.occupancy.watch(venue_id):
+        await serve_feed(websocket, websocket.app.state.hub, (venue_channel(venue_id),),
+                         after=after, replay=replay, head=head,
+                         holder=holder_of(principal), recheck=recheck)
 
 
 async def my_notices(websocket: WebSocket) -> None:

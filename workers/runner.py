@@ -31,7 +31,7 @@ import redis
 from realtime.connection import sync_client
 
 # Every module that holds jobs (the dotted paths enqueue() names).
-JOB_MODULES = ("workers.status", "workers.retention")
+JOB_MODULES = ("workers.status", "workers.retention", "workers.stays")
 
 # RQ's own default worker TTL, passed explicitly so the numbers below follow from it: RQ
 # blocks for WORKER_TTL - 15 s waiting for a job, then refreshes its heartbeat and waits again.

@@ -1,4 +1,5 @@
-"""Scheduled jobs on RQ's cron scheduler (rq.cron): retention, hourly.
+"""Scheduled jobs on RQ's cron scheduler (rq.cron): retention, hourly; stay expiry, every
+minute.
 
 RQ's CronJob enqueues with the default (pickle) serializer; our workers only speak JSON, so
 the jobs here are enqueued through workers.queues (JSON on both sides) instead.
@@ -20,12 +21,16 @@ from rq.job import Job
 
 from workers.queues import QUEUE, queue
 from workers.retention import purge_checkins
+from workers.stays import close_expired
 
 log = logging.getLogger("scanbook.schedule")
 
 # Minute 17 of every hour: check-ins leave within an hour of passing the retention limit;
 # an odd minute keeps clear of other hourly jobs on a shared Redis.
 RETENTION_CRON = "17 * * * *"
+# Every minute: a stay past its venue's limit shows its departure within a minute (occupancy
+# and check-out do not wait for it: they apply the limit themselves, models/stays.py).
+STAYS_CRON = "* * * * *"
 
 
 class JsonCronJob(CronJob):
@@ -54,6 +59,8 @@ def make_scheduler(connection: redis.Redis) -> Scheduler:
     scheduler = Scheduler(connection=connection, name=f"scanbook:{time.time_ns()}")
     scheduler.register(purge_checkins, QUEUE, cron=RETENTION_CRON, job_timeout=3600,
                        result_ttl=7 * 86400, failure_ttl=7 * 86400)
+    scheduler.register(close_expired, QUEUE, cron=STAYS_CRON, job_timeout=300,
+                       result_ttl=3600, failure_ttl=7 * 86400)
     return scheduler
 
 

@@ -29,6 +29,7 @@ VENUES = [
     ("朝阳大悦城", "朝阳区", 300, 4),
     ("王府井百货", "东城区", None, 2),  # no capacity: by rate
 ]
+STAY = timedelta(minutes=15)
 ABNORMAL = [("yellow", None), ("red", None), ("popup", "travel"), ("popup", "risk_area")]
 
 
@@ -45,7 +46,8 @@ def _venue(client, owner, name, district, capacity):
 
 def seed_hour(client, engine, people) -> dict[str, dict]:
     """An hour of arrivals: steady over the last 15 minutes at each venue's rate, a morning
-    wave before that, one in forty abnormal."""
+    wave before that, one in forty abnormal. Each visit lasts STAY: the people inside (what
+    the levels measure) are the arrivals of the last STAY."""
     owner = people.make("李四")
     now = datetime.now(UTC)
     rng = random.Random(7)
@@ -65,7 +67,9 @@ def seed_hour(client, engine, people) -> dict[str, dict]:
                              "popup_kind": popup, "alert": abnormal, "minor": False,
                              "name_masked": rng.choice(surnames) + "*" * rng.choice((1, 2)),
                              "id_masked": "11**************" + f"{rng.randrange(100):02d}",
-                             "at": now - timedelta(minutes=minute, seconds=rng.uniform(1, 59))})
+                             "at": (at := now - timedelta(minutes=minute,
+                                                          seconds=rng.uniform(1, 59))),
+                             "left_at": at + STAY if at + STAY <= now else None})
     with engine.begin() as conn:
         conn.execute(insert(Checkin.__table__), rows)
     return made

@@ -43,7 +43,7 @@ def _who(engine, place, name, number):
 
 def _record(engine, requests, now):
     with engine.connect() as conn:
-        results, events = record_checkins(conn, requests, now=now)
+        results, events, _checkouts = record_checkins(conn, requests, now=now)
         conn.commit()
     return results, events
 

@@ -11,6 +11,14 @@ def _feed(client, venue_id, headers, after=None):
     return client.websocket_connect(url, headers=headers)
 
 
+def _next(ws, skip=("occupancy", "checkout")):
+    """The next event that is not one of `skip` (occupancy comes whenever it changes)."""
+    while True:
+        event = ws.receive_json()
+        if event.get("type") not in skip:
+            return event
+
+
 def _scan(client, person, code):
     r = client.post("/api/scan", headers=person["headers"], json={"code": code})
     assert r.status_code in (200, 201), r.text
@@ -30,7 +38,7 @@ def test_live_checkin_reaches_every_registrar(client, people, venue_with_logbook
         first_id = _scan(client, visitor, logbook["token"])
         second_id = _scan(client, visitor, second["token"])
         for ws in (a, b):
-            got = [ws.receive_json(), ws.receive_json()]
+            got = [_next(ws), _next(ws)]
             assert [g["id"] for g in got] == [first_id, second_id]
             assert [g["logbook_label"] for g in got] == ["东门", "西门"]
             event = got[0]
@@ -55,7 +63,7 @@ def test_a_scan_reaches_this_process_feeds_straight_from_its_writer(client, peop
                        ("scanbook_feed_local_batches", "scanbook_feed_gaps"))
         for i in range(4):
             checkin_id = _scan(client, people.make(f"访客{i}"), logbook["token"])
-            assert ws.receive_json()["id"] == checkin_id
+            assert _next(ws)["id"] == checkin_id
         # The first batch may wait for Redis (the hub had no batch to follow on from), and
         # on a busy machine a Redis copy can still win the race now and then; the others
         # follow on, and their Redis copies are neither repeated nor taken for gaps.
@@ -72,7 +80,7 @@ def test_resume_after_sends_missed_then_ready_then_live(client, people, venue_wi
         ready = ws.receive_json()
         assert ready["type"] == "ready" and ready["last_id"] == ids[3]
         new = _scan(client, people.make("新来的"), logbook["token"])
-        assert ws.receive_json()["id"] == new
+        assert _next(ws)["id"] == new
     with _feed(client, venue["id"], owner["headers"], after=0) as ws:
         assert [ws.receive_json()["id"] for _ in range(5)] == [*ids, new]
         assert ws.receive_json()["type"] == "ready"
@@ -121,3 +129,76 @@ def test_browser_session_cookie_authenticates_websocket(client, venue_with_logbo
     assert r.status_code == 303 and "scanbook_session" in r.cookies
     with client.websocket_connect(f"/ws/venues/{venue['id']}/feed") as ws:
         assert ws.receive_json()["type"] == "ready"
+
+
+def _until(ws, kind, **fields):
+    """Events up to and including the first of type `kind` with these fields."""
+    seen = []
+    while True:
+        event = ws.receive_json()
+        seen.append(event)
+        if event.get("type") == kind and all(event.get(k) == v for k, v in fields.items()):
+            return seen
+
+
+def test_checkouts_and_occupancy_reach_the_feed(client, people, venue_with_logbook):
+    owner, venue, logbook = venue_with_logbook
+    r = client.post("/api/venues", headers=owner["headers"], json={
+        "name": "隔壁", "address": "x", "district": "朝阳区", "category": "shop"})
+    elsewhere = client.post(f"/api/venues/{r.json()['id']}/logbooks",
+                            headers=owner["headers"], json={"label": "门"}).json()
+    a, b = people.make("甲"), people.make("乙")
+    with _feed(client, venue["id"], owner["headers"]) as ws:
+        assert ws.receive_json()["type"] == "ready"
+        first = _scan(client, a, logbook["token"])
+        seen = _until(ws, "occupancy", inside=1)
+        assert seen[0]["type"] == "checkin" and seen[0]["id"] == first
+        assert seen[0]["left_at"] is None
+        assert seen[-1] == {**seen[-1], "venue_id": venue["id"], "capacity": 200,
+                            "full": False, "level": "normal"}
+        second = _scan(client, b, logbook["token"])
+        assert _until(ws, "occupancy", inside=2)[0]["id"] == second
+
+        # a citizen's 离场; another's scan elsewhere ends their stay here
+        left = client.post("/api/me/checkout", headers=a["headers"]).json()
+        assert _until(ws, "checkout", id=first)[-1] == {
+            "type": "checkout", "id": first, "venue_id": venue["id"],
+            "left_at": left["left_at"]}
+        moved = client.post("/api/scan", headers=b["headers"],
+                            json={"code": elsewhere["token"]}).json()
+        assert _until(ws, "checkout", id=second)[-1]["left_at"] == moved["at"]
+        assert _until(ws, "occupancy", inside=0)
+        # the checkouts were not mistaken for feed positions: a later check-in still comes
+        third = _scan(client, people.make("丙"), logbook["token"])
+        assert _until(ws, "checkin", id=third)
+
+
+def test_occupancy_is_sent_at_most_once_a_second(client, people, venue_with_logbook):
+    from datetime import datetime
+
+    owner, venue, logbook = venue_with_logbook
+    with _feed(client, venue["id"], owner["headers"]) as ws:
+        assert ws.receive_json()["type"] == "ready"
+        for i in range(6):
+            _scan(client, people.make(f"访客{i}"), logbook["token"])
+        counted = [datetime.fromisoformat(e["at"]) for e in _until(ws, "occupancy", inside=6)
+                   if e["type"] == "occupancy"]
+        gaps = [(later - earlier).total_seconds()
+                for earlier, later in zip(counted, counted[1:], strict=False)]
+        assert all(gap >= 1.0 for gap in gaps), gaps
+
+
+def test_full_venue_advice_reaches_its_registrars(client, people):
+    owner = people.make("李四")
+    venue = client.post("/api/venues", headers=owner["headers"], json={
+        "name": "小店", "address": "x", "district": "朝阳区", "category": "shop",
+        "capacity": 2}).json()
+    book = client.post(f"/api/venues/{venue['id']}/logbooks", headers=owner["headers"],
+                       json={"label": "门"}).json()
+    with _feed(client, venue["id"], owner["headers"]) as ws:
+        assert ws.receive_json()["type"] == "ready"
+        for i in range(2):
+            _scan(client, people.make(f"访客{i}"), book["token"])
+        event = _until(ws, "occupancy", inside=2)[-1]
+        assert (event["full"], event["level"]) == (True, "crowded")
+        assert event["advice"]["kind"] == "limit_entry"

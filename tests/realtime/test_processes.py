@@ -51,8 +51,12 @@ def _ws(server, venue_id, headers, after=None):
     return connect(url, additional_headers=headers, open_timeout=10, max_queue=None)
 
 
-def _recv(ws, timeout=10.0) -> dict:
-    return orjson.loads(ws.recv(timeout=timeout))
+def _recv(ws, timeout=10.0, skip=("occupancy", "checkout")) -> dict:
+    """The next event but occupancy and checkouts (they come whenever a count changes)."""
+    while True:
+        event = orjson.loads(ws.recv(timeout=timeout))
+        if event.get("type") not in skip:
+            return event
 
 
 def _collect_until(ws, ids: set[int], seen: list[int], timeout=15.0) -> None:

@@ -198,6 +198,8 @@ ROWS = [
     Row("POST", "/api/venues", citizens(201),
         {"name": "便利店", "address": "建国路1号", "district": "朝阳区", "category": "shop"}),
     Row("GET", "/api/venues", citizens(200)),
+    Row("GET", "/api/venues/{venue}", registrars(200)),
+    Row("GET", "/api/venues/999999", unknown_venue()),
     Row("POST", "/api/venues/{venue}/registrars", owner_only(201),
         {"citizen_id": "{newcomer_{role}}"}),
     Row("GET", "/api/venues/{venue}/registrars", registrars(200)),
@@ -219,6 +221,9 @@ ROWS = [
     Row("GET", "/api/logbooks/{logbook}/export.xlsx", registrars(200)),
     Row("POST", "/api/logbooks/{logbook}/proxy-checkins", registrars({200, 201}),
         {"name": "孙八", "id_number": _id_number(2)}),
+    Row("POST", "/api/logbooks/{logbook}/checkins/{visit}/checkout", registrars(200)),
+    Row("POST", "/api/logbooks/{logbook}/visitor-scans", registrars({200, 201}),
+        {"code": "{personal_code}"}),
     # --- citizens
     Row("GET", "/api/me", citizens(200)),
     Row("GET", "/api/me/notices", citizens(200)),
@@ -226,6 +231,11 @@ ROWS = [
     Row("GET", "/api/me/messages", citizens(200)),
     Row("POST", "/api/messages/{message_{role}}/replies", citizens(201), {"text": "谢谢"}),
     Row("POST", "/api/me/sign-out-everywhere", citizens(200)),
+    Row("GET", "/api/me/checkins", citizens(200)),
+    Row("GET", "/api/me/code", citizens(200)),
+    Row("GET", "/api/me/stay", {**citizens(404), "citizen": 200}),  # only they are inside
+    # only the plain citizen made that visit
+    Row("POST", "/api/me/checkout", {**citizens(404), "citizen": 200}, {"checkin_id": "{visit}"}),
     Row("POST", "/api/me/itinerary-verification", citizens(409), {"result": "passed"}),
     # Only the itinerary platform's signature opens it: no role's credentials do.
     Row("POST", "/api/itinerary/callback", public(401),
@@ -254,6 +264,8 @@ ROWS = [
     Row("GET", "/venues/{venue}/live", {**registrars(200), "anonymous": 303}),
     Row("GET", "/console", {**citizens(200), "anonymous": 303,
                             **dict.fromkeys(OFFICIAL_ROLES, 303)}),
+    Row("GET", "/me/visits", {**citizens(200), "anonymous": 303}),
+    Row("GET", "/me/code", {**citizens(200), "anonymous": 303}),
     Row("GET", "/venues/{venue}", {**registrars(200), "anonymous": 303}),
     Row("GET", "/logbooks/{logbook}/display", {**registrars(200), "anonymous": 303}),
     # --- the officials' console and the wallboard: signed out → sign in, citizens → 403 page
@@ -301,6 +313,10 @@ def world(client: TestClient, people: People, venue_with_logbook) -> World:
     ids.update(venue=venue["id"], logbook=book["id"], code=book["token"],
                other_id=other["id"], citizen_id_number=plain["id_number"],
                visitor_id_number=visitor["id_number"])
+    r = client.post("/api/scan", headers=plain["headers"], json={"code": book["token"]})
+    assert r.status_code == 201, r.text
+    ids.update(visit=r.json()["checkin_id"],
+               personal_code=client.get("/api/me/code", headers=plain["headers"]).json()["code"])
     r = client.post("/api/admin/exposures", headers=world.headers["district"], json={
         "venue_id": venue["id"], "start": "2022-05-01T08:00:00+08:00",
         "end": "2022-05-01T12:00:00+08:00", "status": "yellow", "reason": "密接"})
@@ -406,7 +422,7 @@ def test_authorization(client, world, row):
                 assert body["error"] == ERROR_CODE[got], (role, body)
             else:  # the pages answer people with HTML error pages
                 assert row.path.startswith(("/logbooks/", "/venues/", "/admin", "/wallboard",
-                                            "/login/")), row.label
+                                            "/login/", "/me/")), row.label
                 assert response.headers["content-type"].startswith("text/html")
 
 

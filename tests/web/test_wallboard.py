@@ -145,10 +145,36 @@ def test_windows_levels_and_edges(engine, places):
     assert sum(m["count"] for m in series) == 11 + 80 + 1
     assert series[-1]["count"] == 1 + 2  # since 12:30:00: mall's 1 s ago, station's 5, 15 s
     districts = {d["district"]: d for d in message["districts"]}
-    assert districts["朝阳区"] == {"district": "朝阳区", "venues": 2, "recent": 10, "busy": 0,
-                                  "crowded": 1, "level": "crowded"}
+    # inside: the mall's 11 and the shop's 3 (none left, all inside their venues' limits)
+    assert districts["朝阳区"] == {"district": "朝阳区", "venues": 2, "recent": 10,
+                                  "occupancy": 14, "busy": 0, "crowded": 1, "level": "crowded"}
     assert districts["丰台区"]["busy"] == 1
     assert message["districts"][0]["district"] == "朝阳区"  # the worst first
+
+
+def test_levels_follow_the_people_inside_not_the_arrivals(engine, places):
+    from sqlalchemy import update
+
+    mall = places["mall"]  # capacity 10, a shop: stays end after 120 minutes
+    mall.add(*[M(30) + S(i) for i in range(9)])  # arrived half an hour ago, still inside
+    mall.add(M(125))  # never left, but past the limit: gone
+    with engine.connect() as conn:
+        venue = _by_id(crowding(conn, now=NOW))[mall.venue_id]
+    assert (venue["recent"], venue["occupancy"], venue["level"]) == (0, 9, "crowded")
+    with engine.connect() as conn:
+        [advice] = [a for a in crowding(conn, now=NOW)["advice"]
+                    if a["venue_id"] == mall.venue_id]
+    assert advice["kind"] == "limit_entry"
+
+    ck = Checkin.__table__
+    with engine.begin() as conn:  # four of them left
+        ids = conn.execute(ck.select().where(ck.c.venue_id == mall.venue_id)
+                           .order_by(ck.c.id).limit(4)).all()
+        conn.execute(update(ck).where(ck.c.id.in_([r.id for r in ids]))
+                     .values(left_at=NOW - M(1)))
+    with engine.connect() as conn:
+        venue = _by_id(crowding(conn, now=NOW))[mall.venue_id]
+    assert (venue["occupancy"], venue["level"]) == (5, "busy")
 
 
 def test_advice_where_the_scan_rate_outgrows_the_codes(engine, places):

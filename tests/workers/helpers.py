@@ -34,7 +34,7 @@ def change(person: dict, status: str, reason: str = "密接 / close contact",
 def checkin_at(engine, person: dict, logbook: dict, at: datetime) -> int:
     """A check-in at a given time (through the real check-in code, with `now` = at)."""
     with engine.connect() as conn:
-        results, _events = record_checkins(
+        results, _events, _checkouts = record_checkins(
             conn, [CheckinRequest(citizen_id=person["id"], code=logbook["token"])], now=at)
         conn.commit()
     result = results[0]

@@ -1,5 +1,6 @@
-"""Exposures: everyone checked in at the venue inside the window, inclusive at both ends at
-the precision of the timestamps given."""
+"""Exposures: everyone whose stay at the venue overlaps the window, inclusive at both ends at
+the precision of the timestamps given (a stay is [arrival, departure); an arrival inside the
+window always counts)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,28 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from models.stays import checkout_citizen
 from tests.conftest import ADMIN
 from tests.workers.helpers import checkin_at, job, submit
 
 START = datetime(2026, 11, 20, 2, 0, 0, tzinfo=UTC)  # 10:00:00 +08:00
 END = datetime(2026, 11, 20, 4, 0, 0, tzinfo=UTC)  # 12:00:00 +08:00
+
+
+def leave(engine, person: dict, checkin_id: int, when: datetime) -> None:
+    """The visitor checks out at `when` (the real check-out code, with now = when)."""
+    with engine.connect() as conn:
+        answer, _events = checkout_citizen(conn, citizen_id=person["id"],
+                                           checkin_id=checkin_id, now=when)
+        conn.commit()
+    assert answer["checkin_id"] == checkin_id
+
+
+def visit(engine, person: dict, logbook: dict, at: datetime, left: datetime | None) -> int:
+    checkin_id = checkin_at(engine, person, logbook, at)
+    if left is not None:
+        leave(engine, person, checkin_id, left)
+    return checkin_id
 
 
 def _status(client, person) -> str:
@@ -40,10 +58,10 @@ def test_window_boundaries_at_second_precision(client, people, run_jobs, venue_w
         "after_end": END + timedelta(seconds=1),
     }
     who = {key: people.make(f"访客{key}") for key in at}
-    for key, when in at.items():
-        checkin_at(engine, who[key], logbook, when)
+    for key, when in at.items():  # each leaves the moment they arrive: arrivals alone count
+        visit(engine, who[key], logbook, when, when)
     twice = who["inside"]
-    checkin_at(engine, twice, logbook, START + timedelta(minutes=45))  # counted once
+    visit(engine, twice, logbook, START + timedelta(minutes=45), None)  # counted once
 
     result = _expose(client, run_jobs, venue["id"], "2026-11-20T10:00:00+08:00",
                      "2026-11-20T12:00:00+08:00")
@@ -58,8 +76,9 @@ def test_window_at_minute_and_millisecond_precision(client, people, run_jobs,
     _owner, venue, logbook = venue_with_logbook
     engine = client.app.state.engine
     in_minute, after_minute = people.make("甲"), people.make("乙")
-    checkin_at(engine, in_minute, logbook, END + timedelta(seconds=59, microseconds=999_999))
-    checkin_at(engine, after_minute, logbook, END + timedelta(minutes=1))
+    for person, when in ((in_minute, END + timedelta(seconds=59, microseconds=999_999)),
+                         (after_minute, END + timedelta(minutes=1))):
+        visit(engine, person, logbook, when, when)
     result = _expose(client, run_jobs, venue["id"], "2026-11-20T10:00+08:00",
                      "2026-11-20T12:00+08:00")
     assert result["total"] == 1
@@ -67,12 +86,63 @@ def test_window_at_minute_and_millisecond_precision(client, people, run_jobs,
 
     in_milli, after_milli = people.make("丙"), people.make("丁")
     base = END + timedelta(hours=1)  # 13:00:00.250 +08:00
-    checkin_at(engine, in_milli, logbook, base + timedelta(milliseconds=250, microseconds=999))
-    checkin_at(engine, after_milli, logbook, base + timedelta(milliseconds=251))
+    for person, when in ((in_milli, base + timedelta(milliseconds=250, microseconds=999)),
+                         (after_milli, base + timedelta(milliseconds=251))):
+        visit(engine, person, logbook, when, when)
     result = _expose(client, run_jobs, venue["id"], "2026-11-20T05:00:00.000Z",
                      "2026-11-20T13:00:00.250+08:00")
     assert result["total"] == 1  # 13:00:00.000 to 13:00:00.250 inclusive, in milliseconds
     assert (_status(client, in_milli), _status(client, after_milli)) == ("yellow", "green")
+
+
+def test_stays_that_overlap_the_window(client, people, run_jobs, venue_with_logbook):
+    """The window's edges for stays, not arrivals (the venue's limit: office, 600 minutes)."""
+    _owner, venue, logbook = venue_with_logbook
+    assert venue["max_stay_minutes"] == 600
+    engine = client.app.state.engine
+    limit = timedelta(minutes=600)
+    stays = {  # (arrival, departure or None while inside), exposed?
+        "arrived_before_left_inside": (START - timedelta(hours=1), START + timedelta(minutes=5),
+                                       True),
+        "arrived_before_still_inside": (START - timedelta(hours=1), None, True),
+        "arrived_before_left_after_end": (START - timedelta(hours=1),
+                                          END + timedelta(hours=1), True),
+        "left_exactly_at_start": (START - timedelta(hours=1), START, False),
+        "left_a_microsecond_after_start": (START - timedelta(hours=1),
+                                           START + timedelta(microseconds=1), True),
+        "arrived_exactly_at_end": (END, None, True),
+        "arrived_a_second_after_end": (END + timedelta(seconds=1), None, False),
+        # never left: the stay ended at the venue's limit, exactly at the window's start
+        "limit_ended_at_start": (START - limit, None, False),
+        "limit_ended_just_inside": (START - limit + timedelta(seconds=1), None, True),
+    }
+    who = {key: people.make(f"访客{key}") for key in stays}
+    for key, (arrived, left, _) in stays.items():
+        visit(engine, who[key], logbook, arrived, left)
+    result = _expose(client, run_jobs, venue["id"], "2026-11-20T10:00:00+08:00",
+                     "2026-11-20T12:00:00+08:00")
+    exposed = {key for key, (_, _, hit) in stays.items() if hit}
+    assert result["total"] == len(exposed)
+    for key, person in who.items():
+        assert _status(client, person) == ("yellow" if key in exposed else "green"), key
+
+
+def test_a_check_in_elsewhere_ends_the_stay_before_the_window(client, people, run_jobs,
+                                                               venue_with_logbook):
+    owner, venue, logbook = venue_with_logbook
+    r = client.post("/api/venues", headers=owner["headers"], json={
+        "name": "隔壁", "address": "x", "district": "朝阳区", "category": "shop"})
+    other_book = client.post(f"/api/venues/{r.json()['id']}/logbooks",
+                             headers=owner["headers"], json={"label": "门"}).json()
+    engine = client.app.state.engine
+    moved_on, stayed = people.make("走了"), people.make("没走")
+    for person in (moved_on, stayed):
+        checkin_at(engine, person, logbook, START - timedelta(hours=2))
+    checkin_at(engine, moved_on, other_book, START - timedelta(minutes=10))
+    result = _expose(client, run_jobs, venue["id"], "2026-11-20T10:00:00+08:00",
+                     "2026-11-20T12:00:00+08:00")
+    assert result["total"] == 1
+    assert (_status(client, moved_on), _status(client, stayed)) == ("green", "yellow")
 
 
 def test_other_venues_and_popup_exposure(client, people, run_jobs, venue_with_logbook):

@@ -41,7 +41,11 @@ def test_non_green_registrar_loses_every_logbook(client, people, run_jobs,
         queued = submit(client, "/api/admin/status-changes",
                         {"changes": [change(owner, "yellow", "同时空伴随")]})
         run_jobs()
-        events = [feed.receive_json(), feed.receive_json()]
+        events = []
+        while len(events) < 2:  # (the visitor's check-in may still bring an occupancy event)
+            event = feed.receive_json()
+            if event["type"] != "occupancy":
+                events.append(event)
     assert sorted(e["logbook_id"] for e in events) == [first["id"], second["id"]]
     assert all(e["type"] == "logbook" and e["state"] == "revoked" and e["reason"]
                for e in events)

@@ -385,6 +385,8 @@ function connect() {
       return;
     }
     onMessage(msg);
+    // occupancy.js (在场/容量, 已满, advice) takes the feed's other events from here
+    window.dispatchEvent(new CustomEvent("scanbook:feed", { detail: msg }));
   };
   sock.onclose = (event) => {
     if (sock !== ws) return;

@@ -7,6 +7,7 @@
 import { beijingNow, clockTime, dayOf, popupHint, popupLabel, statusLabel, t } from "./common.js";
 import { csrfFetch } from "./csrf.js";
 import { deliverWhenOnline, isNetworkError, pendingScans, queueScan } from "./offline.js";
+import { showStay } from "./stay.js";
 
 const area = document.getElementById("scan-area");
 const button = document.getElementById("check-in");
@@ -81,6 +82,7 @@ function showCard(body, note) {
   showClock();
   window.scrollTo(0, 0); // the card starts under the top bar, photo first
   if (body.status === "popup") openPopup(body.popup_kind);
+  showStay(document.getElementById("stay-box"), body.checkin_id); // 离场; a full venue
 }
 
 function guideFor(status, kind) {

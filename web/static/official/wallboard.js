@@ -120,8 +120,9 @@ let rowsPerPage = 9; // measured from the list's height once rows exist
 let rotateTimer = null;
 let lastFrame = null;
 
+// a venue's level is the people inside (its open stays) against its capacity
 function capacityText(venue) {
-  return venue.capacity ? `${venue.recent}/${venue.capacity}` : `${venue.recent}`;
+  return venue.capacity ? `${venue.occupancy}/${venue.capacity}` : `${venue.occupancy}`;
 }
 
 function ranked() {

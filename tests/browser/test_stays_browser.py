@@ -1,0 +1,69 @@
+"""Stays in a real browser: 离场 on the scan result page and in the visit history, and the
+result page saying that the venue is full."""
+
+from __future__ import annotations
+
+from tests.browser.conftest import shot, sign_in
+
+
+def _venue(client, owner, name, capacity=None):
+    body = {"name": name, "address": "某路1号", "district": "朝阳区", "category": "shop"}
+    if capacity:
+        body["capacity"] = capacity
+    venue = client.post("/api/venues", headers=owner["headers"], json=body).json()
+    book = client.post(f"/api/venues/{venue['id']}/logbooks", headers=owner["headers"],
+                       json={"label": "正门"}).json()
+    return venue, book
+
+
+def _listing(client, owner, book) -> list[dict]:
+    return client.get(f"/api/logbooks/{book['id']}/checkins",
+                      headers=owner["headers"]).json()["items"]
+
+
+def test_leave_from_the_result_page_and_the_full_notice(server, client, people, new_page):
+    owner = people.make("李四")
+    _venue_, book = _venue(client, owner, "小面馆", capacity=1)
+    visitor = people.make("王小明")
+    page = new_page()
+    sign_in(page, server.url, visitor["token"], f"/s/{book['token']}")
+    page.wait_for_selector("#result:not([hidden])")
+    page.wait_for_selector("#leave")  # the stay is open: 离场 under the card
+    # one visitor in a venue of capacity 1: full
+    assert page.locator("#venue-full").is_visible()
+    assert page.inner_text("#venue-full") == "该场所已满员，请听从工作人员安排。"
+    shot(page, "scan-card-venue-full")
+    page.click("#leave")
+    page.wait_for_selector("#left-note:not([hidden])")
+    assert page.inner_text("#left-note").startswith("已离场 ")
+    assert page.locator("#leave").count() == 0 and not page.locator("#venue-full").is_visible()
+    [item] = _listing(client, owner, book)
+    assert item["left_at"] is not None
+    assert page.inner_text("#left-note").endswith(item["left_at"][11:19])
+    shot(page, "scan-card-left")
+
+
+def test_visit_history_lists_visits_and_leaves_the_open_one(server, client, people, new_page):
+    owner = people.make("李四")
+    first_venue, first = _venue(client, owner, "书店")
+    _second_venue, second = _venue(client, owner, "咖啡馆")
+    visitor = people.make("王小明")
+    for book in (first, second):  # the second scan ends the first stay
+        r = client.post("/api/scan", headers=visitor["headers"], json={"code": book["token"]})
+        assert r.status_code == 201
+    page = new_page()
+    sign_in(page, server.url, visitor["token"], "/me/visits")
+    page.wait_for_function("() => window.scanbook && window.scanbook.loaded")
+    items = page.locator("#visits li")
+    assert items.count() == 2
+    newest, oldest = items.nth(0), items.nth(1)
+    assert "咖啡馆" in newest.inner_text() and "在场" in newest.inner_text()
+    assert "书店" in oldest.inner_text() and "离开" in oldest.inner_text()
+    assert oldest.locator("button").count() == 0
+    shot(page, "visits")
+    newest.locator("button.leave-button").click()
+    page.wait_for_function(
+        "() => document.querySelector('#visits li .visit-left').textContent.startsWith('已离场')")
+    assert newest.locator("button").count() == 0
+    assert all(i["left_at"] for i in _listing(client, owner, second))
+    assert first_venue["name"] == "书店"
