@@ -242,6 +242,17 @@ class Checkin(SQLModel, table=True):
     left_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
+class Dependant(SQLModel, table=True):
+    """A household link: `citizen_id` checks `dependant_id` (a registered citizen) in with
+    them (models/households.py)."""
+
+    __table_args__ = (UniqueConstraint("citizen_id", "dependant_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    dependant_id: int = Field(foreign_key="citizen.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
 class Notice(SQLModel, table=True):
     """A citizen's notice feed (/ws/me): status changes (citizen_id set) and announcements
     (citizen_id NULL: everyone)."""

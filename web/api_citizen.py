@@ -3,11 +3,14 @@ verification), my notices and traces, scan (check-in), 他人代查, 留言."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,6 +21,7 @@ from models.checkins import CheckinRequest, scanned_at
 from models.citizens import citizen_card
 from models.errors import DomainError, UnknownCode, ValidationFailed
 from models.guidance import guidance, status_guide
+from models.households import add_dependant, dependant_ids, list_dependants, remove_dependant
 from models.itinerary import latest_check
 from models.messages import follow_up, my_messages, post_message
 from models.notices import notices_after
@@ -126,16 +130,46 @@ async def check_in(state, citizen_id: int,
     when it is also over the limit)."""
     limit = state.settings.scan_rate_per_min
     try:
-        request = await _checkin_request(citizen_id, body, state.settings.secret, limit)
+        request, dependants = await _checkin_request(citizen_id, body, state.settings.secret,
+                                                     limit)
     except DomainError:
         await state.limiter.hit(SCAN_BUCKET, citizen_id, limit=limit, window=SCAN_WINDOW)
         raise
+    if dependants is not None:  # a household's scan (models/households.py)
+        return await _group_check_in(state, request, dependants)
     result = await state.writer.submit(request)
     return scan_response(result), 201 if result.created else 200
 
 
+async def _group_check_in(state, request: CheckinRequest, link_ids: object
+                          ) -> tuple[dict, int]:
+    """The scan checks in the citizen and the dependants named (their household links):
+    each member gets a check-in of their own (made with the citizen, `helper_id`), in the
+    same batch. The answer is the citizen's, with `members`: each member's answer, or the
+    error that member's check-in got."""
+    def members() -> list[int]:
+        with state.engine.connect() as conn:
+            return dependant_ids(conn, helper_id=request.citizen_id, link_ids=link_ids)
+
+    ids = await run_in_threadpool(members)
+    results = await asyncio.gather(
+        state.writer.submit(request),
+        *(state.writer.submit(replace(request, citizen_id=member, helper_id=request.citizen_id))
+          for member in ids), return_exceptions=True)
+    own = results[0]
+    if isinstance(own, BaseException):
+        raise own
+    answer = scan_response(own)
+    answer["members"] = [
+        scan_response(r) if not isinstance(r, BaseException) else
+        {"error": getattr(r, "code", "unavailable"), "message": getattr(r, "message", str(r))}
+        for r in results[1:]]
+    return answer, 201 if own.created else 200
+
+
 async def _checkin_request(citizen_id: int, body: Callable[[], Awaitable[bytes]],
-                           secret, limit: int) -> CheckinRequest:
+                           secret, limit: int) -> tuple[CheckinRequest, object]:
+    """The scan's request, and its `dependants` (None when absent: the usual scan)."""
     data = parse_json(await body())
     code = data.get("code")
     if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE:
@@ -148,7 +182,8 @@ async def _checkin_request(citizen_id: int, body: Callable[[], Awaitable[bytes]]
                                 scanned_at=at.timestamp() if at else None)
     if not _CODE.fullmatch(code):  # no logbook has it; and a NUL fails a PostgreSQL batch
         raise UnknownCode("无效的登记码 / unknown logbook code")
-    return CheckinRequest(citizen_id=citizen_id, code=code, at=at, limit=limit)
+    return (CheckinRequest(citizen_id=citizen_id, code=code, at=at, limit=limit),
+            data.get("dependants"))
 
 
 async def checkout(request: Request) -> Response:
@@ -185,6 +220,33 @@ async def my_code(request: Request) -> Response:
     return JSON({"code": code, "expires_at": iso(expires),
                  "refresh_seconds": personal_codes.REFRESH_SECONDS,
                  "qr": qr_svg_data_url(code)}, headers={"Cache-Control": "no-store"})
+
+
+async def dependants_list(request: Request) -> Response:
+    """GET /api/me/dependants: the household members I check in with me."""
+    principal = await require(request, "citizen")
+    items = await in_session(request, list_dependants, helper_id=principal.citizen_id)
+    return JSON({"items": items})
+
+
+async def dependants_add(request: Request) -> Response:
+    """POST /api/me/dependants {name, id_number}: add a registered citizen to my household
+    (the same 404 for a wrong name as for an unknown number; rate limited, audited)."""
+    principal = await require(request, "citizen")
+    await request.app.state.limiter.hit(
+        "dependant", principal.citizen_id,
+        limit=request.app.state.settings.proxy_check_rate_per_min)
+    body = await read_json(request)
+    item = await in_session(request, add_dependant, helper_id=principal.citizen_id,
+                            name=body.get("name"), id_number=body.get("id_number"))
+    return JSON(item, status_code=201)
+
+
+async def dependants_remove(request: Request) -> Response:
+    principal = await require(request, "citizen")
+    await in_session(request, remove_dependant, helper_id=principal.citizen_id,
+                     link_id=request.path_params["id"])
+    return Response(status_code=204)
 
 
 async def my_checkins(request: Request) -> Response:
@@ -267,6 +329,9 @@ routes = [
     Route("/api/me/checkins", my_checkins, methods=["GET"]),
     Route("/api/me/stay", my_stay, methods=["GET"]),
     Route("/api/me/code", my_code, methods=["GET"]),
+    Route("/api/me/dependants", dependants_list, methods=["GET"]),
+    Route("/api/me/dependants", dependants_add, methods=["POST"]),
+    Route("/api/me/dependants/{id:int}", dependants_remove, methods=["DELETE"]),
     Route("/api/me/traces", my_traces_get, methods=["GET"]),
     Route("/api/me/sign-out-everywhere", sign_out_everywhere, methods=["POST"]),
     Route("/api/status-guide", status_guide_get, methods=["GET"]),

@@ -429,6 +429,20 @@ STAY_STRINGS: dict[str, tuple[str, str]] = {
     "visitor_code_expired": ("访客的登记码已过期，请其刷新后再扫。",
                              "The visitor's code has expired: ask them to show a fresh one."),
 }
+STAY_STRINGS.update({
+    "household": ("同行家人", "My household"),
+    "household_intro": ("添加需要您帮助登记的家人（孩子、老人）。"
+                        "须填写其本人已注册的姓名和身份证号。",
+                        "Add the family members you check in (a child, an elderly parent): "
+                        "their registered name and ID number."),
+    "household_add": ("添加", "Add"),
+    "household_remove": ("移除", "Remove"),
+    "household_empty": ("还没有同行家人。", "No household members yet."),
+    "household_not_found": ("姓名与身份证号码不匹配或查无此人。",
+                            "No registered person with this name and ID number."),
+    "household_checkin": ("为同行家人登记", "Check in my household too"),
+    "household_done": ("已为同行家人登记", "Household checked in"),
+})
 STRINGS.update(STAY_STRINGS)
 
 def lang_of(conn: HTTPConnection) -> str:

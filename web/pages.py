@@ -343,8 +343,14 @@ async def code_page(request: Request) -> Response:
     return await _citizen_page(request, "mycode.html")
 
 
+async def household_page(request: Request) -> Response:
+    """GET /me/household: my dependants (add by name and ID number, remove)."""
+    return await _citizen_page(request, "household.html")
+
+
 routes = [
     Route("/", home, methods=["GET"]),
+    Route("/me/household", household_page, methods=["GET"]),
     Route("/me/visits", visits_page, methods=["GET"]),
     Route("/me/code", code_page, methods=["GET"]),
     Route("/login", login_page, methods=["GET"]),

@@ -67,3 +67,38 @@ def test_visit_history_lists_visits_and_leaves_the_open_one(server, client, peop
     assert newest.locator("button").count() == 0
     assert all(i["left_at"] for i in _listing(client, owner, second))
     assert first_venue["name"] == "书店"
+
+
+def test_household_added_once_then_checked_in_from_the_result_page(server, client, people,
+                                                                   new_page):
+    from datetime import date, timedelta
+
+    owner = people.make("李四")
+    _venue_, book = _venue(client, owner, "游乐场")
+    parent = people.make("张三丰")
+    child = people.make("张小明", born=date.today() - timedelta(days=365 * 8))
+    page = new_page()
+    sign_in(page, server.url, parent["token"], "/me/household")
+    page.wait_for_function("() => window.scanbook && window.scanbook.loaded")
+    page.fill("#dep-name", "张小红")  # not her name: refused, nothing said about which part
+    page.fill("#dep-id", child["id_number"])
+    page.click("#household-form button[type=submit]")
+    page.wait_for_selector("#household-error:not([hidden])")
+    assert page.inner_text("#household-error") == "姓名与身份证号码不匹配或查无此人。"
+    page.fill("#dep-name", "张小明")
+    page.click("#household-form button[type=submit]")
+    page.wait_for_selector("#household li")
+    assert "张**" in page.inner_text("#household li") and "未成年人" in page.inner_text(
+        "#household li")
+    shot(page, "household")
+
+    page.goto(f"{server.url}/s/{book['token']}")  # opening it checks the parent in
+    page.wait_for_selector("#household-box:not([hidden])")
+    page.click("#household-checkin")
+    page.wait_for_selector("#household-result li")
+    member = page.locator("#household-result li").first
+    assert member.get_attribute("data-status") == "green"
+    assert "张**" in member.inner_text() and "未成年人" in member.inner_text()
+    shot(page, "scan-card-household")
+    items = _listing(client, owner, book)
+    assert sorted(i["minor"] for i in items) == [False, True]

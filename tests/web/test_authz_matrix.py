@@ -233,6 +233,11 @@ ROWS = [
     Row("POST", "/api/me/sign-out-everywhere", citizens(200)),
     Row("GET", "/api/me/checkins", citizens(200)),
     Row("GET", "/api/me/code", citizens(200)),
+    Row("GET", "/api/me/dependants", citizens(200)),
+    # a name that is not the visitor's: the same 404 for everyone
+    Row("POST", "/api/me/dependants", citizens(404),
+        {"name": "不是他", "id_number": "{visitor_id_number}"}),
+    Row("DELETE", "/api/me/dependants/999999", citizens(404)),
     # none of them is inside anywhere, and the visit is the visitor's (tests/web/test_stays.py
     # has the owner's own answers)
     Row("GET", "/api/me/stay", citizens(404)),
@@ -267,6 +272,7 @@ ROWS = [
                             **dict.fromkeys(OFFICIAL_ROLES, 303)}),
     Row("GET", "/me/visits", {**citizens(200), "anonymous": 303}),
     Row("GET", "/me/code", {**citizens(200), "anonymous": 303}),
+    Row("GET", "/me/household", {**citizens(200), "anonymous": 303}),
     Row("GET", "/venues/{venue}", {**registrars(200), "anonymous": 303}),
     Row("GET", "/logbooks/{logbook}/display", {**registrars(200), "anonymous": 303}),
     # --- the officials' console and the wallboard: signed out → sign in, citizens → 403 page

@@ -7,7 +7,7 @@
 import { beijingNow, clockTime, dayOf, popupHint, popupLabel, statusLabel, t } from "./common.js";
 import { csrfFetch } from "./csrf.js";
 import { deliverWhenOnline, isNetworkError, pendingScans, queueScan } from "./offline.js";
-import { showStay } from "./stay.js";
+import { showHousehold, showStay } from "./stay.js";
 
 const area = document.getElementById("scan-area");
 const button = document.getElementById("check-in");
@@ -83,6 +83,7 @@ function showCard(body, note) {
   window.scrollTo(0, 0); // the card starts under the top bar, photo first
   if (body.status === "popup") openPopup(body.popup_kind);
   showStay(document.getElementById("stay-box"), body.checkin_id); // 离场; a full venue
+  showHousehold(document.getElementById("household-box"), code); // check in my dependants
 }
 
 function guideFor(status, kind) {

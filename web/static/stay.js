@@ -1,6 +1,6 @@
 // Stays on the citizen's pages: the 离场 button (POST /api/me/checkout) and the open stay
 // with how full its venue is (GET /api/me/stay). docs/stays.md.
-import { clockTime, dayOf, el, getJSON, t } from "./common.js";
+import { clockTime, dayOf, el, getJSON, statusLabel, t } from "./common.js";
 import { csrfFetch } from "./csrf.js";
 
 export function leftNote(iso) {
@@ -57,5 +57,47 @@ export async function showStay(box, checkinId) {
     }
   }, "leave");
   box.querySelector("#leave-slot").replaceChildren(button);
+  box.hidden = false;
+}
+
+// The scan result page: my household's members, ticked, and one button that checks them in
+// with the same code (POST /api/scan {code, dependants}); each member's status and minor
+// label shown from the answer's `members`.
+export async function showHousehold(box, code) {
+  let items;
+  try {
+    items = (await getJSON("/api/me/dependants")).items;
+  } catch {
+    return;
+  }
+  if (!items.length) return;
+  const fieldset = box.querySelector("#household-members");
+  fieldset.append(...items.map((d) => el("label", { class: "check" },
+    el("input", { type: "checkbox", value: d.id, checked: true }), ` ${d.name_masked}`,
+    d.minor ? el("span", { class: "minor-label" }, t("minor")) : null)));
+  const button = box.querySelector("#household-checkin");
+  const out = box.querySelector("#household-result");
+  button.addEventListener("click", async () => {
+    const ids = [...fieldset.querySelectorAll("input:checked")].map((i) => Number(i.value));
+    if (!ids.length) return;
+    button.disabled = true;
+    const response = await csrfFetch("/api/scan", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ code, dependants: ids }),
+    });
+    const body = await response.json().catch(() => ({}));
+    button.disabled = false;
+    if (!response.ok) {
+      out.replaceChildren(el("li", { class: "notice notice-error" }, body.message || t("scan_failed")));
+      return;
+    }
+    out.replaceChildren(...body.members.map((m) => (m.error
+      ? el("li", { class: "notice notice-error" }, m.message)
+      : el("li", { class: `visit status-${m.status}`, dataset: { status: m.status } },
+        el("strong", {}, m.name_masked), ` · ${statusLabel(m.status)}`,
+        m.minor ? el("span", { class: "minor-label" }, t("minor")) : null))));
+    window.scanbook.household = body.members;
+  });
   box.hidden = false;
 }
