@@ -361,6 +361,8 @@ async def audit_export(request: Request) -> Response:
     import csv
     import io
 
+    from web.exports import neutralise
+
     principal = await require_official(request, Permission.READ)
     filters = audit_filters(request)
 
@@ -376,7 +378,8 @@ async def audit_export(request: Request) -> Response:
 
     rows = await in_session(request, load)
     out = io.StringIO()
-    csv.writer(out).writerows(rows)
+    # Officials' free text (purposes, names) as safe cells: no control characters, no formulas.
+    csv.writer(out).writerows([neutralise(v) for v in row] for row in rows)
     stamp = utcnow().strftime("%Y%m%d")
     return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition":

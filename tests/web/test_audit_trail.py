@@ -153,3 +153,17 @@ def test_rows_from_before_named_accounts_keep_their_meaning(client, engine):
     assert "共享令牌" in shared["actor"]["name"]
     assert claimed["actor"]["id"] is None and "张珊" in claimed["actor"]["name"]
     assert "未验证" in claimed["actor"]["name"]
+
+
+def test_the_audit_export_neutralises_formulas_and_drops_control_characters(client, people,
+                                                                            officials):
+    person = people.make()
+    tracer = officials.make("tracer", name="李卫")
+    purpose = "=HYPERLINK(\"http://x\")\x07流调"
+    r = client.get("/api/admin/trace", headers=tracer["headers"],
+                   params={"id_number": person["id_number"], "purpose": purpose})
+    assert r.status_code == 200, r.text
+    r = client.get("/api/admin/audit/export.csv?action=trace", headers=ADMIN)
+    [trace] = list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))[1:]
+    assert trace[8] == "'=HYPERLINK(\"http://x\")流调"
+    assert "\x07" not in r.text
