@@ -12,7 +12,6 @@ feeds already recheck on): every process's token cache first forgets a revoked c
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Callable
 
@@ -20,8 +19,6 @@ import orjson
 import redis.asyncio as aioredis
 
 from realtime.events import access_message, encode
-
-log = logging.getLogger("scanbook.sessions")
 
 KEY = "sb:session:"
 INDEX = "sb:sessions:"
