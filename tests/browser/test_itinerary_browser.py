@@ -37,7 +37,7 @@ def test_continue_starts_a_verification_and_the_platform_finishes_it(server, cli
     page.context.route(PLATFORM, lambda route: route.fulfill(
         body="itinerary platform", content_type="text/plain"))
     sign_in(page, server.url, me["token"])
-    page.wait_for_function("document.body.dataset.meFeed === 'ready'")
+    page.wait_for_function("() => document.body.dataset.meFeed === 'ready'")
     assert page.get_attribute("#my-card", "data-status") == "popup"
     assert page.locator("#itinerary-state").is_hidden()
 
