@@ -21,7 +21,7 @@ PARTS = [
     ("auth (token → citizen)", r"\(web/auth\.py"),
     ("scan endpoint (body, response)", r"\(web/api_citizen\.py|\(web/responses\.py|\(models/"),
     ("reference endpoint (PUBLISH)", r"\(bench/thin_ref\.py"),
-    ("check-in writer hand-off", r"\(realtime/ingest\.py|\(anyio/to_thread|\(threading\.py"),
+    ("check-in writer hand-off", r"\(ingest/|\(anyio/to_thread|\(threading\.py"),
     ("hub (Redis → queues)", r"\(realtime/hub\.py"),
     ("feed fan-out (WebSocket frames)",
      r"\(realtime/feed\.py|\(starlette/websockets\.py|protocols/websockets|\(websockets/"),

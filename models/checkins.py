@@ -178,6 +178,60 @@ def newest_checkin_id(conn: Connection) -> int:
     return row[0] or 0
 
 
+def _fetch_together(conn: Connection, *queries: tuple[str, list]) -> list[list[tuple]]:
+    """Independent statements of `_fetch`'s kinds (one parameter a row): on PostgreSQL sent
+    in one round trip (psycopg's pipeline mode), elsewhere one after the other."""
+    if conn.dialect.name != "postgresql":
+        return [_fetch(conn, kind, rows) for kind, rows in queries]
+    if not conn.in_transaction():
+        conn.begin()
+    raw = conn.connection.dbapi_connection
+    cursors: list[list] = []
+    try:
+        with raw.pipeline():
+            for kind, rows in queries:
+                cursors.append([])
+                for start in range(0, len(rows), _CHUNK):
+                    chunk = rows[start:start + _CHUNK]
+                    cursor = raw.cursor()
+                    cursors[-1].append(cursor)
+                    cursor.execute(_statement(conn.dialect, kind, len(chunk)), chunk)
+        return [[row for cursor in per_query for row in cursor.fetchall()]
+                for per_query in cursors]
+    finally:
+        for cursor in (c for per_query in cursors for c in per_query):
+            cursor.close()
+
+
+def newest_ids_by_venue(conn: Connection, venue_ids: list[int]) -> dict[int, int]:
+    """The highest check-in id committed so far at each of these venues (0 for none), in one
+    statement on the DBAPI cursor (the index on (venue_id, id): one probe a venue, and on
+    PostgreSQL one a venue and partition)."""
+    if not venue_ids:
+        return {}
+    if not conn.in_transaction():
+        conn.begin()
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(*newest_ids_statement(conn.dialect.name, venue_ids))
+        return newest_ids(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def newest_ids_statement(dialect: str, venue_ids: list[int]) -> tuple[str, tuple]:
+    """newest_ids_by_venue's statement and parameters (for a caller that pipelines it)."""
+    if dialect == "postgresql":
+        return (f"SELECT v, (SELECT max(id) FROM {_ck.name} WHERE venue_id = v) "
+                "FROM unnest(%s::int[]) AS v", (list(venue_ids),))
+    return (f"SELECT v.column1, (SELECT max(id) FROM {_ck.name} WHERE venue_id = v.column1) "
+            f"FROM (VALUES {', '.join(['(?)'] * len(venue_ids))}) AS v", tuple(venue_ids))
+
+
+def newest_ids(rows) -> dict[int, int]:
+    return {venue: newest or 0 for venue, newest in rows}
+
+
 class _Logbook(NamedTuple):
     id: int
     venue_id: int
@@ -268,26 +322,34 @@ def _insert_sqlite(conn: Connection, values: list[tuple]) -> list[tuple]:
 def record_checkins(
     conn: Connection, requests: list[CheckinRequest], *, now: datetime,
     refused: Callable[[], dict[int, DomainError]] | None = None,
+    before_insert: Callable[[list[int]], object] | None = None,
 ) -> tuple[list[CheckinResult | DomainError], list[dict], list[dict]]:
     """Record a batch of check-ins in the caller's transaction (the caller commits).
 
     Returns one result or domain error per request, in order, the feed events of the new
     check-ins in id order, and the checkout events of the earlier stays they ended
     (models/stays.py), both to publish after the commit. Six statements per batch, whatever
-    its size: logbooks, citizens, the 60 s look-back, the insert, the citizens' open stays and
-    the update that ends them. `refused`, called
+    its size: logbooks, citizens and visitors (on PostgreSQL one round trip), the 60 s
+    look-back, the insert, the citizens' open stays and the update that ends them. `refused`,
+    called
     once the look-ups are done, names the requests (by index) that get an error instead of
     being recorded: the rate limit's verdicts, whose round trip overlaps the look-ups.
+    `before_insert` is called with the ids of the venues the batch may write to (sorted)
+    before the 60-s look-back and the insert: the check-in writer takes those venues' feed
+    order there (ingest/order.py).
     """
     codes = sorted({r.code for r in requests if r.code})
     lb_ids = sorted({r.logbook_id for r in requests if r.logbook_id is not None})
-    by_code = {r.code: r for r in map(_Logbook._make, _fetch(conn, "logbooks_by_code", codes))}
-    by_id = {r.id: r for r in map(_Logbook._make, _fetch(conn, "logbooks_by_id", lb_ids))}
+    found_by_code, found_by_id, found_citizens, found_visitors = _fetch_together(
+        conn, ("logbooks_by_code", codes), ("logbooks_by_id", lb_ids),
+        ("citizens", sorted({r.citizen_id for r in requests if r.citizen_id is not None})),
+        ("visitors", sorted({r.visitor_id for r in requests
+                             if r.citizen_id is None and r.visitor_id is not None})))
+    by_code = {r.code: r for r in map(_Logbook._make, found_by_code)}
+    by_id = {r.id: r for r in map(_Logbook._make, found_by_id)}
     by_id.update({r.id: r for r in by_code.values()})
-    citizens = {row[0]: row for row in _fetch(conn, "citizens", sorted(
-        {r.citizen_id for r in requests if r.citizen_id is not None}))}
-    visitors = {row[0]: row for row in _fetch(conn, "visitors", sorted(
-        {r.visitor_id for r in requests if r.citizen_id is None and r.visitor_id is not None}))}
+    citizens = {row[0]: row for row in found_citizens}
+    visitors = {row[0]: row for row in found_visitors}
 
     # Which logbook and person each request names, or the error it gets.
     resolved: list[_Key | DomainError] = []
@@ -308,6 +370,8 @@ def record_checkins(
             resolved[i] = refusal
 
     keys = sorted({key for key in resolved if isinstance(key, tuple)})
+    if keys and before_insert is not None:
+        before_insert(sorted({by_id[key[2]].venue_id for key in keys}))
     recent: dict[_Key, dict] = {}  # key → the public check-in it resolves to
     if keys:
         since = now - timedelta(seconds=DEDUP_SECONDS)

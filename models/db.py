@@ -1,4 +1,5 @@
-"""Engine, sessions, and the feed lock that keeps check-in ids in commit order."""
+"""Engine, the feed lock that keeps a numbered feed's ids in commit order, and SQLite's
+checkpoint."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import create_engine
 
-# Advisory-lock keys (PostgreSQL): class 1 = check-in feed order, class 2 = notice feed order.
+# Advisory-lock keys (PostgreSQL): class 1 = check-in feed order (with the venue id as the
+# second key: ingest/order.py), class 2 = notice feed order.
 CHECKIN_LOCK = 1
 NOTICE_LOCK = 2
 # How long a SQLite writer waits for another's write lock before the request fails (503):
@@ -76,7 +78,7 @@ def make_engine(url: str) -> Engine:
 # a steady stream of batches (one every few ms) that never happens. The log then grows to the
 # backstop, and the commit that crosses it checkpoints everything itself, fsyncs included,
 # inside a batch (then written on the event loop: stalls of ~200 ms seen at 2,400 scans/s;
-# now in the check-in writer process, realtime/ingest.py, where it would hold up every scan
+# now in the check-in writer process, ingest/writer.py, where it would hold up every scan
 # as long). So once the log is past SQLITE_RESTART_PAGES the background
 # checkpoint asks for RESTART: it waits (at most RESTART_WAIT_MS) for the moment between two
 # batches, copies what is left, and the next batch starts the log anew. Writers meanwhile find
@@ -139,8 +141,8 @@ class FeedLock:
 
     def acquire(self, conn: Connection | None = None) -> None:
         """Take the lock, waiting for it; pair with release() on the same `conn`
-        (PostgreSQL's lock is that connection's: the check-in writer keeps one and holds
-        the lock across batches, realtime/ingest.py; SQLite's is this process's)."""
+        (PostgreSQL's lock is that connection's; SQLite's is this process's: the check-in
+        writer holds it across batches, ingest/order.py)."""
         self._thread_lock.acquire()
         try:
             if self._postgres:

@@ -66,7 +66,7 @@ class RateLimited(DomainError):
 
 
 class TooManyRequests(RateLimited):
-    """429 rate_limited past a rate limit (realtime/limits.py); `retry_after` is the whole
+    """429 rate_limited past a rate limit (ingest/limits.py); `retry_after` is the whole
     seconds until the window ends (the Retry-After header)."""
 
     def __init__(self, retry_after: int):

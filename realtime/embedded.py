@@ -43,7 +43,9 @@ def start_redis(directory: Path, port: int | None = None, *, persist: bool = Tru
         "--protected-mode", "yes", "--daemonize", "no",
         "--logfile", str(directory / "redis.log"), "--pidfile", str(directory / "redis.pid"),
     ]
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+    # A session of its own: a Ctrl-C in the terminal must not stop it before the processes
+    # that use it (`scanbook serve` stops it last).
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
     while not _answers(url):

@@ -23,15 +23,23 @@ def citizen_channel(citizen_id: int) -> str:
 
 
 # Check-ins travel as one message per committed batch, whatever its venues: the batch's
-# events in id order with the sequence check inside (`prev`: the newest id before the batch,
-# `last`: its own newest). Every hub takes this channel and hands each event to the feeds of
-# its venue. One message instead of one per venue plus a sequence message: a hub's cost is per
-# message (bench/README.md), and a batch of a busy minute spans every venue.
+# events in id order with each venue's sequence check inside, `venues`: [venue id, prev,
+# last] (`prev`: the venue's newest id before the batch, `last`: its newest in the batch). A
+# hub whose last seen id of a venue is not `prev` missed a batch of it (its writer died
+# between commit and publish, or could not reach Redis) and resyncs that venue's feeds from
+# the database first. Every hub takes this channel and hands each event to the feeds of its
+# venue: one message instead of one per venue, since a hub's cost is per message.
 CHECKINS = "sb:checkins"
 
 
-def checkin_batch(prev: int, events: list[dict]) -> tuple[str, dict]:
-    return CHECKINS, {"type": "checkins", "prev": prev, "last": events[-1]["id"],
+def checkin_batch(before: dict[int, int], events: list[dict]) -> tuple[str, dict]:
+    """The message of a committed batch: `before` maps each venue it wrote to to that
+    venue's newest id before it; `events` are in id order."""
+    last: dict[int, int] = {}
+    for event in events:
+        last[event["venue_id"]] = event["id"]
+    return CHECKINS, {"type": "checkins",
+                      "venues": [[venue, before[venue], newest] for venue, newest in last.items()],
                       "events": events}
 
 

@@ -7,7 +7,6 @@ import contextlib
 import gc
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -118,12 +117,7 @@ class Hub:
         self._connected = asyncio.Event()
         self.reconnects = 0
         self.gaps = 0
-        self.local_batches = 0  # check-in batches delivered by local_checkins
-        # (prev, last) of the batches local_checkins delivered whose Redis copies have not
-        # come yet, oldest first (copies come in publish order; one that never comes, its
-        # PUBLISH failed, is dropped when a later batch comes)
-        self._local: deque[tuple[int, int]] = deque(maxlen=256)
-        self._seq: dict[str, int] = {}  # feed -> the last id its sequence messages announced
+        self._last: dict[int, int] = {}  # venue id -> its newest check-in id seen
         # Every ACCESS message also goes here first (web: revoked citizen tokens leave the
         # token cache before the connections recheck); None after a reconnect, when some may
         # have been missed.
@@ -227,47 +221,25 @@ class Hub:
             sub.deliver(RECHECK)
         return len(targets)
 
-    def _sequence(self, feed: str, prev: int, last: int) -> None:
-        known = self._seq.get(feed)
-        self._seq[feed] = last
-        if known == prev:
-            return
-        # A batch of this feed was committed but never reached us (or we just reconnected and
-        # cannot tell): its connections catch up from the database before anything newer.
-        if known is not None:
-            self.gaps += 1
-            log.warning("%s feed gap (%s before %s); resyncing", feed, known, prev)
-        for sub in {s for channel, subs in self._subs.items() if channel.startswith(VENUE_PREFIX)
-                    for s in subs}:
-            sub.deliver(RESYNC)
-
     def _checkins(self, batch: dict) -> None:
-        """CHECKINS: a committed batch; each event to the feeds of its venue, in id order."""
-        local, prev, last = self._local, batch["prev"], batch["last"]
-        while local and local[0][1] < last:
-            local.popleft()  # delivered here, but its PUBLISH failed: no copy will come
-        if local and local[0] == (prev, last):
-            local.popleft()
-            return  # this process's writer wrote it, and local_checkins delivered it
-        if self._seq.get("checkin") != prev:
-            local.clear()  # a gap (or ids started again): what is left there is stale
-        self._sequence("checkin", prev, last)
+        """CHECKINS: a committed batch; each event to the feeds of its venue, in id order,
+        after a resync of any venue whose previous batch never reached us."""
+        last_seen = self._last
+        for venue_id, prev, last in batch["venues"]:
+            known = last_seen.get(venue_id)
+            last_seen[venue_id] = last
+            if known != prev and not (known is None and prev == 0):  # (0: its first batch)
+                self._resync_venue(venue_id, known, prev)
         self._fan_out(batch["events"])
 
-    def local_checkins(self, prev: int, events: list[dict]) -> bool:
-        """A batch this process's check-in writer has just committed (`prev`: the newest id
-        before it), to the feeds at once instead of after its round trip through Redis, when
-        it follows on from the last batch delivered. Otherwise a batch of another process
-        with lower ids may still be on its way: this one then comes through Redis after it,
-        as every batch did before (_checkins skips the copy of one delivered here). True
-        when delivered here."""
-        if not events or self._seq.get("checkin") != prev:
-            return False
-        self._seq["checkin"] = events[-1]["id"]
-        self._local.append((prev, events[-1]["id"]))
-        self.local_batches += 1
-        self._fan_out(events)
-        return True
+    def _resync_venue(self, venue_id: int, known: int | None, prev: int) -> None:
+        """A batch of this venue was committed but never reached us (or we just connected
+        and cannot tell): its feeds catch up from the database before anything newer."""
+        if known is not None:
+            self.gaps += 1
+            log.warning("venue %s feed gap (%s before %s); resyncing", venue_id, known, prev)
+        for sub in tuple(self._subs.get(VENUE_PREFIX + str(venue_id), ())):
+            sub.deliver(RESYNC)
 
     def deliver_local(self, channel: str, event: dict) -> None:
         """An event for this process's subscribers of `channel` only (not through Redis):
@@ -295,8 +267,7 @@ class Hub:
                     socket_connect_timeout=CONNECT_TIMEOUT,
                     health_check_interval=HEALTH_CHECK_SECONDS)
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-                self._seq.clear()  # whatever was published meanwhile, we did not see
-                self._local.clear()
+                self._last.clear()  # whatever was published meanwhile, we did not see
                 await self._pubsub.subscribe(CHECKINS, ACCESS, *self._subs.keys())
                 self._connected.set()
                 if not first:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ingest.limits import SCAN_BUCKET, SCAN_WINDOW
 from models import personal_codes, rotating
 from models.audit import my_traces, proxy_check
 from models.checkins import CheckinRequest, scanned_at
@@ -29,7 +30,6 @@ from models.stays import checkout_citizen, current_stay, my_visits
 from models.tables import Citizen, utcnow
 from models.timeutil import iso
 from realtime.events import checkout_messages
-from realtime.limits import SCAN_BUCKET, SCAN_WINDOW
 from web.api_photo import photo_url
 from web.auth import current_citizen, require
 from web.common import in_session, write_then_publish
@@ -126,7 +126,7 @@ async def check_in(state, citizen_id: int,
     """A signed-in citizen's scan: (the answer, 201 new | 200 the same check-in within 60 s).
     The one implementation behind the route above and the scan lane (web/lanes.py). Every
     scan counts against the citizen's rate limit once: in the check-in writer, with its
-    batch (realtime/limits.py), or here when it is refused before it gets there (429 first
+    batch (ingest/limits.py), or here when it is refused before it gets there (429 first
     when it is also over the limit)."""
     limit = state.settings.scan_rate_per_min
     try:

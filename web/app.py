@@ -22,12 +22,12 @@ from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from ingest.batcher import CheckinWriter, WriterUnavailable
 from models.db import describe_error, make_engine
 from models.errors import DomainError
 from models.settings import Settings, load_settings
 from realtime.connection import async_client, sync_client
 from realtime.hub import Hub
-from realtime.ingest import CheckinWriter, WriterUnavailable
 from realtime.occupancy import Occupancy
 from realtime.wallboard import Wallboard
 from web import (
@@ -100,8 +100,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.redis = sync_client(redis_url, socket_timeout=5, socket_connect_timeout=2)
     app.state.hub = Hub(redis_url)
     await app.state.hub.start()
-    app.state.writer = CheckinWriter(app.state.engine, redis_url,
-                                     on_batch=app.state.hub.local_checkins)
+    app.state.writer = CheckinWriter(app.state.engine, redis_url)
     await app.state.writer.start()
     app.state.tokens = TokenCache()
     app.state.sessions = SessionStore(async_client(redis_url, socket_timeout=5,

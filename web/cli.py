@@ -94,9 +94,22 @@ def banner(*, data_dir, base: str, public: str, redis_url: str, embedded: bool,
     return lines
 
 
+def _stop_child(name: str, proc: subprocess.Popen, seconds: float = 15) -> None:
+    """SIGTERM, wait up to `seconds`, then kill."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    print(f"  {name} stopped", flush=True)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Web (uvicorn), an RQ worker and — without REDIS_URL — the embedded Redis, in the
-    foreground; SIGTERM or Ctrl-C stops them all."""
+    foreground; SIGTERM or Ctrl-C stops the web process, then the worker, then Redis (the
+    children run in sessions of their own, so a Ctrl-C reaches this process alone)."""
     from realtime.embedded import start_redis, stop_redis
 
     settings = load_settings()
@@ -115,9 +128,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
          # Feed frames are small JSON; per-connection zlib state would double idle memory.
          "--ws-per-message-deflate", "false",
          "--timeout-graceful-shutdown", "5", "--no-access-log"],
-        env=env,
+        env=env, start_new_session=True,
     )
-    worker = subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], env=env)
+    worker = subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], env=env,
+                              start_new_session=True)
     base = public_url_for(args.host, args.port)
     for line in banner(data_dir=settings.data_dir, base=base, public=public,
                        redis_url=redis_url, embedded=redis_proc is not None,
@@ -143,17 +157,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     stopping, code = True, 1
             time.sleep(0.2)
     finally:
-        for proc in (web, worker):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in (web, worker):
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        # Web first (it finishes the scans it accepted), then the worker (its jobs need
+        # Redis), then Redis.
+        print("Scanbook stopping", flush=True)
+        _stop_child("web", web)
+        _stop_child("worker", worker)
         if redis_proc is not None:
             stop_redis(redis_proc)
-        print("Scanbook stopped")
+            print("  redis stopped", flush=True)
+        print("Scanbook stopped", flush=True)
     return code
 
 
@@ -250,6 +262,7 @@ def cmd_officials(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # not its plugin list every start
     parser = argparse.ArgumentParser(prog="scanbook")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run web, worker and (without REDIS_URL) Redis")

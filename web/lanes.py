@@ -5,11 +5,14 @@ full way (sessions, CSRF, security headers, exception handlers, the router).
   through stays alive with it: at 10,000 idle feeds Starlette's error, session and exception
   layers cost about 7 KB a connection. So the session cookie is decoded here (the same signer
   and format as SessionMiddleware), the cross-origin check runs (SecurityMiddleware's), then
-  the WebSocket route is matched here.
+  the WebSocket route is matched here (`route.matches`, as the router does). These two rely
+  on SessionMiddleware's cookie format and on BaseRoute.matches: pyproject pins Starlette to
+  the range tests/web/test_lanes.py checks them against.
 - **Bearer scans.** `POST /api/scan` with `Authorization: Bearer`, a Content-Length and no
   cookie: every visitor at every door, the hottest request there is. It runs the same
   `web.api_citizen.check_in` as the route; errors go through the app's own exception
-  handlers; the answer carries the same security headers. What it skips is the per-request
+  handlers (Starlette's ExceptionMiddleware, given the app's handlers); the answer carries the
+  same security headers. What it skips is the per-request
   machinery of five middleware layers, the router's matching and the Request/Response
   objects (bench/README.md: about a quarter of a scan's CPU). There is nothing for those
   layers to do on such a request: no session cookie to decode or to set (so no CSRF check:
@@ -27,7 +30,8 @@ from typing import Any
 import itsdangerous
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -59,6 +63,9 @@ class Lanes:
                                          public_url=settings.public_url)
         # Matched here rather than by the router, whose frames would also stay alive.
         self._ws_routes = [r for r in app.routes if isinstance(r, WebSocketRoute)]
+        # A scan's errors: the app's own handlers, picked as the full stack picks them.
+        self._scan_errors = ExceptionMiddleware(self._scan_app,
+                                                handlers=app.exception_handlers)
         self._headers: dict[bytes, list[tuple[bytes, bytes]]] = {}  # host → security headers
 
     def __getattr__(self, name: str) -> Any:
@@ -81,8 +88,20 @@ class Lanes:
     # --- bearer scans ---------------------------------------------------------------------
 
     async def _scan(self, scope: Any, receive: Any, send: Any, token: str, host: bytes) -> None:
-        state = self.app.state
         scope["app"] = self.app  # for an exception handler's Request
+        scope["scanbook.token"] = token
+        security_headers = self._security_headers(host)
+
+        async def send_secured(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *security_headers]
+            await send(message)
+
+        await self._scan_errors(scope, receive, send_secured)
+
+    async def _scan_app(self, scope: Any, receive: Any, send: Any) -> None:
+        state = self.app.state
+        token = scope["scanbook.token"]
 
         async def body() -> bytes:
             chunks = []
@@ -94,29 +113,15 @@ class Lanes:
                 if not message.get("more_body", False):
                     return b"".join(chunks)
 
+        principal = required(await principal_for_token(state, token), "citizen")
         try:
-            principal = required(await principal_for_token(state, token), "citizen")
             answer, status = await check_in(state, principal.citizen_id, body)
-            content = orjson.dumps(answer)
-            headers = [_JSON, (b"content-length", str(len(content)).encode())]
         except ClientDisconnect:
             return  # nobody to answer; the check-in, if written, stands (as on the full stack)
-        except Exception as exc:
-            response = await self._handle(scope, receive, exc)
-            status, content, headers = response.status_code, response.body, response.raw_headers
+        content = orjson.dumps(answer)
         await send({"type": "http.response.start", "status": status,
-                    "headers": [*headers, *self._security_headers(host)]})
+                    "headers": [_JSON, (b"content-length", str(len(content)).encode())]})
         await send({"type": "http.response.body", "body": content})
-
-    async def _handle(self, scope: Any, receive: Any, exc: Exception) -> Any:
-        """The app's exception handler for `exc` (the nearest class in its MRO), as
-        Starlette's ExceptionMiddleware and ServerErrorMiddleware would pick it."""
-        handlers = self.app.exception_handlers
-        for cls in type(exc).__mro__:
-            handler = handlers.get(cls)
-            if handler is not None:
-                return await handler(Request(scope, receive), exc)
-        raise exc  # pragma: no cover - `Exception` has a handler
 
     def _security_headers(self, host: bytes) -> list[tuple[bytes, bytes]]:
         headers = self._headers.get(host)

@@ -23,8 +23,6 @@ from web.responses import JSON
 _HUB = Gauge("scanbook_hub_connections", "WebSocket connections subscribed in this process")
 _BATCHES = Gauge("scanbook_checkin_batches", "Check-in batches committed by this process")
 _ROWS = Gauge("scanbook_checkins_written", "Check-ins written by this process")
-_LOCAL = Gauge("scanbook_feed_local_batches",
-               "Check-in batches this process's feeds got from its own writer, not via Redis")
 _GAPS = Gauge("scanbook_feed_gaps",
               "Feed batches this process missed and resynced from the database")
 _LOOP_STALLS = Gauge("scanbook_loop_stalls",
@@ -145,7 +143,6 @@ async def metrics(request: Request) -> Response:
     _HUB.set(state.hub.connections)
     _BATCHES.set(state.writer.batches)
     _ROWS.set(state.writer.rows)
-    _LOCAL.set(state.hub.local_batches)
     _GAPS.set(state.hub.gaps)
     _WRITER_RESTARTS.set(state.writer.restarts)
     _LOOP_STALLS.set(state.watchdog.stalls)

@@ -5,9 +5,9 @@
 
 `hit` counts one request of `ident` in the bucket's current window and raises `TooManyRequests`
 (the contract's 429 `rate_limited`, with `Retry-After`) past `limit`: one script call
-(realtime/limits.py: the keys, the script, failing open), one round trip shared by the hits
+(ingest/limits.py: the keys, the script, failing open), one round trip shared by the hits
 that arrive together. A limit of 0 or less turns the bucket off. A scan that reaches the
-check-in writer is counted there, with its batch (realtime/limits.py's ScanCounter); only the
+check-in writer is counted there, with its batch (ingest/limits.py's ScanCounter); only the
 scans refused before that are counted here (web/api_citizen.py).
 """
 
@@ -24,9 +24,9 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ingest.limits import COUNT_SCRIPT, TIMEOUT, Backoff, verdict, window_key
 from models.errors import TooManyRequests
 from realtime.connection import async_client, is_sentinel_url
-from realtime.limits import COUNT_SCRIPT, TIMEOUT, Backoff, verdict, window_key
 from web.responses import error
 
 # Connections a process keeps for limit checks: each check holds one for a single round trip.
@@ -37,7 +37,7 @@ __all__ = ["RateLimiter", "TooManyRequests", "connect", "rate_limited_handler"]
 
 def connect(url: str) -> aioredis.Redis:
     """An async client for limit checks: short timeouts, no retries, a bounded pool. (Not on
-    a scan's path any more: the check-in writer counts the scans, realtime/limits.py.)"""
+    a scan's path any more: the check-in writer counts the scans, ingest/limits.py.)"""
     options = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT,
                "retry": Retry(NoBackoff(), 0)}
     if is_sentinel_url(url):

@@ -82,11 +82,13 @@ class Registrar(threading.Thread):
     reordering) as an error."""
 
     def __init__(self, ws_urls: list[str], venue_id: int | None, headers: dict, name: str,
-                 *, path: str | None = None, kind: str = "checkin"):
+                 *, path: str | None = None, kind: str = "checkin",
+                 hop: float | None = None):
         super().__init__(daemon=True, name=name)
         self.ws_urls = ws_urls
         self.path = path or f"/ws/venues/{venue_id}/feed"
         self.kind = kind  # the numbered events to collect
+        self.hop = hop  # leave and resume on the next URL every `hop` seconds
         self.headers = headers
         self.seen: list[int] = []
         self.errors: list[str] = []
@@ -127,7 +129,8 @@ class Registrar(threading.Thread):
                 time.sleep(0.1)
 
     def _read(self, ws) -> None:
-        while not self._halt.is_set():
+        leave = None if self.hop is None else time.monotonic() + self.hop
+        while not self._halt.is_set() and (leave is None or time.monotonic() < leave):
             try:
                 event = orjson.loads(ws.recv(timeout=0.25))
             except TimeoutError:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import uuid
 
+from ingest.limits import ScanCounter
 from models.checkins import CheckinRequest
 from realtime.connection import KeptConnection, sync_client
 from realtime.embedded import start_redis, stop_redis
 from realtime.events import publish
-from realtime.limits import ScanCounter
 from tests.servers import free_port
 
 

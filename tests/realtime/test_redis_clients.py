@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 
+from ingest.limits import TIMEOUT as LIMIT_TIMEOUT
+from ingest.limits import connect_sync
+from ingest.process import PUBLISH_TIMEOUT, publish_client
 from realtime import hub as hub_module
-from realtime.ingest import PUBLISH_TIMEOUT, publish_client
-from realtime.limits import TIMEOUT as LIMIT_TIMEOUT
-from realtime.limits import connect_sync
 from web.ratelimit import connect as connect_limiter
 from workers.context import JOB_REDIS_TIMEOUT, resources
 

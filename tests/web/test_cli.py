@@ -19,7 +19,7 @@ from models.idnumber import make_id_number
 from tests.servers import ROOT, free_port
 
 
-def _serve(data_dir: Path, port: int, *, public_url: bool = True
+def _serve(data_dir: Path, port: int, *, public_url: bool = True, new_session: bool = False
            ) -> tuple[subprocess.Popen, list[str]]:
     dropped = ("REDIS_URL", "DATABASE_URL", "SCANBOOK_ADMIN_TOKEN", "SCANBOOK_SECRET",
                *(() if public_url else ("SCANBOOK_PUBLIC_URL",)))
@@ -28,7 +28,7 @@ def _serve(data_dir: Path, port: int, *, public_url: bool = True
     env["SCANBOOK_ENV"] = "development"
     proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, start_new_session=new_session)
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")),
                      daemon=True).start()
@@ -112,3 +112,40 @@ def test_qr_codes_follow_the_port_and_the_banner_warns_of_loopback(tmp_path):
         assert "WARNING: QR codes and posters point at" in banner and "loopback" in banner
     finally:
         _stop(proc)
+
+
+def test_ctrl_c_stops_web_then_worker_then_redis_without_a_traceback(tmp_path):
+    data, port = tmp_path / "var", free_port()
+    proc, lines = _serve(data, port, new_session=True)
+    children = {}
+    for child in psutil.Process(proc.pid).children():
+        cmd = " ".join(child.cmdline())
+        name = ("redis" if "redis-server" in cmd else "web" if "uvicorn" in cmd
+                else "worker" if "worker" in cmd else None)
+        if name:
+            children[name] = child
+    assert set(children) == {"web", "worker", "redis"}, children
+    gone: dict[str, float] = {}
+
+    def watch() -> None:
+        while len(gone) < len(children) and proc.poll() is None:
+            for name, child in children.items():
+                if name not in gone and (not child.is_running()
+                                         or child.status() == psutil.STATUS_ZOMBIE):
+                    gone[name] = time.monotonic()
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the foreground group
+    assert proc.wait(60) == 0
+    watcher.join(5)
+    time.sleep(0.2)  # the reader thread's last lines
+    output = "".join(lines)
+    assert "Scanbook is running" in output
+    assert "Traceback" not in output, output
+    assert "setup plugin" not in output, output
+    order = [line.strip() for line in lines if line.strip() in
+             ("web stopped", "worker stopped", "redis stopped")]
+    assert order == ["web stopped", "worker stopped", "redis stopped"], output
+    assert gone["web"] < gone["worker"] < gone["redis"], gone

@@ -111,3 +111,55 @@ def test_which_requests_take_the_lane():
     assert _scan_lane([(b"authorization", b"Basic eDp5"), length]) is None
     assert _scan_lane([(b"authorization", b"Bearer  "), length]) is None
     assert _scan_lane([length]) is None
+
+
+# What the WebSocket lane takes from Starlette without going through it: pyproject pins
+# Starlette to the range these two tests pass on.
+
+def test_the_lane_reads_a_session_cookie_exactly_as_session_middleware_wrote_it():
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.sessions import SessionMiddleware
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from web.common import SESSION_COOKIE, SESSION_MAX_AGE
+
+    settings = load_settings()
+    session = {"citizen_id": 5, "csrf": "tök", "official": True, "n": [1, 2]}
+
+    async def set_session(request):
+        request.session.update(session)
+        return PlainTextResponse("ok")
+
+    writer = Starlette(routes=[Route("/", set_session)], middleware=[Middleware(
+        SessionMiddleware, secret_key=settings.secret, session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE)])
+    with TestClient(writer) as http:
+        cookie = http.get("/").cookies[SESSION_COOKIE]
+    lanes = create_app(settings)
+
+    def read(value: str) -> dict:
+        return lanes._session({"headers": [(b"cookie", f"a=b; {value}".encode())]})
+
+    assert read(f"{SESSION_COOKIE}={cookie}") == session
+    assert read(f"{SESSION_COOKIE}={cookie[:-2]}xx") == {}  # a forged signature
+    assert read(f"{SESSION_COOKIE}=") == {} and read("other=1") == {}
+
+
+def test_websocket_routes_match_as_the_lane_expects():
+    from starlette.routing import Match
+
+    lanes = create_app(load_settings())
+    by_path = {route.path: route for route in lanes._ws_routes}
+    assert set(by_path) == {"/ws/venues/{id:int}/feed", "/ws/me", "/ws/wallboard"}
+
+    def match(path: str):
+        scope = {"type": "websocket", "path": path, "root_path": "", "headers": []}
+        return by_path["/ws/venues/{id:int}/feed"].matches(scope)
+
+    found, child = match("/ws/venues/42/feed")
+    assert found is Match.FULL and child["path_params"] == {"id": 42}
+    assert child["endpoint"] is by_path["/ws/venues/{id:int}/feed"].endpoint
+    assert match("/ws/venues/x/feed")[0] is Match.NONE
+    assert match("/ws/venues/99999999999/feed")[0] is Match.NONE  # past a 32-bit id

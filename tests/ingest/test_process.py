@@ -16,15 +16,15 @@ import time
 
 import pytest
 
+from ingest import process
+from ingest import writer as ingest_writer
+from ingest.batcher import CheckinWriter, WriterUnavailable
+from ingest.publisher import PUBLISH_REPLY_SECONDS
+from ingest.wire import is_unavailable
 from models.checkins import CheckinRequest
 from models.db import CHECKIN_LOCK, FeedLock
 from realtime.connection import KeptConnection, sync_client
 from realtime.events import CHECKINS, decode
-from realtime.ingest import (
-    PUBLISH_REPLY_SECONDS,
-    CheckinWriter,
-    WriterUnavailable,
-)
 
 HOLD = 1.0  # seconds another connection holds SQLite's write lock
 
@@ -38,14 +38,15 @@ def _hold_write_lock(path: str, seconds: float, held: threading.Event) -> None:
     conn.close()
 
 
-def _try_lock(lock: FeedLock, conn) -> bool:
-    """Take and release `lock` if it is free right now (PostgreSQL: pg_try_advisory_lock;
-    SQLite: a non-blocking flock on the lock file)."""
+def _try_lock(lock: FeedLock, conn, venue_id: int) -> bool:
+    """Take and release the venue's feed order if it is free right now (PostgreSQL: its
+    advisory lock; SQLite: a non-blocking flock on the one lock file)."""
     if conn.dialect.name == "postgresql":
         conn.rollback()
-        taken = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({lock.key}, 0)").scalar()
+        key = f"{CHECKIN_LOCK}, {venue_id}"
+        taken = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({key})").scalar()
         if taken:
-            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({lock.key}, 0)")
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
         conn.rollback()
         return bool(taken)
     import fcntl
@@ -60,13 +61,13 @@ def _try_lock(lock: FeedLock, conn) -> bool:
 
 
 @contextlib.contextmanager
-def _another_writer(engine):
-    """free(): is the feed lock free, as another web process's writer would find it (it
-    takes the lock and lets it go again)? PostgreSQL: on a connection of its own."""
+def _another_writer(engine, venue_id: int):
+    """free(): is the venue's feed order free, as another web process's writer would find it
+    (it takes it and lets it go again)? PostgreSQL: on a connection of its own."""
     lock = FeedLock(engine, CHECKIN_LOCK)
     with engine.connect() as conn:
         def free() -> bool:
-            return _try_lock(lock, conn)
+            return _try_lock(lock, conn, venue_id)
         yield free
 
 
@@ -127,7 +128,7 @@ PAUSE_MS = 800
 
 def test_a_late_publish_reply_holds_up_no_batch_and_keeps_the_order(engine, people,
                                                                      venue_with_logbook):
-    _owner, _venue, book = venue_with_logbook
+    _owner, venue, book = venue_with_logbook
     visitors = [people.make(name)["id"] for name in ("吴十", "郑一", "王二")]
     redis_client = sync_client(os.environ["REDIS_URL"])
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
@@ -161,7 +162,7 @@ def test_a_late_publish_reply_holds_up_no_batch_and_keeps_the_order(engine, peop
             await writer.stop()
 
     try:
-        with _another_writer(engine) as lock_free:
+        with _another_writer(engine, venue["id"]) as lock_free:
             first, second, answered, locked_meanwhile, freed = asyncio.run(run(lock_free))
         batches = []
         deadline = time.monotonic() + 10
@@ -182,25 +183,26 @@ def test_a_late_publish_reply_holds_up_no_batch_and_keeps_the_order(engine, peop
     # Every batch reached Redis, in id order, each following on from the one before.
     assert [b["events"][0]["id"] for b in batches[1:]] == [first.checkin["id"],
                                                           second.checkin["id"]]
-    assert [b["prev"] for b in batches[1:]] == [b["last"] for b in batches[:-1]]
+    # [venue, prev, last]: each batch follows on from the one before at the venue.
+    assert [b["venues"][0][1] for b in batches[1:]] == [b["venues"][0][2]
+                                                        for b in batches[:-1]]
+    assert {b["venues"][0][0] for b in batches} == {venue["id"]}
 
 
 def test_a_publish_redis_never_answers_is_given_up_and_the_lock_let_go(
         engine, people, venue_with_logbook, monkeypatch, caplog):
-    from realtime import ingest
-
-    _owner, _venue, book = venue_with_logbook
-    monkeypatch.setattr(ingest, "PUBLISH_REPLY_SECONDS", 0.3)
+    _owner, venue, book = venue_with_logbook
+    monkeypatch.setattr(process, "PUBLISH_REPLY_SECONDS", 0.3)
     client = KeptConnection(sync_client(os.environ["REDIS_URL"], socket_timeout=5))
-    writer = ingest.BatchWriter(engine, client)
+    writer = ingest_writer.BatchWriter(engine, client)
     ours, theirs = socket.socketpair()  # the web process's end stays open, and quiet
     admin = sync_client(os.environ["REDIS_URL"])
     waiting: dict = {}
     waiter = threading.Thread(
-        target=lambda: waiting.setdefault("message", ingest._next_message(writer, ours)))
+        target=lambda: waiting.setdefault("message", process._next_message(writer, ours)))
     stack = contextlib.ExitStack()
     try:
-        lock_free = stack.enter_context(_another_writer(engine))
+        lock_free = stack.enter_context(_another_writer(engine, venue["id"]))
         admin.execute_command("CLIENT", "PAUSE", 3000, "WRITE")
         started = time.monotonic()
         with caplog.at_level(logging.WARNING, logger="scanbook.ingest"):
@@ -239,12 +241,10 @@ def test_postgres_writer_keeps_its_connection_and_survives_losing_it(
         pytest.skip("PostgreSQL's writer keeps a pooled connection (SQLite's is its file)")
     from sqlalchemy import text
 
-    from realtime import ingest
-
     _owner, _venue, book = venue_with_logbook
-    monkeypatch.setattr(ingest, "KEEP_IDLE_SECONDS", 0.3)
+    monkeypatch.setattr(ingest_writer, "KEEP_IDLE_SECONDS", 0.3)
     client = KeptConnection(sync_client(os.environ["REDIS_URL"]))
-    writer = ingest.BatchWriter(engine, client)
+    writer = ingest_writer.BatchWriter(engine, client)
     visitors = [people.make(name)["id"] for name in ("褚一", "卫二", "蒋三", "沈四")]
 
     def scan(i: int):
@@ -283,7 +283,7 @@ def test_postgres_writer_keeps_its_connection_and_survives_losing_it(
         writer.close()
         client.close()
     assert kept
-    assert ingest._unavailable(failed.value), repr(failed.value)
+    assert is_unavailable(failed.value), repr(failed.value)
     assert second != first
     assert after_idle.created and third != second
 
@@ -350,15 +350,13 @@ def test_metrics_count_the_writers_batches_and_restarts(client, people, venue_wi
 def test_a_slow_batch_is_logged_with_where_its_time_went(engine, redis_client, people,
                                                          venue_with_logbook, monkeypatch,
                                                          caplog):
-    from realtime import ingest
-
     _owner, _venue, book = venue_with_logbook
-    writer = ingest.BatchWriter(engine, redis_client)
+    writer = ingest_writer.BatchWriter(engine, redis_client)
     try:
-        monkeypatch.setattr(ingest, "SLOW_BATCH_SECONDS", 10.0)
+        monkeypatch.setattr(ingest_writer, "SLOW_BATCH_SECONDS", 10.0)
         writer.write([CheckinRequest(citizen_id=people.make("周八")["id"], code=book["token"])])
         assert not [r for r in caplog.records if "slow check-in batch" in r.message]
-        monkeypatch.setattr(ingest, "SLOW_BATCH_SECONDS", 0.0)  # every batch is slow now
+        monkeypatch.setattr(ingest_writer, "SLOW_BATCH_SECONDS", 0.0)  # every batch is slow now
         with caplog.at_level(logging.WARNING, logger="scanbook.ingest"):
             results = writer.write([CheckinRequest(citizen_id=people.make("郑九")["id"],
                                                    code=book["token"])])

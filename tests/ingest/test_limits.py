@@ -1,4 +1,4 @@
-"""The check-in writer's rate-limit counter (realtime/limits.py): a batch's scans counted in
+"""The check-in writer's rate-limit counter (ingest/limits.py): a batch's scans counted in
 one script call against a real Redis, refusals with the seconds left in the window, scans
 without a limit left alone, and failing open at once when Redis is away."""
 
@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 import time
 
+from ingest.limits import PREFIX, SCAN_BUCKET, SCAN_WINDOW, ScanCounter, connect_sync
 from models.checkins import CheckinRequest
 from models.errors import TooManyRequests
 from realtime.connection import sync_client
-from realtime.limits import PREFIX, SCAN_BUCKET, SCAN_WINDOW, ScanCounter, connect_sync
 from tests.servers import free_port
 
 

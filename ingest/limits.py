@@ -5,7 +5,7 @@ expiring after its window. Two clients count in the same keys:
 
 - the web processes' `RateLimiter` (web/ratelimit.py), for OTP, 他人代查 and scans refused
   before they reach the check-in writer;
-- the check-in writer (realtime/ingest.py), which counts every scan of a batch in one call
+- the check-in writer (ingest/writer.py), which counts every scan of a batch in one call
   (`ScanCounter`): sent before the batch's look-ups, its reply read after them, so the round
   trip costs a batch nothing and the web process nothing at all.
 
