@@ -29,6 +29,7 @@ from models.tables import Citizen, Logbook, Venue
 from web import i18n
 from web.auth import Principal, Unauthenticated, authenticate, forget_principal, start_session
 from web.common import in_session
+from web.responses import JSON
 from web.sessions import SESSION_ID_KEY
 
 _HERE = Path(__file__).parent
@@ -348,9 +349,39 @@ async def household_page(request: Request) -> Response:
     return await _citizen_page(request, "household.html")
 
 
+async def offline_scan_page(request: Request) -> Response:
+    """GET /offline/scan: the scan page the service worker keeps for a phone without signal
+    (it answers /s/{code} with it when the page cannot be fetched)."""
+    principal = await authenticate(request)
+    return render(request, "scan_offline.html", {}, principal=principal)
+
+
+_SW = _HERE / "static" / "sw.js"
+MANIFEST = {
+    "name": "扫码登记 Scanbook", "short_name": "扫码登记", "start_url": "/", "scope": "/",
+    "display": "standalone", "background_color": "#ffffff", "theme_color": "#0b57d0",
+    "lang": "zh-CN", "icons": [{"src": "/static/icon.svg", "sizes": "any",
+                                "type": "image/svg+xml", "purpose": "any"}],
+}
+
+
+async def service_worker(request: Request) -> Response:
+    """GET /sw.js: the service worker, from the site's root so that its scope is "/"."""
+    return Response(_SW.read_bytes(), media_type="text/javascript",
+                    headers={"Cache-Control": "no-cache"})
+
+
+async def manifest(request: Request) -> Response:
+    """GET /manifest.webmanifest: the phone pages are installable."""
+    return JSON(MANIFEST, media_type="application/manifest+json")
+
+
 routes = [
     Route("/", home, methods=["GET"]),
     Route("/me/household", household_page, methods=["GET"]),
+    Route("/offline/scan", offline_scan_page, methods=["GET"]),
+    Route("/sw.js", service_worker, methods=["GET"]),
+    Route("/manifest.webmanifest", manifest, methods=["GET"]),
     Route("/me/visits", visits_page, methods=["GET"]),
     Route("/me/code", code_page, methods=["GET"]),
     Route("/login", login_page, methods=["GET"]),

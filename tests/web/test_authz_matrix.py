@@ -273,6 +273,9 @@ ROWS = [
     Row("GET", "/me/visits", {**citizens(200), "anonymous": 303}),
     Row("GET", "/me/code", {**citizens(200), "anonymous": 303}),
     Row("GET", "/me/household", {**citizens(200), "anonymous": 303}),
+    Row("GET", "/offline/scan", public(200)),
+    Row("GET", "/sw.js", public(200)),
+    Row("GET", "/manifest.webmanifest", public(200)),
     Row("GET", "/venues/{venue}", {**registrars(200), "anonymous": 303}),
     Row("GET", "/logbooks/{logbook}/display", {**registrars(200), "anonymous": 303}),
     # --- the officials' console and the wallboard: signed out → sign in, citizens → 403 page
