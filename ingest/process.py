@@ -165,7 +165,7 @@ def _checkpoints(engine: Engine, stop: threading.Event) -> None:
 
 def _next_message(writer: BatchWriter, sock: socket.socket) -> bytes | None:
     """The next batch from the web process. While waiting for it, read the replies to the
-    PUBLISHes sent and let the feed lock go once they are all in (BatchWriter.settle); a
+    PUBLISHes sent and let the venues go once they are all in (BatchWriter.settle); a
     batch that comes first is written straight away, the lock still held."""
     while writer.holding:
         fd = writer.publisher.fileno()

@@ -101,7 +101,7 @@ def publish(client: redis.Redis, items: Iterable[tuple[str, dict]], *, attempts:
 
     The database already holds every event (it is the source of truth), so a failure here
     loses nothing: subscribers whose Redis connection broke resync from the database when it
-    comes back. A few quick retries cover a blip without holding the feed lock for long.
+    comes back. A few quick retries cover a blip without holding a feed lock for long.
     """
     items = list(items)
     if not items:
