@@ -688,7 +688,10 @@ OPERATIONS = [
     _op("GET", "/sw.js", "The service worker (scope /): the phone pages open offline",
         tag="pages", auth=OPTIONAL, ok={200: _media("script", "text/javascript")}),
     _op("GET", "/manifest.webmanifest", "The web app manifest (installable phone pages)",
-        tag="pages", auth=OPTIONAL, ok={200: _media("manifest", "application/manifest+json")}),
+        tag="pages", auth=OPTIONAL,
+        ok={200: {"description": "manifest", "content": {"application/manifest+json": {
+            "schema": _obj({"name": STR, "short_name": STR, "start_url": STR, "scope": STR,
+                            "display": STR, "icons": {"type": "array"}})}}}}),
     _op("GET", "/me/household", "My household: dependants to check in with me", tag="pages",
         auth=OPTIONAL, ok={200: _media("page", HTML), 303: _redirect("sign in first"),
                            403: _page_error("officials have no household")}),
