@@ -3,14 +3,11 @@ plaintext column gone (and no page of the table keeps it), references intact, an
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from sqlalchemy.engine import make_url
 
 from models.crypto import decrypt_id, id_lookup
 from models.db import make_engine
@@ -27,22 +24,6 @@ _citizen = sa.table("citizen", sa.column("id", sa.Integer()), sa.column("name", 
                     sa.column("created_at", UTCDateTime()))
 
 
-@pytest.fixture
-def url(engine, tmp_path) -> Iterator[str]:
-    """An empty database of the suite's kind: a SQLite file, or a PostgreSQL database made
-    beside the suite's own (and dropped after)."""
-    if engine.dialect.name != "postgresql":
-        yield f"sqlite:///{tmp_path / 'mig.db'}"
-        return
-    name = f"{engine.url.database}_mig0004"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield make_url(os.environ["DATABASE_URL"]).set(database=name).render_as_string(
-        hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _number(i: int) -> str:

@@ -4,14 +4,10 @@ number masked, the plaintext column gone (and no page of the table keeps it), an
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from datetime import date, timedelta
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
-from sqlalchemy.engine import make_url
 
 from models.crypto import decrypt_json
 from models.db import make_engine
@@ -32,21 +28,6 @@ _change = sa.table("statuschange", sa.column("batch_id", sa.Integer()),
                    sa.column("at", UTCDateTime()))
 
 
-@pytest.fixture
-def url(engine, tmp_path) -> Iterator[str]:
-    """An empty database of the suite's kind (see test_0004_encrypt_ids)."""
-    if engine.dialect.name != "postgresql":
-        yield f"sqlite:///{tmp_path / 'mig.db'}"
-        return
-    name = f"{engine.url.database}_mig0005"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield make_url(os.environ["DATABASE_URL"]).set(database=name).render_as_string(
-        hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _number(i: int) -> str:

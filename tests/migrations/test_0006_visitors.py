@@ -3,14 +3,11 @@ and 0007 (registrar invitations) on a database with check-ins written at 0005, a
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from models.crypto import encrypt_id, id_lookup
@@ -24,21 +21,6 @@ _checkin_cols = ("venue_id", "logbook_id", "citizen_id", "helper_id", "via", "st
                  "popup_kind", "alert", "minor", "name_masked", "id_masked", "at")
 
 
-@pytest.fixture
-def url(engine, tmp_path) -> Iterator[str]:
-    """An empty database of the suite's kind (see test_0004_encrypt_ids)."""
-    if engine.dialect.name != "postgresql":
-        yield f"sqlite:///{tmp_path / 'mig.db'}"
-        return
-    name = f"{engine.url.database}_mig0006"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield make_url(os.environ["DATABASE_URL"]).set(database=name).render_as_string(
-        hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _seed_at_0005(eng) -> None:

@@ -5,13 +5,9 @@ official. Downgrade and upgrade again keep every row."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
 from models.audit import Actor, audit_public, record
@@ -25,21 +21,6 @@ _audit = sa.table("audit", sa.column("id", sa.Integer()), sa.column("actor", sa.
                   sa.column("detail", sa.JSON()), sa.column("at", UTCDateTime()))
 
 
-@pytest.fixture
-def url(engine, tmp_path) -> Iterator[str]:
-    """An empty database of the suite's kind (see test_0004_encrypt_ids)."""
-    if engine.dialect.name != "postgresql":
-        yield f"sqlite:///{tmp_path / 'mig.db'}"
-        return
-    name = f"{engine.url.database}_mig0010"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield make_url(os.environ["DATABASE_URL"]).set(database=name).render_as_string(
-        hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_old_audit_rows_keep_their_meaning(url):
