@@ -4,9 +4,12 @@ database (DATABASE_URL, else SQLite) migrated by Alembic, the app with its lifes
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -98,6 +101,15 @@ def app():
 @pytest.fixture
 def client(app):
     with TestClient(app) as c:
+        yield c
+
+
+@contextmanager
+def client_with(**overrides) -> Iterator[TestClient]:
+    """The app with some settings changed (a tighter rate limit, say), lifespan running."""
+    from web.app import create_app
+
+    with TestClient(create_app(dataclasses.replace(load_settings(), **overrides))) as c:
         yield c
 
 

@@ -6,13 +6,11 @@ the answers compared: status, body, and every header but the ones that vary per 
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from starlette.testclient import TestClient
 
 from models.settings import load_settings
-from tests.conftest import ADMIN, People
+from tests.conftest import ADMIN, People, client_with
 from web.app import create_app
 from web.lanes import _scan_lane
 
@@ -82,8 +80,7 @@ def test_lane_answers_a_deleted_logbook_like_the_route(client, people, venue_wit
 
 @pytest.fixture
 def tight_client():
-    settings = dataclasses.replace(load_settings(), scan_rate_per_min=2)
-    with TestClient(create_app(settings)) as c:
+    with client_with(scan_rate_per_min=2) as c:
         yield c
 
 

@@ -5,18 +5,14 @@ same answer whether the name or the number was wrong. Rate limited and audited."
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from starlette.testclient import TestClient
 
 from models.idnumber import make_id_number
-from models.settings import load_settings
 from models.tables import Checkin, Citizen, Visitor
-from tests.conftest import ADMIN, People
-from web.app import create_app
+from tests.conftest import ADMIN, People, client_with
 
 UNREGISTERED = make_id_number("110105", date(1950, 6, 1), 77)
 
@@ -184,8 +180,7 @@ def test_only_the_venues_registrars_may_check_in(client, people, venue_with_logb
 
 @pytest.fixture
 def tight_client():
-    settings = dataclasses.replace(load_settings(), proxy_checkin_rate_per_min=3)
-    with TestClient(create_app(settings)) as c:
+    with client_with(proxy_checkin_rate_per_min=3) as c:
         yield c
 
 

@@ -4,25 +4,20 @@ window, and failing open when Redis is away."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import time
 
 import pytest
-from starlette.testclient import TestClient
 
-from models.settings import load_settings
-from tests.conftest import People
+from tests.conftest import People, client_with
 from tests.servers import free_port
-from web.app import create_app
 from web.ratelimit import RateLimiter, TooManyRequests, connect
 
 
 @pytest.fixture
 def tight_client():
-    settings = dataclasses.replace(load_settings(), scan_rate_per_min=3,
-                                   proxy_check_rate_per_min=2)
-    with TestClient(create_app(settings)) as c:
+    with client_with(scan_rate_per_min=3,
+                     proxy_check_rate_per_min=2) as c:
         yield c
 
 

@@ -4,14 +4,9 @@ green, the owner removes, a co-registrar leaves; invites are rate limited and au
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
-from starlette.testclient import TestClient
 
-from models.settings import load_settings
-from tests.conftest import ADMIN, People, add_co_registrar
-from web.app import create_app
+from tests.conftest import ADMIN, People, add_co_registrar, client_with
 
 
 def _invite(client, owner, venue, citizen_id):
@@ -181,8 +176,7 @@ def test_every_step_is_audited(client, people, venue_with_logbook):
 
 @pytest.fixture
 def tight_client():
-    settings = dataclasses.replace(load_settings(), invite_rate_per_hour=3)
-    with TestClient(create_app(settings)) as c:
+    with client_with(invite_rate_per_hour=3) as c:
         yield c
 
 
