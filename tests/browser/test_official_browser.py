@@ -24,6 +24,9 @@ TOKEN = ADMIN["Authorization"].split(" ", 1)[1]
 def console(new_page, server, path="/admin", token=TOKEN, **options):
     page = new_page(**{**DESK, **options})
     sign_in(page, server.url, token, path)
+    # A page module attaches its listeners after a top-level await: wait until it says so.
+    page.wait_for_function("""() => !document.querySelector('script[src^="/static/official/"]')
+                                  || document.documentElement.dataset.ready === 'true'""")
     return page
 
 

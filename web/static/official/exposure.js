@@ -69,3 +69,5 @@ form.addEventListener("submit", async (event) => {
     button.disabled = false;
   }
 });
+
+kit.ready();

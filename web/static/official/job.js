@@ -50,6 +50,8 @@ async function undo() {
   }
 }
 
+kit.ready(); // the undo button is wired once the job has finished
+
 try {
   const state = await watchJob(config.job_id, (s) => renderJob(s, config.job_id,
                                                     { rows: config.kind === "status_changes" }));

@@ -10,6 +10,13 @@ const POLL_MS = [300, 500, 800, 1200, 2000]; // job polling backs off to every 2
 
 export { el, t };
 
+// A page module calls ready() once its listeners are attached: a file chosen or a button
+// pressed before then would otherwise do nothing (the module loads kit.js with a top-level
+// await, after the page's load event). Tests wait for <html data-ready>.
+export function ready() {
+  document.documentElement.dataset.ready = "true";
+}
+
 // ---- the API --------------------------------------------------------------------------------
 
 export class ApiError extends Error {
@@ -181,3 +188,6 @@ export function when(iso) {
   return typeof iso === "string" ? iso.slice(0, 19).replace("T", " ") : "";
 }
 
+
+// Pages whose only module is this file are ready as soon as it has run.
+if (document.querySelector('script[type="module"][src^="/static/official/kit.js"]')) ready();

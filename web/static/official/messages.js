@@ -46,3 +46,5 @@ for (const card of document.querySelectorAll(".message-card")) {
     }
   });
 }
+
+kit.ready();

@@ -31,3 +31,5 @@ $("notice-form").addEventListener("submit", async (event) => {
     button.disabled = false;
   }
 });
+
+kit.ready();

@@ -78,3 +78,5 @@ form.addEventListener("submit", async (event) => {
     button.disabled = false;
   }
 });
+
+kit.ready();

@@ -128,7 +128,7 @@ function showPreview() {
   $("preview").hidden = false;
 }
 
-fileInput.addEventListener("change", async () => {
+async function readFile() {
   $("parse-error").hidden = true;
   $("preview").hidden = true;
   $("row-results").hidden = true;
@@ -145,7 +145,10 @@ fileInput.addEventListener("change", async () => {
   parsed = { rows, name: file.name };
   showPreview();
   submit.disabled = false;
-});
+}
+
+fileInput.addEventListener("change", readFile);
+if (fileInput.files.length) readFile(); // chosen while this module was still loading
 
 function showResults(result) {
   const byRow = errorsByRow(result);
@@ -203,3 +206,5 @@ form.addEventListener("submit", async (event) => {
     submit.disabled = false;
   }
 });
+
+kit.ready();

@@ -41,3 +41,5 @@ for (const form of document.querySelectorAll(".lift-form")) {
         $("violation-error"), form.querySelector("button"));
   });
 }
+
+kit.ready();

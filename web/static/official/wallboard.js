@@ -317,3 +317,5 @@ document.addEventListener("fullscreenchange", () => {
 
 rotate();
 connect();
+
+document.documentElement.dataset.ready = "true"; // listeners attached (tests wait for it)
