@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection
 from models.audit import Actor
 from models.citizens import hash_token
 from models.errors import DomainError, Forbidden
-from models.officials import TOKEN_PREFIX, Permission, allows, official_by_token
+from models.officials import LOWEST_ROLE, TOKEN_PREFIX, Permission, allows, official_by_token
 from models.tables import Citizen, Official
 from web.sessions import SESSION_ID_KEY
 
@@ -254,14 +254,10 @@ async def require_official(conn: HTTPConnection, permission: Permission) -> Prin
     return permitted(await require(conn, "official"), permission)
 
 
-ROLE_NEEDED = {Permission.READ: "viewer", Permission.ACT: "operator",
-               Permission.TRACE: "tracer", Permission.MANAGE: "admin"}
-
-
 def permitted(principal: Principal, permission: Permission) -> Principal:
     if not principal.may(permission):
         raise Forbidden(f"您的角色（{principal.role}）无此权限 / your role ({principal.role}) may "
-                        f"not do this: it needs {ROLE_NEEDED[permission]} or above")
+                        f"not do this: it needs {LOWEST_ROLE[permission]} or above")
     return principal
 
 

@@ -517,6 +517,10 @@ CONSOLE_STRINGS: dict[str, tuple[str, str]] = {
     "adm_role_tracer": ("流调员", "Tracer"),
     "adm_role_viewer": ("查看员", "Viewer"),
     "adm_city_level": ("市级", "City level"),
+    "adm_role_forbidden": ("您的角色（{role}）不能使用此页面：需要{needs}或以上的角色。",
+                           "Your role ({role}) cannot use this page: it needs {needs} or "
+                           "above."),
+    "adm_back_console": ("返回工作台", "Back to the console"),
     "adm_nav_officials": ("工作人员账户", "Officials"),
     "adm_nav_account": ("我的账户", "My account"),
     "adm_officials_intro": ("每位工作人员一个账户：角色决定可做的事，区级账户只处理本辖区。",

@@ -191,9 +191,12 @@ def _failed_sign_in(session: Session, method: str, address: str, agent: str) -> 
 
 
 def _login_again(request: Request, next_url: str, problem: str, *, status: int,
-                 retry_after: int | None = None) -> Response:
-    response = render(request, "login.html", {"next": next_url, "failed": False,
-                                              "official_problem": problem}, status=status)
+                 retry_after: int | None = None, login: object = None) -> Response:
+    """The sign-in page again with the officials' form's problem; the form (the page's last)
+    takes the focus, so its message is in view, with the login name kept."""
+    response = render(request, "login.html", {
+        "next": next_url, "failed": False, "official_problem": problem,
+        "official_login": login.strip()[:64] if isinstance(login, str) else ""}, status=status)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response
@@ -211,9 +214,9 @@ async def login_official(request: Request) -> Response:
                                form.get("code"))
     except TooManyRequests as refused:
         return _login_again(request, next_url, "rate_limited", status=429,
-                            retry_after=refused.retry_after)
+                            retry_after=refused.retry_after, login=form.get("login"))
     except Unauthenticated:
-        return _login_again(request, next_url, "failed", status=401)
+        return _login_again(request, next_url, "failed", status=401, login=form.get("login"))
     return RedirectResponse(next_url, status_code=303)
 
 

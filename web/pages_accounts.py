@@ -14,7 +14,6 @@ from starlette.routing import Route
 from models import audit
 from models.errors import DomainError
 from models.officials import (
-    Permission,
     confirm_totp,
     get_official,
     list_officials,
@@ -32,12 +31,7 @@ ROLES = ("viewer", "operator", "tracer", "admin")
 
 
 async def _admin(request: Request) -> Principal | Response:
-    principal = await signed_in_official(request)
-    if isinstance(principal, Response):
-        return principal
-    if not principal.may(Permission.MANAGE):
-        return page(request, "forbidden.html", principal, status=403)
-    return principal
+    return await signed_in_official(request, "officials")
 
 
 async def _officials_page(request: Request, principal: Principal, *, shown: dict | None = None,
@@ -100,7 +94,7 @@ async def officials_rotate(request: Request) -> Response:
 # --- my account: password and authenticator ------------------------------------------------
 
 async def account(request: Request) -> Response:
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "account")
     if isinstance(principal, Response):
         return principal
     return await _account_page(request, principal)
@@ -117,7 +111,7 @@ async def _account_page(request: Request, principal: Principal, *, qr: str | Non
 
 async def account_credentials(request: Request) -> Response:
     """Set a password and a new authenticator secret: the QR code is shown this once."""
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "account")
     if isinstance(principal, Response):
         return principal
     form = await request.form()
@@ -144,7 +138,7 @@ async def account_credentials(request: Request) -> Response:
 
 async def account_confirm(request: Request) -> Response:
     """Confirm the authenticator with a code from it: password sign-in is then possible."""
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "account")
     if isinstance(principal, Response):
         return principal
     form = await request.form()

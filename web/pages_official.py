@@ -22,7 +22,7 @@ from models.audit import ACTIONS, list_audit
 from models.masking import mask_id_number, mask_name
 from models.messages import list_messages
 from models.notices import announcements
-from models.officials import Permission
+from models.officials import LOWEST_ROLE, Permission
 from models.tables import Batch, Citizen, Logbook, Message, Official, Venue, Violation
 from models.timeutil import BEIJING
 from models.violations import list_violations, violation_public
@@ -35,21 +35,24 @@ _STATIC = Path(__file__).parent / "static" / "official"
 PAGE_SIZE = 50
 VENUE_CHOICES = 500  # the exposure form's venue suggestions (newest venues)
 
-# (section, path, label key) — the console's navigation, in order.
+# (section, path, label key, permission) — the console's navigation, in order. A page needs
+# the permission of the API it drives (status changes: ACT, the trace: TRACE, …), checked by
+# the API's own rule (models.officials.allows): a role without it gets no link and a 403.
 NAV = [
-    ("home", "/admin", "adm_nav_home"),
-    ("status_changes", "/admin/status-changes", "adm_nav_status_changes"),
-    ("exposures", "/admin/exposures", "adm_nav_exposures"),
-    ("jobs", "/admin/jobs", "adm_nav_jobs"),
-    ("trace", "/admin/trace", "adm_nav_trace"),
-    ("audit", "/admin/audit", "adm_nav_audit"),
-    ("violations", "/admin/violations", "adm_nav_violations"),
-    ("notices", "/admin/notices", "adm_nav_notices"),
-    ("messages", "/admin/messages", "adm_nav_messages"),
-    ("wallboard", "/wallboard", "adm_nav_wallboard"),
-    ("officials", "/admin/officials", "adm_nav_officials"),  # admins only
-    ("account", "/admin/account", "adm_nav_account"),
+    ("home", "/admin", "adm_nav_home", Permission.READ),
+    ("status_changes", "/admin/status-changes", "adm_nav_status_changes", Permission.ACT),
+    ("exposures", "/admin/exposures", "adm_nav_exposures", Permission.ACT),
+    ("jobs", "/admin/jobs", "adm_nav_jobs", Permission.READ),
+    ("trace", "/admin/trace", "adm_nav_trace", Permission.TRACE),
+    ("audit", "/admin/audit", "adm_nav_audit", Permission.READ),
+    ("violations", "/admin/violations", "adm_nav_violations", Permission.READ),
+    ("notices", "/admin/notices", "adm_nav_notices", Permission.READ),
+    ("messages", "/admin/messages", "adm_nav_messages", Permission.READ),
+    ("wallboard", "/wallboard", "adm_nav_wallboard", Permission.READ),
+    ("officials", "/admin/officials", "adm_nav_officials", Permission.MANAGE),
+    ("account", "/admin/account", "adm_nav_account", Permission.READ),
 ]
+NEEDS = {section: permission for section, _path, _label, permission in NAV}
 
 
 def _static_version() -> str:
@@ -84,11 +87,17 @@ def page(request: Request, name: str, principal: Principal | None, context: dict
          *, section: str = "", status: int = 200) -> Response:
     """Render official/<name> with the console's strings (which the phone pages never carry)."""
     strings = _strings(i18n.lang_of(request))
+
+    def may(permission: str) -> bool:
+        return principal is not None and principal.may(Permission(permission))
+
+    nav = [(key, href, label) for key, href, label, needs in NAV if may(needs)]
     return render(request, f"official/{name}", {
         "t": lambda key: strings.get(key, key),
         "js_strings": strings,
-        "nav": [item for item in NAV if item[0] != "officials"
-                or (principal is not None and principal.may(Permission.MANAGE))],
+        "nav": nav,
+        "sections": {key for key, _href, _label in nav},  # the ones this role may open
+        "may": may,  # templates leave out the forms of actions the role may not take
         "csrf_token": request.session.get("csrf", "") if "session" in request.scope else "",
         "section": section,
         "official_version": OFFICIAL_VERSION,
@@ -97,13 +106,15 @@ def page(request: Request, name: str, principal: Principal | None, context: dict
     }, status=status, principal=principal)
 
 
-async def signed_in_official(request: Request) -> Principal | Response:
-    """The signed-in official, or the response for everyone else."""
+async def signed_in_official(request: Request, section: str) -> Principal | Response:
+    """The signed-in official whose role may open `section` (NAV), or the response for
+    everyone else: the sign-in page when signed out, 403 for a citizen or a lower role."""
     principal = await authenticate(request)
     if principal is None:
         return RedirectResponse(login_url(request), status_code=303)
-    if not principal.official:
-        return page(request, "forbidden.html", principal, status=403)
+    if not principal.may(NEEDS[section]):
+        return page(request, "forbidden.html", principal,
+                    {"needs": LOWEST_ROLE[NEEDS[section]]}, status=403)
     return principal
 
 
@@ -134,7 +145,7 @@ def _overview(session: Session, district: str | None) -> dict:
 
 
 async def home(request: Request) -> Response:
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "home")
     if isinstance(principal, Response):
         return principal
     return page(request, "home.html", principal,
@@ -143,7 +154,7 @@ async def home(request: Request) -> Response:
 
 
 async def status_changes(request: Request) -> Response:
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "status_changes")
     if isinstance(principal, Response):
         return principal
     return page(request, "status_changes.html", principal, section="status_changes")
@@ -155,7 +166,7 @@ def _venue_choices(session: Session) -> list[Venue]:
 
 
 async def exposures(request: Request) -> Response:
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "exposures")
     if isinstance(principal, Response):
         return principal
     venues = await in_session(request, _venue_choices)
@@ -164,7 +175,7 @@ async def exposures(request: Request) -> Response:
 
 
 async def jobs(request: Request) -> Response:
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "jobs")
     if isinstance(principal, Response):
         return principal
     before = _int_param(request, "before")
@@ -186,7 +197,7 @@ async def jobs(request: Request) -> Response:
 
 async def job(request: Request) -> Response:
     """One job's progress and result (the page polls /api/admin/jobs/{job_id})."""
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "jobs")
     if isinstance(principal, Response):
         return principal
     job_id = request.path_params["job_id"]
@@ -204,14 +215,14 @@ async def job(request: Request) -> Response:
 
 
 async def trace(request: Request) -> Response:
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "trace")
     if isinstance(principal, Response):
         return principal
     return page(request, "trace.html", principal, section="trace")
 
 
 async def audit(request: Request) -> Response:
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "audit")
     if isinstance(principal, Response):
         return principal
     params = request.query_params
@@ -270,7 +281,7 @@ def _violations(session: Session, active: bool | None) -> list[dict]:
 
 
 async def violations(request: Request) -> Response:
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "violations")
     if isinstance(principal, Response):
         return principal
     show = request.query_params.get("show", "active")
@@ -283,7 +294,7 @@ async def violations(request: Request) -> Response:
 
 
 async def notices(request: Request) -> Response:
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "notices")
     if isinstance(principal, Response):
         return principal
 
@@ -295,7 +306,7 @@ async def notices(request: Request) -> Response:
 
 
 async def messages(request: Request) -> Response:
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "messages")
     if isinstance(principal, Response):
         return principal
     raw = request.query_params.get("handled", "")
@@ -310,7 +321,7 @@ async def messages(request: Request) -> Response:
 
 async def wallboard(request: Request) -> Response:
     """The control room's full-screen board, live from /ws/wallboard."""
-    principal = await signed_in_official(request)
+    principal = await signed_in_official(request, "wallboard")
     if isinstance(principal, Response):
         return principal
     from web.pages_console import DISTRICTS

@@ -278,11 +278,14 @@ ROWS = [
     Row("GET", "/manifest.webmanifest", public(200)),
     Row("GET", "/venues/{venue}", {**registrars(200), "anonymous": 303}),
     Row("GET", "/logbooks/{logbook}/display", {**registrars(200), "anonymous": 303}),
-    # --- the officials' console and the wallboard: signed out → sign in, citizens → 403 page
-    *[Row("GET", path, {**official_only(200), "anonymous": 303})
-      for path in ("/admin", "/admin/status-changes", "/admin/exposures", "/admin/jobs",
-                   "/admin/trace", "/admin/audit", "/admin/violations",
-                   "/admin/notices", "/admin/messages", "/wallboard")],
+    # --- the officials' console and the wallboard: signed out → sign in, citizens and roles
+    # below what the page drives (the API's rule) → the 403 page
+    *[Row("GET", path, {**official_only(200, least), "anonymous": 303})
+      for path, least in (("/admin", "viewer"), ("/admin/status-changes", "operator"),
+                          ("/admin/exposures", "operator"), ("/admin/jobs", "viewer"),
+                          ("/admin/trace", "tracer"), ("/admin/audit", "viewer"),
+                          ("/admin/violations", "viewer"), ("/admin/notices", "viewer"),
+                          ("/admin/messages", "viewer"), ("/wallboard", "viewer"))],
     # a city-level job's page: no such job for a district's officials
     Row("GET", "/admin/jobs/{job}", {**official_only(200), "anonymous": 303,
                                      **dict.fromkeys(DISTRICTS, 404)}),

@@ -194,3 +194,90 @@ def test_the_csv_template_is_served(official):
     r = official.get("/static/official/status-changes-template.csv")
     assert r.status_code == 200
     assert r.text.splitlines()[0] == "id_number,status,reason,popup_kind"
+
+
+# Each console page and the lowest role that may open it: the page needs what the API it
+# drives needs (docs/officials.md, "Roles"). Written out here, not read from web/.
+LOWEST = {"/admin": "viewer", "/admin/status-changes": "operator",
+          "/admin/exposures": "operator", "/admin/jobs": "viewer", "/admin/trace": "tracer",
+          "/admin/audit": "viewer", "/admin/violations": "viewer", "/admin/notices": "viewer",
+          "/admin/messages": "viewer", "/wallboard": "viewer", "/admin/officials": "admin",
+          "/admin/account": "viewer"}
+LADDER = ("viewer", "operator", "tracer", "admin")
+ROLE_ZH = {"viewer": "查看员", "operator": "操作员", "tracer": "流调员", "admin": "管理员"}
+
+
+def _nav_links(html: str) -> set[str]:
+    nav = re.search(r'<nav class="console-nav".*?</nav>', html, re.S).group(0)
+    return set(re.findall(r'<a href="([^"]+)"', nav))
+
+
+@pytest.mark.parametrize("role", LADDER)
+def test_each_role_opens_only_its_pages_and_sees_only_their_links(client, officials,
+                                                                  run_jobs, role):
+    r = client.post("/api/admin/status-changes", headers=ADMIN, json={"changes": [
+        {"id_number": "110101199001011234", "status": "yellow", "reason": "密接"}]})
+    job_page = f"/admin/jobs/{r.json()['job_id']}"
+    run_jobs()
+    sign_in(client, officials.make(role, name=f"{ROLE_ZH[role]}甲")["token"])
+    rung = LADDER.index(role)
+    allowed = {path for path, least in LOWEST.items() if rung >= LADDER.index(least)}
+    for path, least in {**LOWEST, job_page: "viewer"}.items():
+        r = client.get(path)
+        if rung >= LADDER.index(least):
+            assert r.status_code == 200, (role, path, r.status_code)
+            if path != "/wallboard":  # the board is full screen, without the console's nav
+                assert _nav_links(r.text) == allowed, (role, path)
+        else:
+            assert r.status_code == 403, (role, path, r.status_code)
+            assert r.headers["content-type"].startswith("text/html")
+            assert 'id="forbidden-role"' in r.text, (role, path)
+            assert f"您的角色（{ROLE_ZH[role]}）不能使用此页面" in r.text
+            assert f"需要{ROLE_ZH[least]}或以上" in r.text
+            assert 'href="/admin"' in r.text  # back to what they may use
+    home = client.get("/admin").text
+    tiles = set(re.findall(r'<a class="tile[^"]*" href="([^"]+)"', home))
+    assert tiles == allowed - {"/admin", "/admin/jobs", "/admin/officials", "/admin/account"}
+
+
+@pytest.mark.parametrize("role", LADDER)
+def test_pages_and_the_api_they_drive_agree(client, officials, people, role):
+    """A page loads exactly when its API answers the same role (not 403)."""
+    person = people.make()
+    made = officials.make(role)
+    pairs = {"/admin/status-changes": ("POST", "/api/admin/status-changes/preview",
+                                       {"changes": [{"id_number": person["id_number"],
+                                                     "status": "yellow", "reason": "密接"}]}),
+             "/admin/trace": ("GET", f"/api/admin/trace?id_number={person['id_number']}", None),
+             "/admin/officials": ("GET", "/api/admin/officials", None),
+             "/admin/audit": ("GET", "/api/admin/audit", None)}
+    sign_in(client, made["token"])
+    for page_path, (method, api_path, body) in pairs.items():
+        page_ok = client.get(page_path).status_code == 200
+        api = client.request(method, api_path, json=body, headers=made["headers"])
+        assert api.status_code != 401, api.text
+        assert page_ok == (api.status_code != 403), (role, page_path, api.status_code)
+
+
+def test_a_viewer_gets_no_action_forms(client, officials, people, venue_with_logbook,
+                                       run_jobs):
+    owner, _venue, _book = venue_with_logbook
+    assert client.post("/api/admin/violations", headers=ADMIN, json={
+        "citizen_id": owner["id"], "reason": "转借登记码"}).status_code == 202
+    run_jobs()
+    writer = people.make("欧阳娜娜")
+    assert client.post("/api/messages", headers=writer["headers"],
+                       json={"text": "门口排队太长"}).status_code == 201
+    forms = {"/admin/violations": ('id="violation-form"', 'class="lift-form"'),
+             "/admin/notices": ('id="notice-form"',),
+             "/admin/messages": ('class="msg-reply-form',)}
+    for role, shown in (("viewer", False), ("operator", True)):
+        client.cookies.clear()
+        sign_in(client, officials.make(role, name=f"{ROLE_ZH[role]}乙")["token"])
+        for path, markers in forms.items():
+            r = client.get(path)
+            assert r.status_code == 200
+            for marker in markers:
+                assert (marker in r.text) is shown, (role, path, marker)
+        assert ("转借登记码" in client.get("/admin/violations").text
+                and "门口排队太长" in client.get("/admin/messages").text)  # reading stays

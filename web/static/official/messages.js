@@ -19,6 +19,7 @@ function redraw(card, message) {
 for (const card of document.querySelectorAll(".message-card")) {
   const id = card.dataset.messageId;
   const form = card.querySelector("form");
+  if (!form) continue; // a role that may not reply (a viewer) reads only
   const error = card.querySelector(".msg-error");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

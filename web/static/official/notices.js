@@ -3,13 +3,13 @@ const kit = await import(`./kit.js${new URL(import.meta.url).search}`);
 const { api, el, showError, when } = kit;
 
 const $ = (id) => document.getElementById(id);
-const text = $("notice-text");
+const text = $("notice-text"); // absent for a role that may not announce (a viewer)
 
-text.addEventListener("input", () => {
+text?.addEventListener("input", () => {
   $("notice-count").textContent = `${text.value.length} / 2000`;
 });
 
-$("notice-form").addEventListener("submit", async (event) => {
+$("notice-form")?.addEventListener("submit", async (event) => {
   event.preventDefault();
   $("notice-error").hidden = true;
   $("notice-done").hidden = true;

@@ -22,7 +22,7 @@ async function run(request, errorNode, button) {
   }
 }
 
-$("violation-form").addEventListener("submit", (event) => {
+$("violation-form")?.addEventListener("submit", (event) => {
   event.preventDefault();
   const form = event.currentTarget;
   if (!form.reportValidity()) return;
