@@ -76,7 +76,10 @@ def test_upgrade_encrypts_existing_rows_and_downgrade_restores_them(url):
     try:
         numbers = _seed_at_0003(eng)
         sample = list(numbers.values())[::97]
-        assert all(n.encode() in _table_bytes(eng) for n in sample)  # the check can see them
+        # The check can see them. One read: each is a CHECKPOINT on PostgreSQL, which flushes
+        # every database of the server (one a sample took minutes beside other test runs).
+        before = _table_bytes(eng)
+        assert all(n.encode() in before for n in sample)
         command.upgrade(config, "0004")
 
         columns = {c["name"] for c in sa.inspect(eng).get_columns("citizen")}
