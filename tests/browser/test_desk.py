@@ -5,7 +5,7 @@ message shows handled or not)."""
 from __future__ import annotations
 
 from tests.browser.conftest import shot
-from tests.browser.test_official_browser import console
+from tests.browser.test_official_browser import console, ready
 
 
 def test_the_console_has_a_skip_link_past_the_navigation(server, new_page):
@@ -61,5 +61,6 @@ def test_message_conversation_between_an_official_and_a_citizen(server, client, 
     shot(phone, "home-messages-390")
     desk.goto(f"{server.url}/admin/messages?handled=false")
     assert "今天排队少多了" in desk.inner_text(".message-card .msg-replies")
+    ready(desk)  # the toggle's listener is attached
     desk.click(".message-card .msg-toggle")  # handled without another reply
     desk.wait_for_selector(".message-card[data-handled=true]")

@@ -24,7 +24,13 @@ TOKEN = ADMIN["Authorization"].split(" ", 1)[1]
 def console(new_page, server, path="/admin", token=TOKEN, **options):
     page = new_page(**{**DESK, **options})
     sign_in(page, server.url, token, path)
-    # A page module attaches its listeners after a top-level await: wait until it says so.
+    return ready(page)
+
+
+def ready(page):
+    """Wait until the console page shown says its listeners are attached: a page module does
+    that after a top-level await, which the load event does not wait for. After every
+    navigation (goto, a reload the page makes itself) that is followed by a click."""
     page.wait_for_function("""() => !document.querySelector('script[src^="/static/official/"]')
                                   || document.documentElement.dataset.ready === 'true'""")
     return page
@@ -219,6 +225,7 @@ def test_violation_and_lifting_it(server, client, people, run_jobs, venue_with_l
     page.wait_for_selector("#job:not([hidden])")
     run_jobs()
     page.wait_for_selector("#violations-table tr[data-active=true]")  # after the reload
+    ready(page)  # the reloaded page's lift forms are wired (else the click submits natively)
     row = page.locator("#violations-table tr[data-active=true]")
     assert "替他人扫码登记" in row.inner_text() and "已停用登记簿 1 个" in row.inner_text()
     assert client.get(f"/api/logbooks/{book['id']}", headers=owner["headers"]
