@@ -207,6 +207,20 @@ class ScanLoad:
         with self._lock:
             return sum(1 for a in self.answers if a.status == status)
 
+    def wait_for(self, predicate, timeout: float) -> bool:
+        """Until an answer matching `predicate` has come (True), or the timeout (False): what
+        a test waits for instead of sleeping a guess at how long the servers take."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            with self._lock:
+                fresh, seen = self.answers[seen:], len(self.answers)
+            if any(predicate(a) for a in fresh):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+
     def _post(self, clients: list[httpx.Client], server: int, citizen: dict, code: str
               ) -> Answer:
         t0 = time.monotonic()

@@ -66,12 +66,20 @@ class Proxy:
             writer.close()
 
     async def _handle(self, reader, writer) -> None:
+        # Counted as soon as it is accepted: a cut while the upstream connection is still
+        # being opened must drop it too (it used to survive the cut, and the server then had
+        # a working database connection through the whole outage).
+        self.writers.add(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             writer.close()
             return
-        self.writers |= {writer, up_writer}
+        if writer not in self.writers:  # cut meanwhile
+            writer.transport.abort()
+            up_writer.transport.abort()
+            return
+        self.writers.add(up_writer)
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         self.writers -= {writer, up_writer}
 
@@ -156,7 +164,7 @@ def test_database_down_answers_503_then_recovers(engine, tmp_path):
             assert http.get("/api/me", headers=guests[0]["headers"]).status_code == 200
             load = ScanLoad([server.url], guests[:-1], [b["token"] for b in books], threads=4,
                             pause=0.05).start()
-            time.sleep(1.0)
+            assert load.wait_for(lambda a: a.status == 201, timeout=30), "no scan got in"
             take_down()
             down_at = time.monotonic()
             time.sleep(0.5)
@@ -170,14 +178,19 @@ def test_database_down_answers_503_then_recovers(engine, tmp_path):
                     assert r.status_code == 200  # SQLite: reads go on beside a held write lock
                 else:
                     _unavailable(r)
-            time.sleep(3.0)
+            # Scans sent during the outage are answered 503 (asserted below, for every one
+            # that started and ended inside it): wait until some were, however long a
+            # loaded machine takes to answer them.
+            assert load.wait_for(lambda a: a.status == 503 and a.started > down_at,
+                                 timeout=30), "no scan was answered during the outage"
             bring_back()
             up_at = time.monotonic()
             deadline = up_at + 15
             while http.get("/healthz").status_code != 200:
                 assert time.monotonic() < deadline, "never healthy again"
                 time.sleep(0.2)
-            time.sleep(1.5)
+            assert load.wait_for(lambda a: a.status == 201 and a.started > up_at + 0.5,
+                                 timeout=30), "scans never got in again"
             answers = load.stop()
             print(summary(answers, down_at, up_at))
 

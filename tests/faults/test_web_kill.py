@@ -35,11 +35,14 @@ def test_web_process_kill_9_registrars_resume_on_the_other(engine, tmp_path):
                                       owner["headers"])
         load = ScanLoad([a.url, b.url], guests, [book["token"] for book in books],
                         threads=8, pause=0.02, retry_elsewhere=True).start()
-        time.sleep(1.5)
-        assert load.count(201) > 0
+        # A has taken scans (its registrars saw them) before it dies; on a loaded machine the
+        # first ones can take seconds (the writer process starts), so wait for them.
+        assert load.wait_for(lambda x: x.status == 201 and x.server == a.url, timeout=30)
         a.kill()  # SIGKILL: in-flight requests, open feeds and the feed lock die with it
         killed_at = time.monotonic()
-        time.sleep(2.5)
+        # B goes on taking scans after the failover (asserted below): wait until it has.
+        assert load.wait_for(lambda x: x.status == 201 and x.server == b.url
+                             and x.started > killed_at + 1, timeout=30), "B kept taking scans"
         answers = load.stop()
         print(summary(answers, killed_at, killed_at))
 
