@@ -43,8 +43,8 @@ class Settings:
     itinerary_url: str
     scan_rate_per_min: int
     proxy_check_rate_per_min: int
-    # "module:factory" of the SMS gateway that sends sign-in codes (web/otp.py); empty: the
-    # development gateway (the code goes to the server log) outside production.
+    # "module:factory" of the SMS gateway (sign-in codes and status notices: realtime/sms.py);
+    # empty: the development gateway (messages go to the server log) outside production.
     sms_gateway: str = ""
     # Key material for ID numbers at rest, by version (models/crypto.py): SCANBOOK_DATA_KEY is
     # version 1, SCANBOOK_DATA_KEY_V2… later ones. Empty outside production when unset: the
@@ -56,6 +56,10 @@ class Settings:
     invite_rate_per_hour: int = 20
     # The itinerary platform signs its callbacks with it (models/itinerary.py).
     itinerary_secret: str = field(default="", repr=False)
+    # Web Push (docs/push.md): the VAPID `sub` claim push services may contact us at, and the
+    # hosts a subscription's endpoint may name (the server POSTs to it: no other host).
+    vapid_subject: str = "mailto:scanbook@localhost"
+    push_hosts: tuple[str, ...] = ()
 
     @property
     def production(self) -> bool:
@@ -138,6 +142,17 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
+# The browsers' push services (a subscription's endpoint is on one of these or a subdomain).
+PUSH_HOSTS = ("fcm.googleapis.com", "android.googleapis.com", "push.services.mozilla.com",
+              "notify.windows.com", "push.apple.com")
+
+
+def _vapid_subject(env: dict[str, str]) -> str:
+    """The public site when it is https (push services accept an https URL or a mailto:)."""
+    url = env.get("SCANBOOK_PUBLIC_URL", "")
+    return url.rstrip("/") if url.startswith("https://") else "mailto:scanbook@localhost"
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read the settings; refuse placeholder secrets when SCANBOOK_ENV=production."""
     env = dict(_load_dotenv(Path(".env")))
@@ -186,4 +201,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         proxy_checkin_rate_per_min=int(env.get("SCANBOOK_PROXY_CHECKIN_RATE_PER_MIN", "20")),
         invite_rate_per_hour=int(env.get("SCANBOOK_INVITE_RATE_PER_HOUR", "20")),
         itinerary_secret=itinerary_secret,
+        vapid_subject=env.get("SCANBOOK_VAPID_SUBJECT") or _vapid_subject(env),
+        push_hosts=tuple(h.strip().lower() for h in env.get(
+            "SCANBOOK_PUSH_HOSTS", ",".join(PUSH_HOSTS)).split(",") if h.strip()),
     )

@@ -253,6 +253,19 @@ class Dependant(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
+class PushSubscription(SQLModel, table=True):
+    """A browser's Web Push subscription for a citizen (models/push.py): the push service's
+    endpoint and the browser's keys. An endpoint is one browser profile: subscribing it again
+    (another citizen signed in there) moves it to that citizen."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    endpoint: str = Field(max_length=2048, unique=True)
+    p256dh: str = Field(max_length=100)
+    auth: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
 class Notice(SQLModel, table=True):
     """A citizen's notice feed (/ws/me): status changes (citizen_id set) and announcements
     (citizen_id NULL: everyone)."""

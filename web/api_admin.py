@@ -37,6 +37,7 @@ from realtime.events import ALL_CITIZENS
 from web.auth import Principal, require_district, require_official
 from web.common import in_session, write_then_publish
 from web.responses import JSON, int_query, read_json
+from workers.push import queue_announcement
 from workers.queues import enqueue, job_state
 
 MAX_CHANGES = 100_000
@@ -388,7 +389,8 @@ async def audit_export(request: Request) -> Response:
 
 
 async def notices_create(request: Request) -> Response:
-    """An announcement, pushed to every citizen's /ws/me."""
+    """An announcement, pushed to every citizen's /ws/me, and by Web Push to every browser
+    that subscribed (a job: workers/push.py)."""
     principal = await require_official(request, Permission.ACT)
     text = clean_text((await read_json(request)).get("text"))
     detail = client_detail(request)
@@ -399,7 +401,9 @@ async def notices_create(request: Request) -> Response:
                         target=f"notice:{event['id']}", purpose=text[:500], detail=detail)
         return event, [(ALL_CITIZENS, event)]
 
-    return JSON(await write_then_publish(request, write), status_code=201)
+    event = await write_then_publish(request, write)
+    await run_in_threadpool(queue_announcement, request.app.state.redis, event["id"])
+    return JSON(event, status_code=201)
 
 
 async def notices_list(request: Request) -> Response:

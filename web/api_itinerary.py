@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,6 +17,7 @@ from realtime.events import citizen_channel, venue_channel
 from web.auth import require
 from web.common import in_session, write_then_publish
 from web.responses import JSON, parse_json
+from workers.push import queue_status_pushes
 
 
 async def start(request: Request) -> Response:
@@ -40,12 +42,18 @@ async def callback(request: Request) -> Response:
                      request.app.state.settings.itinerary_secret, now=time.time())
     verdict = parse_callback(parse_json(raw))
 
+    notice_ids: list[int] = []
+
     def write(conn):
         answer, outcome = apply_callback(conn, verdict, now=utcnow())
+        notice_ids.extend(n["id"] for n in outcome.notices)
         return answer, ([(citizen_channel(n["citizen_id"]), n) for n in outcome.notices]
                         + [(venue_channel(e["venue_id"]), e) for e in outcome.logbook_events])
 
-    return JSON(await write_then_publish(request, write))
+    answer = await write_then_publish(request, write)
+    # a closed page hears of it by Web Push (workers/push.py)
+    await run_in_threadpool(queue_status_pushes, request.app.state.redis, notice_ids)
+    return JSON(answer)
 
 
 routes = [

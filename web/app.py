@@ -30,6 +30,7 @@ from realtime.connection import async_client, sync_client
 from realtime.hub import Hub
 from realtime.occupancy import Occupancy
 from realtime.wallboard import Wallboard
+from realtime.webpush import load_keys
 from web import (
     api_admin,
     api_auth,
@@ -37,6 +38,7 @@ from web import (
     api_itinerary,
     api_officials,
     api_photo,
+    api_push,
     api_registrar,
     openapi,
     ops,
@@ -96,6 +98,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     prepare_file_table()  # before the connections come (web/ops.py)
     redis_url = resolve_redis_url(settings)
     app.state.redis_url = redis_url
+    app.state.vapid = load_keys(settings.data_dir)  # made on first start (docs/push.md)
     app.state.engine = make_engine(settings.database_url)
     app.state.redis = sync_client(redis_url, socket_timeout=5, socket_connect_timeout=2)
     app.state.hub = Hub(redis_url)
@@ -186,6 +189,7 @@ def create_app(settings: Settings | None = None) -> Any:
         *api_itinerary.routes,
         *api_auth.routes,
         *api_photo.routes,
+        *api_push.routes,
         *ws.routes,
         *pages.routes,
         *pages_console.routes,

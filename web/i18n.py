@@ -444,6 +444,27 @@ STAY_STRINGS.update({
     "household_done": ("已为同行家人登记", "Household checked in"),
 })
 STRINGS.update(STAY_STRINGS)
+STRINGS.update({  # 开启通知: Web Push on the home card (web/static/push.js)
+    "push_title": ("消息通知", "Notifications"),
+    "push_help": ("开启后，即使未打开本页，健康状态变更和通知公告也会以系统通知提醒您。"
+                  "未开启通知时，状态变为黄码或红码会以短信告知。",
+                  "Turned on, status changes and announcements reach this phone as system "
+                  "notifications even when this page is closed. Without them, a change to "
+                  "yellow or red is sent by SMS."),
+    "push_enable": ("开启通知", "Turn on notifications"),
+    "push_disable": ("关闭通知", "Turn off notifications"),
+    "push_working": ("正在开启…", "Turning on…"),
+    "push_on": ("已开启：本机会收到状态变更和通知公告。",
+                "On: this phone gets status changes and announcements."),
+    "push_off": ("已关闭本机的通知。", "Notifications are off on this phone."),
+    "push_denied": ("通知权限已被拒绝，请在浏览器设置中允许本网站发送通知。",
+                    "Notifications are blocked: allow them for this site in the browser's "
+                    "settings."),
+    "push_unsupported": ("此浏览器不支持系统通知；状态变为黄码或红码时会以短信告知。",
+                         "This browser cannot show notifications; a change to yellow or red "
+                         "is sent by SMS."),
+    "push_failed": ("开启失败，请稍后重试。", "Could not turn them on. Please try again later."),
+})
 
 def lang_of(conn: HTTPConnection) -> str:
     """The language asked for in the query (?lang=), else the remembered cookie, else Chinese."""

@@ -167,6 +167,8 @@ SCHEMAS: dict[str, dict] = {
                                 "a proxy check-in of someone who is not a registered citizen "
                                 "under that name and ID number (check them by hand)."),
     "Checkout": _obj({"checkin_id": ID, "left_at": TIME}),
+    "PushSubscription": _obj({"id": ID, "endpoint": STR, "created_at": TIME},
+                             description="A browser that gets my notifications (Web Push)"),
     "Dependant": _obj({"id": ID, "name_masked": STR, "id_masked": MASKED_ID, "minor": BOOL,
                        "status": STATUS, "popup_kind": POPUP_KIND}),
     "Visit": _obj({"checkin_id": ID, "venue": _obj({"id": ID, "name": STR}),
@@ -596,6 +598,30 @@ OPERATIONS = [
         tag="citizen", auth=CITIZEN,
         ok={200: _json("signed out", _obj({"signed_out": BOOL, "sessions_ended": INT,
                                             "token_revoked": BOOL}))}),
+    # --- Web Push (docs/push.md)
+    _op("GET", "/api/push/key", "The server's VAPID public key (the applicationServerKey a "
+        "browser subscribes with)", tag="citizen", auth=PUBLIC,
+        ok={200: _json("the key", _obj({"public_key": {
+            "type": "string", "pattern": "^[A-Za-z0-9_-]{87}$",
+            "description": "base64url (no padding) of the uncompressed P-256 point"}}))}),
+    _op("GET", "/api/me/push-subscriptions", "My browsers that get notifications",
+        tag="citizen", auth=CITIZEN,
+        ok={200: _json("subscriptions", _items(_ref("PushSubscription")))}),
+    _op("POST", "/api/me/push-subscriptions",
+        "This browser gets my notifications (PushSubscription.toJSON()); the endpoint must be "
+        "a push service's https URL; the same endpoint again updates it (moves it to me)",
+        tag="citizen", auth=CITIZEN,
+        body=_obj({"endpoint": {"type": "string", "format": "uri", "maxLength": 2048},
+                   "keys": _obj({"p256dh": {"type": "string", "description":
+                                            "base64url of a P-256 public key (65 bytes)"},
+                                 "auth": {"type": "string", "description":
+                                          "base64url of 16 bytes"}})},
+                  {"expirationTime": _null(INT)}),
+        ok={201: _json("subscribed", _ref("PushSubscription")),
+            200: _json("already subscribed (keys updated)", _ref("PushSubscription"))}),
+    _op("DELETE", "/api/me/push-subscriptions/{id}", "No more notifications to that browser",
+        tag="citizen", auth=CITIZEN, errors=(404,), params=[PATH_ID],
+        ok={204: {"description": "unsubscribed"}}),
     _op("GET", "/api/status-guide", "Every state a card can show, with its advice",
         tag="citizen", auth=PUBLIC, ok={200: _json("states", _items({"type": "object"}))}),
     _op("POST", "/api/proxy-check", "他人代查: another person's status (audited, rate limited)",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import redis
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
@@ -24,6 +26,12 @@ def enqueue(connection: redis.Redis, func: str, *args: object, at_front: bool = 
     urgent job (a registrar's revocation, a violation) goes before queued bulk work."""
     return queue(connection).enqueue(func, *args, retry=RETRY, result_ttl=7 * 86400,
                                      failure_ttl=7 * 86400, at_front=at_front)
+
+
+def enqueue_in(connection: redis.Redis, seconds: int, func: str, *args: object) -> Job:
+    """Enqueue a job to run in `seconds` (the worker's scheduler moves it to the queue)."""
+    return queue(connection).enqueue_in(timedelta(seconds=seconds), func, *args, retry=RETRY,
+                                        result_ttl=86400, failure_ttl=7 * 86400)
 
 
 _STATES = {"queued": "queued", "deferred": "queued", "scheduled": "queued",

@@ -35,6 +35,7 @@ from models.violations import reactivate_logbooks, suspend_logbooks
 from models.visitors import exposed_visitors
 from realtime.events import access_message, citizen_channel, publish, venue_channel
 from workers.context import resources
+from workers.push import queue_status_pushes
 
 # Rows per transaction: big enough to amortise round trips, small enough that the notice lock
 # and SQLite's write lock are held for well under a second (scans keep flowing meanwhile).
@@ -75,6 +76,9 @@ def publish_outcome(client, outcome: ChangeOutcome) -> None:
 
     Everyone who is no longer green has lost any registrar duty: the live feeds they hold
     recheck their access and close (realtime.events.access_changed).
+
+    Citizens whose page is closed hear of it by Web Push, or by SMS (workers/push.py): one job
+    for the chunk's notices, queued here so that every writer of status notices queues it.
     """
     by_channel = [(citizen_channel(n["citizen_id"]), n) for n in outcome.notices]
     online = listening(client, [ch for ch, _ in by_channel])
@@ -84,6 +88,7 @@ def publish_outcome(client, outcome: ChangeOutcome) -> None:
     if not_green:
         items.append(access_message(citizens=not_green))
     publish(client, items)
+    queue_status_pushes(client, [n["id"] for n in outcome.notices])
     outcome.notices.clear()
     outcome.logbook_events.clear()
 

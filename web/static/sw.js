@@ -3,6 +3,9 @@
 // loads) and every /static/ file the pages fetched; a scan page (/s/{code}) that cannot be
 // fetched is answered with the offline scan page, which queues the check-in with its time
 // (offline.js) and sends it when the phone is back online (the scanned_at rule).
+// It also shows the citizen's pushed notices as system notifications while the page is
+// closed (Web Push: docs/push.md): one tag per kind, so a newer status change replaces the
+// older on the screen; a tap opens (or focuses) the citizen's page.
 const CACHE = "scanbook-v1";
 const SHELL = "/offline/scan";
 
@@ -49,4 +52,34 @@ self.addEventListener("fetch", (event) => {
       return response;
     }).catch(async () => (await caches.match(request)) || Response.error()));
   }
+});
+
+self.addEventListener("push", (event) => {
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch {
+    data = { body: event.data ? event.data.text() : "" };
+  }
+  const zh = (self.navigator.language || "zh").toLowerCase().startsWith("zh");
+  const text = zh || !data.en ? data : data.en;
+  const urgent = data.status === "red" || data.status === "yellow";
+  event.waitUntil(self.registration.showNotification(text.title || "扫码登记", {
+    body: text.body || "", icon: "/static/icon.svg", badge: "/static/icon.svg",
+    lang: zh ? "zh-CN" : "en", tag: data.tag || "scanbook", renotify: true,
+    requireInteraction: urgent, timestamp: data.at ? Date.parse(data.at) : Date.now(),
+    data: { url: data.url || "/", kind: data.kind || null, id: data.id ?? null,
+            status: data.status || null } }));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  let url = new URL(event.notification.data?.url || "/", self.location.origin);
+  if (url.origin !== self.location.origin) url = new URL("/", self.location.origin);
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    const open = windows.find((client) => new URL(client.url).pathname === url.pathname);
+    if (open) return open.focus();
+    return self.clients.openWindow(url.href);
+  })());
 });
