@@ -118,6 +118,11 @@ def unsubscribe(conn: Connection, *, citizen_id: int, subscription_id: int) -> N
         raise NotFound("没有这个通知订阅 / no such push subscription")
 
 
+def unsubscribe_all(conn: Connection, *, citizen_id: int) -> int:
+    """Drop every subscription of the citizen (signed out everywhere)."""
+    return conn.execute(delete(_p).where(_p.c.citizen_id == citizen_id)).rowcount
+
+
 def my_subscriptions(conn: Connection, *, citizen_id: int) -> list[dict]:
     rows = conn.execute(select(_p).where(_p.c.citizen_id == citizen_id).order_by(_p.c.id))
     return [_public(row) for row in rows]

@@ -26,6 +26,7 @@ from models.households import add_dependant, dependant_ids, list_dependants, rem
 from models.itinerary import latest_check
 from models.messages import follow_up, my_messages, post_message
 from models.notices import notices_after
+from models.push import unsubscribe_all
 from models.stays import checkout_citizen, current_stay, my_visits
 from models.tables import Citizen, utcnow
 from models.timeutil import iso
@@ -294,20 +295,23 @@ async def messages_follow_up(request: Request) -> Response:
 
 
 def _revoke_token(session, citizen_id: int) -> str | None:
-    """Clear the citizen's bearer token; its hash (for the caches to forget)."""
+    """Clear the citizen's bearer token and forget their browsers' push subscriptions (no
+    more notifications to a phone that is no longer signed in); the token's hash (for the
+    caches to forget)."""
     citizen = session.get(Citizen, citizen_id)
     old = citizen.token_hash if citizen else None
     if old is not None:
         citizen.token_hash = None
         session.add(citizen)
-        session.commit()
+    unsubscribe_all(session.connection(), citizen_id=citizen_id)
+    session.commit()
     return old
 
 
 async def sign_out_everywhere(request: Request) -> Response:
     """POST /api/me/sign-out-everywhere: my bearer token stops working and every session of
-    mine (this one too) ends, on every web process; my open WebSockets close (4401). I sign
-    in again by SMS code."""
+    mine (this one too) ends, on every web process; my open WebSockets close (4401); no
+    browser gets my notifications any more. I sign in again by SMS code."""
     principal = await require(request, "citizen")
     old = await in_session(request, _revoke_token, principal.citizen_id)
     if old is not None:

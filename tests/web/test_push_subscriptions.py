@@ -109,3 +109,16 @@ def test_a_local_endpoint_only_outside_production():
     apple = Browser().subscription("https://web.push.apple.com/QGx")
     assert clean_subscription(apple, hosts=PUSH_HOSTS, production=True).endpoint.startswith(
         "https://web.push.apple.com/")
+
+
+def test_signing_out_everywhere_forgets_my_browsers(client, people):
+    me, other = people.make(), people.make("李四")
+    client.post(PATH, headers=me["headers"], json=Browser().subscription(FCM))
+    client.post(PATH, headers=other["headers"], json=Browser().subscription(FCM + "-other"))
+    r = client.post("/api/me/sign-out-everywhere", headers=me["headers"])
+    assert r.status_code == 200, r.text
+    from models.push import subscriptions_of
+
+    with client.app.state.engine.connect() as conn:
+        left = subscriptions_of(conn, [me["id"], other["id"]])
+    assert list(left) == [other["id"]]  # mine are gone, the other citizen's stay

@@ -83,6 +83,21 @@ async function disable() {
   }
 }
 
+// Signing out here stops this browser's notifications: the next citizen of a shared phone
+// must not see them. keepalive: the request outlives the page the form navigates away from.
+function forgetOnSignOut() {
+  for (const form of document.querySelectorAll('form[action="/logout"]')) {
+    form.addEventListener("submit", () => {
+      if (savedId === null) return;
+      csrfFetch(`/api/me/push-subscriptions/${savedId}`, { method: "DELETE", keepalive: true })
+        .catch(() => {});
+      navigator.serviceWorker.getRegistration("/")
+        .then((registration) => registration?.pushManager.getSubscription())
+        .then((subscription) => subscription?.unsubscribe()).catch(() => {});
+    });
+  }
+}
+
 // On load: a browser that already has a subscription tells the server again (it may have
 // been made while another citizen was signed in here: the server moves it to this one).
 async function start() {
@@ -98,6 +113,7 @@ async function start() {
   }
   $("push-on").addEventListener("click", enable);
   $("push-off").addEventListener("click", disable);
+  forgetOnSignOut();
   try {
     const registration = await navigator.serviceWorker.getRegistration("/");
     const subscription = await registration?.pushManager.getSubscription();
