@@ -22,6 +22,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from models.idnumber import make_id_number
 from tests.conftest import ADMIN, People, add_co_registrar
+from tests.pushservice import Browser
 from web.openapi import DOCUMENT
 
 CITIZEN_ROLES = ("anonymous", "citizen", "other", "co", "owner")
@@ -38,6 +39,7 @@ def outside_district(expect: dict, *roles: str) -> dict:
     """The district operators (or those named) get 403: the row acts outside their
     district (models/districts.py)."""
     return {**expect, **dict.fromkeys(roles or DISTRICTS, 403)}
+PUSH_SUBSCRIPTION = Browser().subscription("https://fcm.googleapis.com/fcm/send/matrix")
 ERROR_CODE = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict"}
 READY = "ready"  # a WebSocket that opens and sends {"type": "ready"}
 
@@ -238,6 +240,11 @@ ROWS = [
     Row("POST", "/api/me/dependants", citizens(404),
         {"name": "不是他", "id_number": "{visitor_id_number}"}),
     Row("DELETE", "/api/me/dependants/999999", citizens(404)),
+    # Web Push: one browser's subscription, taken over by each citizen role in turn
+    Row("GET", "/api/push/key", public(200)),
+    Row("GET", "/api/me/push-subscriptions", citizens(200)),
+    Row("POST", "/api/me/push-subscriptions", citizens({200, 201}), PUSH_SUBSCRIPTION),
+    Row("DELETE", "/api/me/push-subscriptions/999999", citizens(404)),
     # none of them is inside anywhere, and the visit is the visitor's (tests/web/test_stays.py
     # has the owner's own answers)
     Row("GET", "/api/me/stay", citizens(404)),
