@@ -61,6 +61,12 @@ class CodeExpired(DomainError):
     code = "code_expired"
 
 
+class InvitationExpired(DomainError):
+    """An invitation to be a co-registrar past its `expires_at` (models/registrars.py): 410."""
+
+    code = "invitation_expired"
+
+
 class RateLimited(DomainError):
     code = "rate_limited"
 

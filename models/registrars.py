@@ -6,14 +6,20 @@ one and an id nobody has all get the same pending invitation (the id is not even
 up), so inviting cannot sweep statuses or probe ids. The invitee's status is checked when
 they accept, and only they are told (403 registrar_not_green). Until someone accepts, the
 venue's list shows the invitation by citizen number only, without a name.
+
+An invitation can be accepted until its `expires_at` (made with it: `invitation_days` of the
+settings, 7 by default), not at that instant or after (410 invitation_expired). A pending one
+past it reads as `expired`; inviting the same person again replaces it with a new one.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlmodel import Session, col, select
 
 from models.audit import record
-from models.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from models.errors import Conflict, Forbidden, InvitationExpired, NotFound, ValidationFailed
 from models.masking import mask_name
 from models.tables import Citizen, Registrar, RegistrarInvitation, Venue, utcnow
 from models.timeutil import iso
@@ -27,6 +33,8 @@ REMOVE = "registrar_remove"
 LEAVE = "registrar_leave"
 ACTIONS = (INVITE, ACCEPT, DECLINE, WITHDRAW, REMOVE, LEAVE)
 PENDING = "pending"
+EXPIRED = "expired"
+DEFAULT_INVITATION_DAYS = 7  # the setting's default (and what migration 0014 gave old rows)
 MAX_ID = 2**31 - 1  # citizen ids are `integer` columns
 
 
@@ -51,17 +59,26 @@ def _require_owner(session: Session, venue_id: int, actor: Citizen, what: str) -
 
 
 def _pending(session: Session, venue_id: int, citizen_id: int) -> RegistrarInvitation | None:
+    """The unanswered invitation of `citizen_id` to the venue, expired or not."""
     return session.exec(select(RegistrarInvitation).where(
         RegistrarInvitation.venue_id == venue_id, RegistrarInvitation.invitee_id == citizen_id,
         RegistrarInvitation.state == PENDING)).first()
 
 
-def invite_registrar(session: Session, *, venue_id: int, actor: Citizen, citizen_id: object
+def is_expired(invitation: RegistrarInvitation, now: datetime | None = None) -> bool:
+    """Whether the invitation can no longer be accepted: `expires_at` has come."""
+    return invitation.state == EXPIRED or (
+        invitation.state == PENDING and (now or utcnow()) >= invitation.expires_at)
+
+
+def invite_registrar(session: Session, *, venue_id: int, actor: Citizen, citizen_id: object,
+                     valid_days: int = DEFAULT_INVITATION_DAYS, now: datetime | None = None
                      ) -> RegistrarInvitation:
     """The owner (green) invites citizen number `citizen_id` to be a co-registrar: a pending
-    invitation, the same whoever the number names (an invitation already pending is
-    returned again). 409 only when they already are a registrar here (the owner's own list
-    shows that)."""
+    invitation, valid `valid_days`, the same whoever the number names (one already pending
+    is returned again, unchanged; an expired one is closed and a new one made). 409 only
+    when they already are a registrar here (the owner's own list shows that)."""
+    now = now or utcnow()
     _require_owner(session, venue_id, actor, ("邀请登记员", "invites registrars"))
     require_green(actor)
     invitee = _clean_citizen_id(citizen_id)
@@ -70,9 +87,15 @@ def invite_registrar(session: Session, *, venue_id: int, actor: Citizen, citizen
             Registrar.active.is_(True))).first() is not None:
         raise Conflict("已是该场所的登记员 / already a registrar of this venue")
     invitation = _pending(session, venue_id, invitee)
+    if invitation is not None and is_expired(invitation, now):
+        invitation.state = EXPIRED
+        invitation.decided_at = invitation.expires_at
+        session.add(invitation)
+        invitation = None
     if invitation is None:
         invitation = RegistrarInvitation(venue_id=venue_id, inviter_id=actor.id,
-                                         invitee_id=invitee)
+                                         invitee_id=invitee, created_at=now,
+                                         expires_at=now + timedelta(days=valid_days))
         session.add(invitation)
         session.flush()
     _audit(session, INVITE, actor=actor, venue_id=venue_id, citizen_id=invitee,
@@ -81,46 +104,58 @@ def invite_registrar(session: Session, *, venue_id: int, actor: Citizen, citizen
     return invitation
 
 
-def invitation_public(invitation: RegistrarInvitation) -> dict:
+def invitation_public(invitation: RegistrarInvitation, now: datetime | None = None) -> dict:
     """What the inviter gets (POST /api/venues/{id}/registrars) and the venue's list shows:
-    the registrar fields of old (`role`, `active`: false until accepted) and the state."""
+    the registrar fields of old (`role`, `active`: false until accepted), the state
+    (`expired` once a pending one is past `expires_at`) and when it expires."""
     return {"id": invitation.id, "venue_id": invitation.venue_id,
             "citizen_id": invitation.invitee_id, "role": "co",
-            "active": invitation.state == "accepted", "state": invitation.state,
-            "created_at": iso(invitation.created_at)}
+            "active": invitation.state == "accepted",
+            "state": EXPIRED if is_expired(invitation, now) else invitation.state,
+            "created_at": iso(invitation.created_at),
+            "expires_at": iso(invitation.expires_at)}
 
 
 def my_invitations(session: Session, *, citizen_id: int) -> list[dict]:
-    """The invitee's pending invitations, newest first, with the venue and who invited."""
+    """The invitee's invitations still open to an answer (pending, not expired), newest
+    first, with the venue and who invited."""
     rows = session.exec(
         select(RegistrarInvitation, Venue, Citizen)
         .join(Venue, Venue.id == RegistrarInvitation.venue_id)
         .join(Citizen, Citizen.id == RegistrarInvitation.inviter_id)
         .where(RegistrarInvitation.invitee_id == citizen_id,
-               RegistrarInvitation.state == PENDING)
+               RegistrarInvitation.state == PENDING,
+               col(RegistrarInvitation.expires_at) > utcnow())
         .order_by(col(RegistrarInvitation.id).desc())).all()
     return [{"id": inv.id, "state": inv.state, "created_at": iso(inv.created_at),
+             "expires_at": iso(inv.expires_at),
              "venue": {"id": venue.id, "name": venue.name, "district": venue.district,
                        "address": venue.address},
              "inviter_masked": mask_name(inviter.name)} for inv, venue, inviter in rows]
 
 
-def _own_pending(session: Session, invitation_id: int, actor: Citizen) -> RegistrarInvitation:
-    """The caller's own invitation, still pending (404 for anyone else's: not even its
-    existence is told)."""
+def _own_pending(session: Session, invitation_id: int, actor: Citizen,
+                 now: datetime | None = None) -> RegistrarInvitation:
+    """The caller's own invitation, still pending and not expired (404 for anyone else's:
+    not even its existence is told; 410 invitation_expired once expired)."""
     invitation = session.get(RegistrarInvitation, invitation_id)
     if invitation is None or invitation.invitee_id != actor.id:
         raise NotFound("邀请不存在 / invitation not found")
+    if is_expired(invitation, now):
+        raise InvitationExpired(
+            "邀请已过期，请场所负责人重新邀请 / this invitation has expired: ask the venue's "
+            "owner to invite you again", detail={"expires_at": iso(invitation.expires_at)})
     if invitation.state != PENDING:
         raise Conflict("该邀请已处理 / this invitation was already answered or withdrawn")
     return invitation
 
 
-def accept_invitation(session: Session, *, invitation_id: int, actor: Citizen
-                      ) -> RegistrarInvitation:
+def accept_invitation(session: Session, *, invitation_id: int, actor: Citizen,
+                      now: datetime | None = None) -> RegistrarInvitation:
     """The invitee becomes a co-registrar, if green (403 registrar_not_green, to them only;
-    the invitation stays pending and can be accepted once they are green again)."""
-    invitation = _own_pending(session, invitation_id, actor)
+    the invitation stays pending and can be accepted once they are green again) and before
+    it expires (410 invitation_expired)."""
+    invitation = _own_pending(session, invitation_id, actor, now)
     require_green(actor)
     duty = session.exec(select(Registrar).where(
         Registrar.venue_id == invitation.venue_id, Registrar.citizen_id == actor.id)).first()
@@ -189,8 +224,9 @@ def remove_registrar(session: Session, *, venue_id: int, actor: Citizen, citizen
 
 
 def venue_registrars(session: Session, *, venue_id: int, actor: Citizen) -> dict:
-    """A venue's registrars (masked names, role) for any of its registrars; the pending
-    invitations (by citizen number only) for its owner."""
+    """A venue's registrars (masked names, role) for any of its registrars; the unanswered
+    invitations (by citizen number only; `expired` ones too, until withdrawn or replaced)
+    for its owner."""
     duty = require_registrar(session, venue_id, actor.id)
     get_venue(session, venue_id)
     rows = session.exec(

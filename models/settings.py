@@ -54,6 +54,9 @@ class Settings:
     # registrar: each answer tells something about a person, so neither may be a sweep.
     proxy_checkin_rate_per_min: int = 20
     invite_rate_per_hour: int = 20
+    # Days an invitation to be a co-registrar can be accepted (models/registrars.py): a
+    # forgotten one must not hand a venue's check-ins to someone months later.
+    invitation_days: int = 7
     # The itinerary platform signs its callbacks with it (models/itinerary.py).
     itinerary_secret: str = field(default="", repr=False)
     # Web Push (docs/push.md): the VAPID `sub` claim push services may contact us at, and the
@@ -200,8 +203,16 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         data_keys=data_keys,
         proxy_checkin_rate_per_min=int(env.get("SCANBOOK_PROXY_CHECKIN_RATE_PER_MIN", "20")),
         invite_rate_per_hour=int(env.get("SCANBOOK_INVITE_RATE_PER_HOUR", "20")),
+        invitation_days=_positive(env, "SCANBOOK_INVITATION_DAYS", 7),
         itinerary_secret=itinerary_secret,
         vapid_subject=env.get("SCANBOOK_VAPID_SUBJECT") or _vapid_subject(env),
         push_hosts=tuple(h.strip().lower() for h in env.get(
             "SCANBOOK_PUSH_HOSTS", ",".join(PUSH_HOSTS)).split(",") if h.strip()),
     )
+
+
+def _positive(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, str(default))
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise SettingsError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)

@@ -182,8 +182,11 @@ class RegistrarInvitation(SQLModel, table=True):
     venue_id: int = Field(foreign_key="venue.id", index=True)
     inviter_id: int = Field(foreign_key="citizen.id")
     invitee_id: int
-    state: str = Field(default="pending", max_length=16)  # pending|accepted|declined|withdrawn
+    # pending|accepted|declined|withdrawn|expired (stored when a new invitation replaces an
+    # expired one; a pending one past expires_at reads as expired)
+    state: str = Field(default="pending", max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())  # accepted only before this instant
     decided_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 

@@ -91,7 +91,7 @@ async def registrars_add(request: Request) -> Response:
     body = await read_json(request)
     invitation = await in_session(
         request, invite_registrar, venue_id=request.path_params["id"], actor=citizen,
-        citizen_id=body.get("citizen_id"))
+        citizen_id=body.get("citizen_id"), valid_days=settings.invitation_days)
     return JSON(invitation_public(invitation), status_code=201)
 
 
@@ -128,7 +128,7 @@ async def my_invitations_get(request: Request) -> Response:
 
 async def invitation_accept(request: Request) -> Response:
     """POST /api/invitations/{id}/accept: become a co-registrar (needs a green status: 403
-    registrar_not_green, told to the invitee only)."""
+    registrar_not_green, told to the invitee only; 410 invitation_expired once expired)."""
     citizen = await current_citizen(request)
     invitation = await in_session(request, accept_invitation,
                                   invitation_id=request.path_params["id"], actor=citizen)

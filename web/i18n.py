@@ -324,6 +324,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "invitations_pending": ("待接受的邀请", "Pending invitations"),
     "invitation_waiting": ("等待对方接受", "waiting for their answer"),
     "invitation_withdraw": ("撤回", "Withdraw"),
+    "invitation_until": ("有效至 {at}", "valid until {at}"),
+    "invitation_expired": ("已过期", "Expired"),
+    "invitation_expired_help": ("对方未在有效期内接受；可撤回，或再次邀请。",
+                                "Not accepted in time: withdraw it, or invite them again."),
+    "invitation_expired_answer": ("该邀请已过期，请场所负责人重新邀请。",
+                                  "This invitation has expired: ask the venue's owner to "
+                                  "invite you again."),
     "no_invitations": ("没有待接受的邀请。", "No pending invitations."),
     "registrar_remove": ("移除", "Remove"),
     "registrar_leave": ("退出该场所", "Leave this venue"),

@@ -66,7 +66,7 @@ ERROR_CODES = [
     "unauthenticated", "forbidden", "registrar_not_green", "not_found", "unknown_code",
     "method_not_allowed", "conflict", "logbook_suspended", "logbook_revoked",
     "logbook_deleted", "payload_too_large", "invalid_id_number", "validation_error",
-    "rate_limited", "unavailable", "code_expired",
+    "rate_limited", "unavailable", "code_expired", "invitation_expired",
 ]
 
 SCHEMAS: dict[str, dict] = {
@@ -132,12 +132,15 @@ SCHEMAS: dict[str, dict] = {
     "Invitation": _obj({"id": ID, "venue_id": INT, "citizen_id": INT,
                         "role": {"const": "co"}, "active": BOOL,
                         "state": {"type": "string", "enum": ["pending", "accepted", "declined",
-                                                             "withdrawn"]}},
-                       {"created_at": TIME},
+                                                             "withdrawn", "expired"]}},
+                       {"created_at": TIME, "expires_at": TIME},
                        description="An invitation to be a co-registrar. The inviter's answer "
                                    "is the same whoever the citizen id names (green, abnormal "
-                                   "or nobody); `active` turns true once the invitee accepts."),
-    "MyInvitation": _obj({"id": ID, "state": STR, "created_at": TIME,
+                                   "or nobody); `active` turns true once the invitee accepts. "
+                                   "It can be accepted before `expires_at` "
+                                   "(SCANBOOK_INVITATION_DAYS after it was made, 7 by "
+                                   "default); a pending one past it reads `expired`."),
+    "MyInvitation": _obj({"id": ID, "state": STR, "created_at": TIME, "expires_at": TIME,
                           "venue": _obj({"id": ID, "name": STR}, {"district": STR,
                                                                   "address": STR}),
                           "inviter_masked": STR}),
@@ -147,7 +150,8 @@ SCHEMAS: dict[str, dict] = {
                                                             "enum": ["owner", "co"]}},
                                                   {"since": TIME})},
          "invitations": {"type": "array", "items": _ref("Invitation")}},
-        description="`invitations`: the pending ones, for the owner only (empty for others)."),
+        description="`invitations`: the unanswered ones (pending or expired), for the owner "
+                    "only (empty for others)."),
     "Logbook": _obj({"id": ID, "venue_id": INT, "label": STR,
                      "state": {"type": "string",
                                "enum": ["active", "suspended", "revoked", "deleted"]},
@@ -221,7 +225,8 @@ _ERRORS = {
     404: "not_found (unknown_code for a scan)",
     409: "conflict",
     410: "logbook_suspended | logbook_revoked | logbook_deleted | code_expired (an entrance "
-         "display's rotating code past its window and grace)",
+         "display's rotating code past its window and grace) | invitation_expired (an "
+         "invitation to be a co-registrar past its expires_at)",
     413: "payload_too_large",
     422: "validation_error | invalid_id_number",
     429: "rate_limited (see Retry-After)",
@@ -477,7 +482,8 @@ OPERATIONS = [
         auth=CITIZEN, ok={200: _json("venues", _items(_ref("Venue")))}),
     _op("POST", "/api/venues/{id}/registrars",
         "Invite a co-registrar (owner only, green; rate limited, audited). The same pending "
-        "invitation whoever the id names; 409 when already a registrar here",
+        "invitation whoever the id names (an expired one is replaced by a new one); 409 when "
+        "already a registrar here",
         tag="registrar", auth=CITIZEN, errors=(404, 409, 429), params=[PATH_ID],
         body=_obj({"citizen_id": ID}), ok={201: _json("invited", _ref("Invitation"))}),
     _op("GET", "/api/venues/{id}/registrars",
@@ -493,11 +499,13 @@ OPERATIONS = [
         tag="citizen", auth=CITIZEN,
         ok={200: _json("invitations", _items(_ref("MyInvitation")))}),
     _op("POST", "/api/invitations/{id}/accept",
-        "Accept: become a co-registrar (403 registrar_not_green unless green)",
-        tag="citizen", auth=CITIZEN, errors=(404, 409), params=[PATH_ID],
+        "Accept: become a co-registrar (403 registrar_not_green unless green; 410 "
+        "invitation_expired from its expires_at on)",
+        tag="citizen", auth=CITIZEN, errors=(404, 409, 410), params=[PATH_ID],
         ok={200: _json("accepted", _ref("Invitation"))}),
-    _op("POST", "/api/invitations/{id}/decline", "Decline an invitation", tag="citizen",
-        auth=CITIZEN, errors=(404, 409), params=[PATH_ID],
+    _op("POST", "/api/invitations/{id}/decline",
+        "Decline an invitation (410 invitation_expired once expired)", tag="citizen",
+        auth=CITIZEN, errors=(404, 409, 410), params=[PATH_ID],
         ok={200: _json("declined", _ref("Invitation"))}),
     _op("POST", "/api/venues/{id}/logbooks", "A new logbook and its QR code", tag="registrar",
         auth=CITIZEN, errors=(404,), params=[PATH_ID], body=_obj({"label": _text(100)}),

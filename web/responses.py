@@ -20,6 +20,7 @@ STATUS = {
     "logbook_revoked": 410,
     "logbook_deleted": 410,
     "code_expired": 410,
+    "invitation_expired": 410,
     "payload_too_large": 413,
     "invalid_id_number": 422,
     "validation_error": 422,

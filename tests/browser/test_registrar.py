@@ -231,6 +231,48 @@ def test_registrars_invited_accepted_removed_and_leaving(server, client, people,
         "Invite a co-registrar")
 
 
+def test_an_expired_invitation_is_shown_and_replaced(server, client, people,
+                                                    venue_with_logbook, new_page):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from models.tables import RegistrarInvitation
+
+    owner, venue, _logbook = venue_with_logbook
+    helper = people.make("周七")
+    first = client.post(f"/api/venues/{venue['id']}/registrars", headers=owner["headers"],
+                        json={"citizen_id": helper["id"]}).json()
+    phone = new_page()
+    sign_in(phone, server.url, helper["token"], "/")
+    assert "有效至" in phone.inner_text(".invitation")
+    # the week passes while the page is open
+    with client.app.state.engine.begin() as conn:
+        conn.execute(update(RegistrarInvitation).where(RegistrarInvitation.id == first["id"])
+                     .values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+    phone.locator(".invitation").get_by_role("button", name="接受").click()
+    phone.wait_for_selector("#invitation-status.notice-error")
+    assert "该邀请已过期，请场所负责人重新邀请" in phone.inner_text("#invitation-status")
+    assert phone.locator(".invitation").count() == 0
+
+    page = new_page()
+    sign_in(page, server.url, owner["token"], f"/venues/{venue['id']}")
+    item = page.locator(f"#invitations li[data-citizen-id='{helper['id']}']")
+    assert item.get_attribute("data-state") == "expired"
+    assert "已过期" in item.inner_text() and "等待对方接受" not in item.inner_text()
+    item.scroll_into_view_if_needed()
+    shot(page, "venue-invitation-expired")
+    page.fill("#registrar-id", str(helper["id"]))  # invite again: a new week
+    page.click("#registrar-form button[type=submit]")
+    page.wait_for_selector(f"#invitations li[data-citizen-id='{helper['id']}'][data-state=pending]")
+    assert item.count() == 1 and "有效至" in item.inner_text()
+    page.reload()
+    assert item.count() == 1 and item.get_attribute("data-state") == "pending"
+    phone.reload()
+    phone.locator(".invitation").get_by_role("button", name="接受").click()
+    phone.wait_for_selector("#invitation-status.notice-ok")
+
+
 def test_live_feed_abnormal_only_filter_and_siren(server, client, people, run_jobs,
                                                   venue_with_logbook, new_page):
     owner, venue, logbook = venue_with_logbook

@@ -74,3 +74,12 @@ def test_public_url_follows_the_listening_address():
         assert is_loopback_url(url), url
     for url in ("http://10.0.0.7:8080", "https://scan.example.cn", "http://[fe80::1]:80"):
         assert not is_loopback_url(url), url
+
+
+def test_invitation_days(tmp_path):
+    env = {"SCANBOOK_DATA_DIR": str(tmp_path)}
+    assert load_settings(env).invitation_days == 7
+    assert load_settings({**env, "SCANBOOK_INVITATION_DAYS": "30"}).invitation_days == 30
+    for bad in ("0", "-1", "7.5", "a week", ""):
+        with pytest.raises(SettingsError, match="SCANBOOK_INVITATION_DAYS"):
+            load_settings({**env, "SCANBOOK_INVITATION_DAYS": bad})

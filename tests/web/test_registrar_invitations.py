@@ -1,11 +1,20 @@
 """Co-registrars are invited and decide: the inviter learns nothing about the invitee (same
 answer for a green, an abnormal and a nonexistent citizen), the invitee accepts only when
-green, the owner removes, a co-registrar leaves; invites are rate limited and audited."""
+green and before the invitation expires, the owner removes, a co-registrar leaves; invites are
+rate limited and audited."""
 
 from __future__ import annotations
 
-import pytest
+import re
+from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy import update
+from sqlmodel import Session
+
+from models.errors import InvitationExpired
+from models.registrars import accept_invitation, is_expired
+from models.tables import Citizen, RegistrarInvitation
 from tests.conftest import ADMIN, People, add_co_registrar, client_with
 
 
@@ -22,7 +31,8 @@ def _set_status(client, run_jobs, person, status):
 
 
 def _comparable(body: dict) -> dict:
-    return {k: v for k, v in body.items() if k not in ("id", "citizen_id", "created_at")}
+    return {k: v for k, v in body.items()
+            if k not in ("id", "citizen_id", "created_at", "expires_at")}
 
 
 def test_the_inviter_learns_nothing_about_the_invitee(client, people, run_jobs,
@@ -192,3 +202,103 @@ def test_invitations_are_rate_limited_per_inviter(tight_client):
     assert r.json()["error"] == "rate_limited" and 1 <= r.json()["retry_after"] <= 3600
     assert int(r.headers["Retry-After"]) == r.json()["retry_after"]
     assert _invite(tight_client, other, venues[1], 100).status_code == 201
+
+
+# --- expiry ----------------------------------------------------------------------------------
+
+def _move_expiry(client, invitation_id: int, expires_at) -> None:
+    """Time passing for one invitation: its expiry moved (the row, not the clock)."""
+    with client.app.state.engine.begin() as conn:
+        conn.execute(update(RegistrarInvitation).where(RegistrarInvitation.id == invitation_id)
+                     .values(expires_at=expires_at))
+
+
+@pytest.fixture
+def two_day_client():
+    with client_with(invitation_days=2) as c:
+        yield c
+
+
+def test_an_invitation_lasts_the_settings_days(two_day_client):
+    people = People(two_day_client)
+    owner, helper = people.make("李四"), people.make("周七")
+    venue = two_day_client.post("/api/venues", headers=owner["headers"], json={
+        "name": "场所", "address": "某路1号", "district": "朝阳区", "category": "office"}).json()
+    body = _invite(two_day_client, owner, venue, helper["id"]).json()
+    made, ends = (datetime.fromisoformat(body[k]) for k in ("created_at", "expires_at"))
+    assert ends - made == timedelta(days=2) and body["state"] == "pending"
+    mine = two_day_client.get("/api/me/invitations", headers=helper["headers"]).json()["items"]
+    assert [m["expires_at"] for m in mine] == [body["expires_at"]]
+
+
+def test_accepted_before_the_instant_it_expires_not_at_it(client, people, venue_with_logbook):
+    owner, venue, _logbook = venue_with_logbook
+    early, late = people.make("周七"), people.make("吴八")
+    ids = {who["id"]: _invite(client, owner, venue, who["id"]).json()["id"]
+           for who in (early, late)}
+    with Session(client.app.state.engine) as session:
+        for who in (early, late):
+            invitation = session.get(RegistrarInvitation, ids[who["id"]])
+            assert invitation.expires_at - invitation.created_at == timedelta(days=7)
+        first = session.get(RegistrarInvitation, ids[early["id"]])
+        accepted = accept_invitation(session, invitation_id=first.id,
+                                     actor=session.get(Citizen, early["id"]),
+                                     now=first.expires_at - timedelta(microseconds=1))
+        assert accepted.state == "accepted"
+        second = session.get(RegistrarInvitation, ids[late["id"]])
+        assert not is_expired(second, second.expires_at - timedelta(microseconds=1))
+        assert is_expired(second, second.expires_at)
+        with pytest.raises(InvitationExpired):
+            accept_invitation(session, invitation_id=second.id,
+                              actor=session.get(Citizen, late["id"]), now=second.expires_at)
+    r = client.get(f"/api/venues/{venue['id']}/logbooks", headers=late["headers"])
+    assert r.status_code == 403  # not a registrar
+
+
+def test_an_expired_invitation_cannot_be_answered_and_reads_expired(client, people,
+                                                                    venue_with_logbook):
+    owner, venue, _logbook = venue_with_logbook
+    helper = people.make("周七")
+    invitation = _invite(client, owner, venue, helper["id"]).json()
+    _move_expiry(client, invitation["id"], datetime.now(UTC) - timedelta(seconds=1))
+    for answer in ("accept", "decline"):
+        r = client.post(f"/api/invitations/{invitation['id']}/{answer}",
+                        headers=helper["headers"])
+        assert r.status_code == 410, r.text
+        body = r.json()
+        assert body["error"] == "invitation_expired" and "已过期" in body["message"]
+        assert set(body) == {"error", "message", "detail"} and body["detail"]["expires_at"]
+    r = client.get(f"/api/venues/{venue['id']}/logbooks", headers=helper["headers"])
+    assert r.status_code == 403
+    # the invitee's list no longer offers it; their home page neither
+    assert client.get("/api/me/invitations", headers=helper["headers"]).json()["items"] == []
+    # the owner sees it as expired, on the API and on the venue page (已过期)
+    listing = client.get(f"/api/venues/{venue['id']}/registrars",
+                         headers=owner["headers"]).json()["invitations"]
+    assert [(i["id"], i["state"], i["active"]) for i in listing] == [
+        (invitation["id"], "expired", False)]
+    client.post("/login", data={"token": owner["token"], "next": "/"})
+    page = client.get(f"/venues/{venue['id']}").text
+    item = re.search(rf'<li data-citizen-id="{helper["id"]}"[^>]*>.*?</li>', page, re.S).group(0)
+    assert 'data-state="expired"' in item and "已过期" in item and "等待对方接受" not in item
+    client.cookies.clear()
+    # inviting again closes it and makes a new one, which can be accepted
+    again = _invite(client, owner, venue, helper["id"]).json()
+    assert again["id"] != invitation["id"] and again["state"] == "pending"
+    listing = client.get(f"/api/venues/{venue['id']}/registrars",
+                         headers=owner["headers"]).json()["invitations"]
+    assert [(i["id"], i["state"]) for i in listing] == [(again["id"], "pending")]
+    r = client.post(f"/api/invitations/{invitation['id']}/accept", headers=helper["headers"])
+    assert r.status_code == 410  # the old one stays expired
+    r = client.post(f"/api/invitations/{again['id']}/accept", headers=helper["headers"])
+    assert r.status_code == 200 and r.json()["state"] == "accepted"
+
+
+def test_the_owner_withdraws_an_expired_invitation(client, people, venue_with_logbook):
+    owner, venue, _logbook = venue_with_logbook
+    helper = people.make("周七")
+    invitation = _invite(client, owner, venue, helper["id"]).json()
+    _move_expiry(client, invitation["id"], datetime.now(UTC) - timedelta(days=1))
+    base = f"/api/venues/{venue['id']}/registrars"
+    assert client.delete(f"{base}/{helper['id']}", headers=owner["headers"]).status_code == 204
+    assert client.get(base, headers=owner["headers"]).json()["invitations"] == []

@@ -118,9 +118,12 @@ dialog?.addEventListener("close", async () => {
 // whoever the number names), removes a co-registrar or withdraws an invitation; a
 // co-registrar leaves. Each removal asks first.
 function invitationItem(invitation) {
-  return el("li", { dataset: { citizenId: invitation.citizen_id, invitationId: invitation.id } },
+  const until = t("invitation_until").replace("{at}",
+    invitation.expires_at.slice(5, 16).replace("T", " "));
+  return el("li", { dataset: { citizenId: invitation.citizen_id, invitationId: invitation.id,
+    state: invitation.state } },
     el("strong", {}, `#${invitation.citizen_id}`), " ",
-    el("span", { class: "muted" }, t("invitation_waiting")), " ",
+    el("span", { class: "muted" }, `${t("invitation_waiting")} · ${until}`), " ",
     el("button", { type: "button", class: "button secondary small remove-registrar",
       dataset: { action: "withdraw" } }, t("invitation_withdraw")));
 }
@@ -144,6 +147,10 @@ $("registrar-form")?.addEventListener("submit", async (event) => {
     api.invited += 1;
     say(box, t("registrar_added"), "ok");
     const list = $("invitations");
+    // inviting again replaces an expired invitation with a new one
+    for (const old of list.querySelectorAll(`li[data-citizen-id="${result.body.citizen_id}"]`)) {
+      if (old.dataset.invitationId !== String(result.body.id)) old.remove();
+    }
     if (!list.querySelector(`li[data-invitation-id="${result.body.id}"]`)) {
       list.append(invitationItem(result.body));
     }

@@ -400,7 +400,9 @@ $("invitations")?.addEventListener("click", async (event) => {
   }
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
+    if (body.error === "invitation_expired") item.remove(); // it cannot be answered any more
     tell(box, body.error === "registrar_not_green" ? t("invitation_not_green")
+      : body.error === "invitation_expired" ? t("invitation_expired_answer")
       : `${t("request_failed")}${body.message || response.status}`);
     return;
   }
