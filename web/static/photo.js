@@ -10,14 +10,19 @@ export function setupPhoto({ onUploaded, counters }) {
   const dialog = document.getElementById("retake");
   const statusBox = document.getElementById("retake-status");
   let timer = null;
+  let pressedAt = 0;
 
+  // How long the last press lasted, by the page's clock (pressMs: when it ended, heldMs: when
+  // it opened the dialog), for tests: the test's own clock adds the browser's latency.
   function cancel() {
+    if (timer) counters.pressMs = performance.now() - pressedAt;
     clearTimeout(timer);
     timer = null;
     button.classList.remove("pressing");
   }
 
   function open() {
+    counters.heldMs = performance.now() - pressedAt;
     cancel();
     counters.retakeOpened += 1;
     statusBox.hidden = true;
@@ -28,6 +33,7 @@ export function setupPhoto({ onUploaded, counters }) {
   function start() {
     if (timer) return;
     counters.pressStarted += 1;
+    pressedAt = performance.now();
     button.classList.add("pressing"); // the ring fills over HOLD_MS (style.css)
     timer = setTimeout(open, HOLD_MS);
   }
