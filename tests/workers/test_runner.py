@@ -57,3 +57,29 @@ def test_a_blocking_wait_past_redis_py_default_timeout_survives_on_the_worker_cl
     finally:
         worker.connection.close()
         commands.close()
+
+
+def test_the_worker_stops_its_command_thread_at_once_even_when_it_hears_the_unsubscribe_first():
+    """RQ unsubscribes its command channel, then stops the thread that listens on it. When that
+    thread reads the UNSUBSCRIBE reply before the stop (the main thread is descheduled: a
+    loaded machine), it polled again — a 60-s wait for a subscription that stop() then joined.
+    The delay after sending makes that order certain here."""
+    worker = make_worker(os.environ["REDIS_URL"])
+    try:
+        worker.subscribe()
+        pubsub, send = worker.pubsub, worker.pubsub.unsubscribe
+
+        def unsubscribe_then_stall(*args):
+            send(*args)
+            deadline = time.monotonic() + 5
+            while pubsub.subscribed and time.monotonic() < deadline:  # the thread read it
+                time.sleep(0.01)
+            time.sleep(0.2)  # and is polling again (before the fix: for 60 s)
+
+        pubsub.unsubscribe = unsubscribe_then_stall
+        started = time.monotonic()
+        worker.unsubscribe()
+        assert time.monotonic() - started < 3
+        assert not worker.pubsub_thread.is_alive()
+    finally:
+        worker.connection.close()
