@@ -39,6 +39,10 @@ class VenueOrder:
         self._wait_for_replies = wait_for_replies
         self._lock = None if self.postgres else FeedLock(engine, CHECKIN_LOCK)
         self._held: set[int] = set()  # PostgreSQL: the venues this connection holds
+        # PostgreSQL: each held venue's newest id. Read once when the venue is taken; while
+        # held nobody else writes to it, so the batches' own inserts keep it (inserted()).
+        # Reading it every batch cost a probe of every partition's index per venue.
+        self._newest: dict[int, int] = {}
         self._sqlite_held = False
         self.waits = 0  # PostgreSQL: batches that had to wait for another writer's venue
 
@@ -57,19 +61,28 @@ class VenueOrder:
         if not self.postgres:
             return newest_ids_by_venue(conn, venues)
         missing = [v for v in venues if v not in self._held]
-        if not missing:
-            return newest_ids_by_venue(conn, venues)
-        got, newest = self._lock_and_read(conn, missing, venues, wait=False)
-        self._held.update(v for v, ok in got if ok)
-        if all(ok for _, ok in got):
-            return newest
-        # Another writer has one of them: let go of ours and wait for the batch's, in order.
-        self.waits += 1
-        self._wait_for_replies()
-        self._unlock_all(conn)
-        _, newest = self._lock_and_read(conn, venues, venues, wait=True)
-        self._held.update(venues)
-        return newest
+        if missing:
+            got, newest = self._lock_and_read(conn, missing, missing, wait=False)
+            for venue, ok in got:
+                if ok:
+                    self._held.add(venue)
+                    self._newest[venue] = newest[venue]
+            if not all(ok for _, ok in got):
+                # Another writer has one of them: let go of ours, wait for the batch's, in
+                # order.
+                self.waits += 1
+                self._wait_for_replies()
+                self._unlock_all(conn)
+                _, newest = self._lock_and_read(conn, venues, venues, wait=True)
+                self._held.update(venues)
+                self._newest.update(newest)
+        return {venue: self._newest[venue] for venue in venues}
+
+    def inserted(self, events: list[dict]) -> None:
+        """The batch's new check-ins (in id order): the newest ids of the venues held."""
+        if self.postgres:
+            for event in events:
+                self._newest[event["venue_id"]] = event["id"]
 
     def release(self, conn: Connection | None) -> None:
         """Let go of every venue (after the batch's transaction ended and its PUBLISHes are
@@ -86,10 +99,12 @@ class VenueOrder:
                 if not raw.closed:
                     raw.autocommit = False
             self._held.clear()  # not before: a failed unlock leaves them to the connection
+            self._newest.clear()
 
     def forget(self) -> None:
         """The connection is gone, and its locks with it."""
         self._held.clear()
+        self._newest.clear()
 
     def _lock_and_read(self, conn: Connection, lock: list[int], venues: list[int], *,
                        wait: bool) -> tuple[list[tuple[int, bool]], dict[int, int]]:
@@ -117,3 +132,4 @@ class VenueOrder:
         """Inside the batch's transaction (the look-ups ran): no autocommit here."""
         conn.connection.dbapi_connection.execute("SELECT pg_advisory_unlock_all()")
         self._held.clear()
+        self._newest.clear()

@@ -96,6 +96,7 @@ class BatchWriter:
                     watch.mark("write lock")
                 results, events, checkouts = record_checkins(
                     conn, requests, now=utcnow(), refused=verdicts, before_insert=take_order)
+                self.order.inserted(events)
                 watch.mark("record")
                 conn.commit()
                 watch.mark("commit")

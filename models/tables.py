@@ -211,6 +211,10 @@ class Checkin(SQLModel, table=True):
         # Open stays (occupancy, the expiry job): only rows still without a departure.
         Index("ix_checkin_open", "venue_id", "at", sqlite_where=sql_text("left_at IS NULL"),
               postgresql_where=sql_text("left_at IS NULL")),
+        # A check-in batch's citizens' open stays, which their new arrivals end.
+        Index("ix_checkin_citizen_open", "citizen_id", "at",
+              sqlite_where=sql_text("left_at IS NULL"),
+              postgresql_where=sql_text("left_at IS NULL")),
         Index("ix_checkin_logbook_id_id", "logbook_id", "id"),
         Index("ix_checkin_citizen_logbook_at", "citizen_id", "logbook_id", "at"),
         Index("ix_checkin_venue_id_at", "venue_id", "at"),  # exposures: a venue's time window

@@ -80,9 +80,10 @@ def test_migration_partitions_checkin_by_day(engine):
             "JOIN pg_class c ON c.oid = i.inhrelid LEFT JOIN pg_index x ON x.indrelid = c.oid "
             "WHERE i.inhparent = 'checkin'::regclass GROUP BY c.relname")).all()
     names = dict(index_count)
-    # primary key + the five indexes + 0006's partial index on visitor_id + open stays' (0011)
-    assert names.pop(DEFAULT_PARTITION) == 8
-    assert set(names.values()) == {8}
+    # primary key + the five indexes + 0006's partial index on visitor_id + open stays' (0011,
+    # by venue) and open stays by citizen (0013)
+    assert names.pop(DEFAULT_PARTITION) == 9
+    assert set(names.values()) == {9}
     days = partitions(engine)
     assert {today + timedelta(days=n) for n in range(8)} <= set(days)
 
