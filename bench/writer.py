@@ -48,6 +48,15 @@ def _citizen_ids(url: str) -> tuple[list[int], dict[int, list[str]]]:
     return ids, codes
 
 
+def _cpu_of(pid: int | None) -> float:
+    """CPU seconds of a process on this machine (the PostgreSQL server process of a writer's
+    connection): user + system, from /proc."""
+    if pid is None:
+        return 0.0
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _run(url: str, redis_url: str, venues: list[int], codes: dict[int, list[str]],
          citizens: list[int], batch: int, seconds: float, start_at: float, out) -> None:
     import redis
@@ -61,6 +70,13 @@ def _run(url: str, redis_url: str, venues: list[int], codes: dict[int, list[str]
     while time.time() < start_at:
         time.sleep(0.001)
     done = batches = 0
+    backend = None
+    if not writer.sqlite:  # the server process of the writer's kept connection
+        writer.write([])  # (a batch keeps it: see BatchWriter._connection)
+        conn = writer._connection()
+        backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        conn.rollback()
+    server = _cpu_of(backend)
     cpu = time.process_time()
     end = start_at + seconds
     while time.time() < end:
@@ -73,7 +89,9 @@ def _run(url: str, redis_url: str, venues: list[int], codes: dict[int, list[str]
             writer.settle()
     writer.close()
     cpu = time.process_time() - cpu
+    server = _cpu_of(backend) - server
     out.put({"scans": done, "batches": batches, "waits": writer.order.waits, "cpu": cpu,
+             "server_cpu": server,
              "marks": dict(_Marks.totals)})
 
 
@@ -102,6 +120,9 @@ def measure(url: str, redis_url: str, writers: int, venues: list[int], shared: b
             "batches": batches, "waits": sum(p["waits"] for p in parts),
             # the writers' own CPU a scan (the database server's is not in it)
             "writer_cpu_us_per_scan": round(sum(p["cpu"] for p in parts) / max(scans, 1) * 1e6),
+            # PostgreSQL: the CPU of the server processes serving the writers, a scan
+            "server_cpu_us_per_scan": round(sum(p["server_cpu"] for p in parts)
+                                            / max(scans, 1) * 1e6),
             "ms_per_batch": {name: round(value / batches * 1e3, 3)
                              for name, value in marks.items()}}
 

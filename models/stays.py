@@ -88,13 +88,16 @@ _STAY_COLUMNS = (_ck.c.id, _ck.c.venue_id, _ck.c.citizen_id, _ck.c.at, _v.c.max_
 
 
 # PostgreSQL: the batch's citizens' open stays, one index probe a citizen on
-# ix_checkin_citizen_open (the lateral join names the citizen, so the plan is that whatever the
-# statistics say; on a new day's partition, still without any, an `= ANY` list was planned as
-# a read of every open stay of the day). One text for any number of citizens: prepared once.
+# ix_checkin_citizen_open, whatever the statistics say: the lateral subquery names the citizen,
+# and OFFSET 0 keeps the planner from flattening it into a join. (On a day's partition still
+# without statistics, both an `= ANY` list and the flattened join were planned as a read of
+# every open stay of the day: 15 ms against 1 ms for 64 citizens and 10,000 open stays.) One
+# text for any number of citizens: parsed once (planned per batch: checkins._PG_BATCH_PLANS).
 _PG_OPEN_STAYS = (f"SELECT s.id, s.venue_id, s.citizen_id, s.at, v.max_stay_minutes "
                   f"FROM unnest(%s::int[]) AS p (who) CROSS JOIN LATERAL "
                   f"(SELECT id, venue_id, citizen_id, at FROM {_ck.name} "
-                  f"WHERE citizen_id = p.who AND left_at IS NULL AND at >= %s) AS s "
+                  f"WHERE citizen_id = p.who AND left_at IS NULL AND at >= %s AND at <= %s "
+                  f"OFFSET 0) AS s "
                   f"JOIN {_v.name} v ON v.id = s.venue_id")
 
 
@@ -136,9 +139,10 @@ def end_stays_by_arrivals(conn: Connection, arrivals: list[tuple[int, int, datet
         return []
     citizens = sorted({citizen_id for citizen_id, _, _ in arrivals})
     oldest = min(at for _, _, at in arrivals)
+    newest = max(at for _, _, at in arrivals)  # PostgreSQL: bounds the partitions planned
     if conn.dialect.name == "postgresql":
         stays = [Stay(*row) for row in conn.exec_driver_sql(
-            _PG_OPEN_STAYS, (citizens, oldest - LOOKBACK))]
+            _PG_OPEN_STAYS, (citizens, oldest - LOOKBACK, newest + LOOKBACK))]
     else:
         stays = _stays(conn, _ck.c.citizen_id.in_(citizens), _ck.c.at >= oldest - LOOKBACK)
     stays_of: dict[int, list[Stay]] = defaultdict(list)
