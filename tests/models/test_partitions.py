@@ -81,7 +81,7 @@ def test_migration_partitions_checkin_by_day(engine):
             "WHERE i.inhparent = 'checkin'::regclass GROUP BY c.relname")).all()
     names = dict(index_count)
     # primary key + the five indexes + 0006's partial index on visitor_id + open stays' (0011,
-    # by venue) and open stays by citizen (0013)
+    # by venue) and open stays by citizen (0015)
     assert names.pop(DEFAULT_PARTITION) == 9
     assert set(names.values()) == {9}
     days = partitions(engine)

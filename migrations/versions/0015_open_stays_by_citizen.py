@@ -1,7 +1,7 @@
 """open stays by citizen: a partial index on checkin (citizen_id, at) WHERE left_at IS NULL
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-06 14:30:00
 
 Every check-in batch looks up its citizens' open stays to end them (models/stays.py
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0013'
-down_revision = '0012'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
