@@ -15,7 +15,7 @@ from models.errors import DomainError, LogbookUnavailable, UnknownCode, Validati
 from models.idnumber import MINOR_AGE
 from models.masking import mask_id_number, mask_name
 from models.status import VISITOR_STATUS, is_abnormal
-from models.stays import end_stays_by_arrivals
+from models.stays import end_stays_by_arrivals, open_stays_statement
 from models.tables import Checkin, Citizen, Logbook, Venue, Visitor
 from models.timeutil import BEIJING, iso, parse_iso
 
@@ -330,22 +330,45 @@ def _recent(conn: Connection, keys: list[_Key], since: datetime) -> list:
     return list(conn.execute(_BY_IDS, {"ids": ids})) if ids else []
 
 
-def _insert(conn: Connection, rows: list[dict], at: datetime) -> dict[_Key, int]:
-    """Insert the rows in multi-row INSERT … RETURNING statements; returns key → new id.
-    RETURNING order is not guaranteed, so rows are matched back by their key, which is
-    unique inside a batch. A row's own "at" (a queued offline scan) overrides the batch's
-    time."""
+def _insert(conn: Connection, rows: list[dict], at: datetime,
+            arrivals: list[tuple[int, datetime]]) -> tuple[dict[_Key, int], list | None]:
+    """Insert the rows (INSERT … RETURNING); returns key → new id, and on PostgreSQL the open
+    stays of the arrivals' citizens, read after the insert in the same round trip (else None:
+    end_stays_by_arrivals reads them). RETURNING order is not guaranteed, so rows are matched
+    back by their key, which is unique inside a batch. A row's own "at" (a queued offline
+    scan) overrides the batch's time."""
     at_value = _bind_at(conn, at)
     values = [(r["venue_id"], r["logbook_id"], r["citizen_id"], r["visitor_id"], r["helper_id"],
                r["via"], r["status"], r["popup_kind"], r["alert"], r["minor"], r["name_masked"],
                r["id_masked"], at_value if r["at"] is None else _bind_at(conn, r["at"]))
               for r in rows]
+    stays = None
     if conn.dialect.name == "sqlite":
         inserted = _insert_sqlite(conn, values)
-    else:
+    elif not arrivals:
         inserted = _fetch(conn, "insert", values)
+    else:
+        inserted, stays = _fetch_after(conn, ("insert", values), open_stays_statement(arrivals))
     return {(citizen_id or 0, 0 if citizen_id else visitor_id, logbook_id): checkin_id
-            for checkin_id, citizen_id, visitor_id, logbook_id in inserted}
+            for checkin_id, citizen_id, visitor_id, logbook_id in inserted}, stays
+
+
+def _fetch_after(conn: Connection, first: tuple[str, list], then: tuple[str, tuple]
+                 ) -> tuple[list[tuple], list[tuple]]:
+    """PostgreSQL: a _PG_TEMPLATES statement, then another statement that reads what the
+    first wrote, in one round trip (pipeline mode runs them in order, in the transaction)."""
+    if not conn.in_transaction():
+        conn.begin()
+    raw = conn.connection.dbapi_connection
+    one, two = raw.cursor(), raw.cursor()
+    try:
+        with raw.pipeline():
+            one.execute(_PG_TEMPLATES[first[0]], _pg_params(first[0], first[1]))
+            two.execute(*then)
+        return one.fetchall(), two.fetchall()
+    finally:
+        one.close()
+        two.close()
 
 
 _SQLITE_INSERT = (f"INSERT INTO {_ck.name} ({', '.join(_INSERT_COLUMNS)}) "
@@ -467,10 +490,11 @@ def record_checkins(
     events: list[dict] = []
     checkouts: list[dict] = []
     if new_rows:
-        ids = _insert(conn, list(new_rows.values()), now)
-        checkouts = end_stays_by_arrivals(conn, [  # citizens' only: a visitor has no account
-            (key[0], ids[key], now if row["at"] is None else row["at"])
-            for key, row in new_rows.items() if key[0]])
+        # Citizens' arrivals end their earlier stays (a visitor has no account).
+        arrivals = [(key[0], now if row["at"] is None else row["at"])
+                    for key, row in new_rows.items() if key[0]]
+        ids, stays = _insert(conn, list(new_rows.values()), now, arrivals)
+        checkouts = end_stays_by_arrivals(conn, arrivals, stays)
         for key, row in new_rows.items():
             event = {
                 "type": "checkin",

@@ -129,30 +129,39 @@ def _close(conn: Connection, ended: list[tuple[Stay, datetime]], *, exact: bool 
             if conn.execute(_END, p).rowcount]
 
 
-def end_stays_by_arrivals(conn: Connection, arrivals: list[tuple[int, int, datetime]]
-                          ) -> list[dict]:
-    """New check-ins (citizen, check-in id, at), already inserted, end the same citizens'
-    earlier open stays at their own time (a queued offline scan older than a stay that began
-    since is itself ended when that stay began). Runs in the check-in batch's transaction;
-    returns the checkout events to publish after the commit."""
+def open_stays_statement(arrivals: list[tuple[int, datetime]]) -> tuple[str, tuple]:
+    """PostgreSQL: the statement reading the open stays of these arrivals' citizens ((citizen,
+    at) pairs), for a caller that sends it in the same round trip as the insert that precedes
+    it (models/checkins.py): `end_stays_by_arrivals(conn, arrivals, stays=rows)`."""
+    return _PG_OPEN_STAYS, (sorted({citizen_id for citizen_id, _ in arrivals}),
+                            min(at for _, at in arrivals) - LOOKBACK,
+                            max(at for _, at in arrivals) + LOOKBACK)
+
+
+def end_stays_by_arrivals(conn: Connection, arrivals: list[tuple[int, datetime]],
+                          stays: list[tuple] | None = None) -> list[dict]:
+    """New check-ins (citizen, at), already inserted, end the same citizens' earlier open stays
+    at their own time (a queued offline scan older than a stay that began since is itself
+    ended when that stay began). Runs in the check-in batch's transaction; returns the
+    checkout events to publish after the commit. `stays`: the rows of open_stays_statement
+    when the caller read them already (PostgreSQL)."""
     if not arrivals:
         return []
-    citizens = sorted({citizen_id for citizen_id, _, _ in arrivals})
-    oldest = min(at for _, _, at in arrivals)
-    newest = max(at for _, _, at in arrivals)  # PostgreSQL: bounds the partitions planned
-    if conn.dialect.name == "postgresql":
-        stays = [Stay(*row) for row in conn.exec_driver_sql(
-            _PG_OPEN_STAYS, (citizens, oldest - LOOKBACK, newest + LOOKBACK))]
-    else:
-        stays = _stays(conn, _ck.c.citizen_id.in_(citizens), _ck.c.at >= oldest - LOOKBACK)
+    if stays is None:
+        if conn.dialect.name == "postgresql":
+            stays = conn.exec_driver_sql(*open_stays_statement(arrivals)).all()
+        else:
+            citizens = sorted({citizen_id for citizen_id, _ in arrivals})
+            oldest = min(at for _, at in arrivals)
+            stays = _stays(conn, _ck.c.citizen_id.in_(citizens), _ck.c.at >= oldest - LOOKBACK)
     stays_of: dict[int, list[Stay]] = defaultdict(list)
-    for stay in stays:
+    for stay in (s if isinstance(s, Stay) else Stay(*s) for s in stays):
         stays_of[stay.citizen_id].append(stay)
     ended: list[tuple[Stay, datetime]] = []
-    for stays in stays_of.values():
-        stays.sort(key=lambda s: (s.at, s.id))
+    for stays_ in stays_of.values():
+        stays_.sort(key=lambda s: (s.at, s.id))
         # Each stay ends where the next one (by arrival time) begins; the newest stays open.
-        for stay, following in zip(stays, stays[1:], strict=False):
+        for stay, following in zip(stays_, stays_[1:], strict=False):
             ended.append((stay, min(following.at, stay.due)))
     return _close(conn, ended)
 
