@@ -91,7 +91,8 @@ def deliver(pairs: list[list[int]], attempt: int = 0) -> dict:
 
 
 def _deliver(pairs: list[list[int]], attempt: int) -> tuple[dict, set[int]]:
-    """The job's summary, and the citizens a subscription of whom did not turn out gone."""
+    """The job's summary, and the citizens reached: a push of theirs was taken, or will be
+    tried again (not when every subscription of theirs is gone or refused for good)."""
     settings, engine, client, _lock = resources()
     with engine.connect() as conn:
         notices = _notices(conn, sorted({n for n, _s in pairs}))
@@ -111,10 +112,10 @@ def _deliver(pairs: list[list[int]], attempt: int) -> tuple[dict, set[int]]:
         tally[result.outcome.value] += 1
         if result.outcome is webpush.Outcome.GONE:
             gone.append(sub.id)
-            continue
-        reached.add(sub.citizen_id)
-        if result.outcome is webpush.Outcome.RETRY:
+        elif result.outcome is webpush.Outcome.RETRY:
             again.append(([notice.id, sub.id], result.retry_after))
+        if result.outcome in (webpush.Outcome.SENT, webpush.Outcome.RETRY):
+            reached.add(sub.citizen_id)  # it arrived, or may yet
     if gone:
         with engine.begin() as conn:
             drop_endpoints(conn, gone)

@@ -100,6 +100,27 @@ def test_gone_subscriptions_are_forgotten(client, engine, run_jobs, push_service
     assert dev_notices(client.app.state.redis, person["phone"]) == []
 
 
+def test_sms_when_no_subscription_could_take_it(client, run_jobs, push_service):
+    gone = citizen(client, "13911116666", 4)
+    refused = citizen(client, "13911117777", 5)
+    subscribe(client, gone, push_service, "gone")
+    subscribe(client, refused, push_service, "refused")
+    push_service.answers = {"/push/gone": [410], "/push/refused": [403]}
+
+    submit(client, "/api/admin/status-changes",
+           {"changes": [change(gone, "red"), change(refused, "yellow")]})
+    run_jobs()
+
+    redis = client.app.state.redis
+    assert len(push_service.received) == 2
+    assert "集中观察" in dev_notices(redis, gone["phone"])[0]
+    assert "居家观察" in dev_notices(redis, refused["phone"])[0]
+    mine = client.get("/api/me/push-subscriptions", headers=refused["headers"]).json()
+    assert len(mine["items"]) == 1  # refused, not gone: kept
+    assert client.get("/api/me/push-subscriptions", headers=gone["headers"]).json()["items"] \
+        == []
+
+
 def test_a_busy_push_service_is_tried_again_later(client, redis_client, run_jobs,
                                                   push_service):
     person = citizen(client, "13911114444", 3)
