@@ -100,7 +100,8 @@ def test_home_card_photo_long_press_retake(server, client, redis_client, new_pag
     page.wait_for_selector("#retake", state="hidden")
     img = page.locator("#photo-img")
     assert img.is_visible() and "/api/me/photo?v=" in img.get_attribute("src")
-    assert page.evaluate("document.getElementById('photo-img').naturalWidth") > 0
+    # the new src loads after the upload's answer: wait for the picture itself
+    page.wait_for_function("() => document.getElementById('photo-img').naturalWidth > 0")
     assert page.locator("#photo-none").is_hidden()
     shot(page, "home-minor-with-photo")
     # The photo stays after a reload (it is the card's, not the page's).

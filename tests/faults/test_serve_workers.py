@@ -36,8 +36,12 @@ def _serve(data_dir, port: int) -> tuple[subprocess.Popen, list[str]]:
                      daemon=True).start()
     deadline = time.monotonic() + 60
     while True:
+        # /healthz answers as soon as one worker has started: wait for both to say so (the
+        # other, still starting on a loaded machine, accepts no connection until then).
+        started = sum("Application startup complete." in line for line in list(lines))
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if (httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+                    and started >= 2):
                 return proc, lines
         except httpx.HTTPError:
             pass

@@ -1,6 +1,7 @@
 """A co-registrar removed by the owner, or who leaves, loses every feed of the venue within
-test_access_recheck's LIMIT, on whichever web process holds it (two real web processes; the removal goes through
-one, the feeds sit on both). The owner's feeds stay open and keep delivering."""
+test_access_recheck's LIMIT, on whichever web process holds it (two real web processes; the
+removal goes through one, the feeds sit on both). The owner's feeds stay open and keep
+delivering."""
 
 from __future__ import annotations
 
