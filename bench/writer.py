@@ -18,9 +18,13 @@ import random
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
+
+from sqlalchemy import text
 
 import ingest.writer as writer_module
 from bench.data import reset_schema, seed, share_data_key
+from bench.scan import _cpu
 from models.checkins import CheckinRequest
 from models.db import make_engine
 
@@ -35,26 +39,20 @@ class _Marks(writer_module._Stopwatch):
             self.totals[name] += end - start
 
 
-def _citizen_ids(url: str) -> tuple[list[int], dict[int, list[str]]]:
-    from sqlalchemy import text
+def _visitor_ids(url: str) -> list[int]:
+    """The seeded visitors' citizen ids (everyone but the registrars)."""
     engine = make_engine(url)
     with engine.connect() as conn:
         ids = [r[0] for r in conn.execute(text(
             "SELECT id FROM citizen WHERE id NOT IN (SELECT citizen_id FROM registrar)"))]
-        codes: dict[int, list[str]] = defaultdict(list)
-        for venue_id, code in conn.execute(text("SELECT venue_id, code FROM logbook")):
-            codes[venue_id].append(code)
     engine.dispose()
-    return ids, codes
+    return ids
 
 
 def _cpu_of(pid: int | None) -> float:
     """CPU seconds of a process on this machine (the PostgreSQL server process of a writer's
-    connection): user + system, from /proc."""
-    if pid is None:
-        return 0.0
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    connection)."""
+    return 0.0 if pid is None else _cpu(Path(f"/proc/{pid}/stat"), os.sysconf("SC_CLK_TCK"))
 
 
 def _run(url: str, redis_url: str, venues: list[int], codes: dict[int, list[str]],
@@ -134,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
                                                               "redis://127.0.0.1:6379/15"))
     parser.add_argument("--venues", type=int, default=8)
     parser.add_argument("--citizens", type=int, default=20000)
-    parser.add_argument("--batch", type=int, default=32, help="check-ins a batch")
+    parser.add_argument("--batch", type=int, default=64, help="check-ins a batch")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--writers", default="1,2", help="writer counts to measure, in turn")
     parser.add_argument("--rounds", type=int, default=2)
@@ -147,7 +145,10 @@ def main(argv: list[str] | None = None) -> None:
     data = seed(engine, citizens=args.citizens, venues=args.venues, logbooks_per_venue=2,
                 feeds_per_venue=1)
     engine.dispose()
-    citizens, codes = _citizen_ids(args.database_url)
+    citizens = _visitor_ids(args.database_url)
+    codes: dict[int, list[str]] = defaultdict(list)
+    for code, venue_id in zip(data.codes, data.logbook_venue, strict=True):
+        codes[venue_id].append(code)
     runs = []
     for round_ in range(args.rounds):
         for n in (int(x) for x in args.writers.split(",")):

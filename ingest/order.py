@@ -62,7 +62,7 @@ class VenueOrder:
             return newest_ids_by_venue(conn, venues)
         missing = [v for v in venues if v not in self._held]
         if missing:
-            got, newest = self._lock_and_read(conn, missing, missing, wait=False)
+            got, newest = self._lock_and_read(conn, missing, wait=False)
             for venue, ok in got:
                 if ok:
                     self._held.add(venue)
@@ -73,7 +73,7 @@ class VenueOrder:
                 self.waits += 1
                 self._wait_for_replies()
                 self._unlock_all(conn)
-                _, newest = self._lock_and_read(conn, venues, venues, wait=True)
+                _, newest = self._lock_and_read(conn, venues, wait=True)
                 self._held.update(venues)
                 self._newest.update(newest)
         return {venue: self._newest[venue] for venue in venues}
@@ -106,10 +106,10 @@ class VenueOrder:
         self._held.clear()
         self._newest.clear()
 
-    def _lock_and_read(self, conn: Connection, lock: list[int], venues: list[int], *,
-                       wait: bool) -> tuple[list[tuple[int, bool]], dict[int, int]]:
-        """Lock `lock` (waiting, or trying), then read the newest ids of `venues`: one round
-        trip. Inside the batch's transaction: session locks outlive its commit."""
+    def _lock_and_read(self, conn: Connection, venues: list[int], *, wait: bool
+                       ) -> tuple[list[tuple[int, bool]], dict[int, int]]:
+        """Lock `venues` (waiting, or trying), then read their newest ids: one round trip.
+        Inside the batch's transaction: session locks outlive its commit."""
         if not conn.in_transaction():
             conn.begin()
         raw = conn.connection.dbapi_connection
@@ -120,7 +120,7 @@ class VenueOrder:
                 # unnest keeps the array's order: waiting locks are taken in id order. (As
                 # text: the try answers true or false, the wait answers void, '' here.)
                 locking.execute(f"SELECT v, {function}({CHECKIN_LOCK}, v)::text "
-                                "FROM unnest(%s::int[]) AS v", (lock,))
+                                "FROM unnest(%s::int[]) AS v", (venues,))
                 reading.execute(*newest_ids_statement("postgresql", venues))
             return ([(v, ok != "false") for v, ok in locking.fetchall()],
                     newest_ids(reading.fetchall()))

@@ -155,13 +155,14 @@ _PG_TEMPLATES = {
 }
 
 
-# PostgreSQL, for the rest of the batch's transaction: every statement of a batch finds its
-# rows by an index probe, and must, whatever the statistics say. A day's partition starts empty
-# and without statistics; a plan made then, and kept (the statements are prepared), read the
-# growing partition once for every citizen of the batch (a sequential scan, or the open-stays
-# index by `at` alone): 20 ms a batch after a few seconds, and growing. So no sequential scans,
-# and a plan made for each execution from the partitions' current size (which also prunes the
-# partitions outside the batch's times while planning); the statements are still parsed once.
+# PostgreSQL, for the rest of the batch's transaction (sent with its look-ups): every
+# statement of a batch finds its rows by an index probe, and must, whatever the statistics
+# say. A day's partition starts empty and without statistics; a plan made then, and kept (the
+# statements are prepared), read the growing partition once for every citizen of the batch (a
+# sequential scan, or the open-stays index by `at` alone): 20 ms a batch after a few seconds,
+# and growing. So no sequential scans, and a plan made for each execution from the
+# partitions' current size (which also prunes the partitions outside the batch's times while
+# planning); the statements are still parsed once.
 _PG_BATCH_PLANS = ("SET LOCAL enable_seqscan = off",
                    "SET LOCAL plan_cache_mode = force_custom_plan")
 
@@ -196,15 +197,15 @@ def _fetch(conn: Connection, kind: str, rows: list, *extra) -> list[tuple]:
         return []
     if not conn.in_transaction():
         conn.begin()
-    out: list[tuple] = []
-    width = _WIDTH.get(kind, 1)
     cursor = conn.connection.cursor()
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql":  # whole arrays: one statement, no chunks
         try:
             cursor.execute(_PG_TEMPLATES[kind], _pg_params(kind, rows, extra))
             return cursor.fetchall()
         finally:
             cursor.close()
+    out: list[tuple] = []
+    width = _WIDTH.get(kind, 1)
     try:
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start:start + _CHUNK]
@@ -229,30 +230,29 @@ def newest_checkin_id(conn: Connection) -> int:
     return row[0] or 0
 
 
-def _fetch_together(conn: Connection, *queries: tuple[str, list]) -> list[list[tuple]]:
+def _fetch_together(conn: Connection, *queries: tuple[str, list],
+                    settings: tuple[str, ...] = ()) -> list[list[tuple]]:
     """Independent statements of `_fetch`'s kinds (one parameter a row): on PostgreSQL sent
-    in one round trip (psycopg's pipeline mode), elsewhere one after the other."""
+    in one round trip (psycopg's pipeline mode) after `settings` (statements without
+    results, such as `SET LOCAL`), elsewhere one after the other (no settings there)."""
     if conn.dialect.name != "postgresql":
         return [_fetch(conn, kind, rows) for kind, rows in queries]
     if not conn.in_transaction():
         conn.begin()
     raw = conn.connection.dbapi_connection
-    cursors: list[list] = []
+    cursors = [raw.cursor() if rows else None for _, rows in queries]
     try:
         with raw.pipeline():
-            for setting in _PG_BATCH_PLANS:
+            for setting in settings:
                 raw.execute(setting)
-            for kind, rows in queries:
-                cursors.append([])
-                if rows:
-                    cursor = raw.cursor()
-                    cursors[-1].append(cursor)
+            for (kind, rows), cursor in zip(queries, cursors, strict=True):
+                if cursor is not None:
                     cursor.execute(_PG_TEMPLATES[kind], _pg_params(kind, rows))
-        return [[row for cursor in per_query for row in cursor.fetchall()]
-                for per_query in cursors]
+        return [cursor.fetchall() if cursor is not None else [] for cursor in cursors]
     finally:
-        for cursor in (c for per_query in cursors for c in per_query):
-            cursor.close()
+        for cursor in cursors:
+            if cursor is not None:
+                cursor.close()
 
 
 def newest_ids_by_venue(conn: Connection, venue_ids: list[int]) -> dict[int, int]:
@@ -419,7 +419,8 @@ def record_checkins(
         conn, ("logbooks_by_code", codes), ("logbooks_by_id", lb_ids),
         ("citizens", sorted({r.citizen_id for r in requests if r.citizen_id is not None})),
         ("visitors", sorted({r.visitor_id for r in requests
-                             if r.citizen_id is None and r.visitor_id is not None})))
+                             if r.citizen_id is None and r.visitor_id is not None})),
+        settings=_PG_BATCH_PLANS)
     by_code = {r.code: r for r in map(_Logbook._make, found_by_code)}
     by_id = {r.id: r for r in map(_Logbook._make, found_by_id)}
     by_id.update({r.id: r for r in by_code.values()})

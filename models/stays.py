@@ -148,20 +148,19 @@ def end_stays_by_arrivals(conn: Connection, arrivals: list[tuple[int, datetime]]
     if not arrivals:
         return []
     if stays is None:
-        if conn.dialect.name == "postgresql":
-            stays = conn.exec_driver_sql(*open_stays_statement(arrivals)).all()
-        else:
-            citizens = sorted({citizen_id for citizen_id, _ in arrivals})
-            oldest = min(at for _, at in arrivals)
-            stays = _stays(conn, _ck.c.citizen_id.in_(citizens), _ck.c.at >= oldest - LOOKBACK)
+        citizens = sorted({citizen_id for citizen_id, _ in arrivals})
+        oldest = min(at for _, at in arrivals)
+        stays = _stays(conn, _ck.c.citizen_id.in_(citizens), _ck.c.at >= oldest - LOOKBACK)
+    else:
+        stays = [Stay(*row) for row in stays]
     stays_of: dict[int, list[Stay]] = defaultdict(list)
-    for stay in (s if isinstance(s, Stay) else Stay(*s) for s in stays):
+    for stay in stays:
         stays_of[stay.citizen_id].append(stay)
     ended: list[tuple[Stay, datetime]] = []
-    for stays_ in stays_of.values():
-        stays_.sort(key=lambda s: (s.at, s.id))
+    for own in stays_of.values():
+        own.sort(key=lambda s: (s.at, s.id))
         # Each stay ends where the next one (by arrival time) begins; the newest stays open.
-        for stay, following in zip(stays_, stays_[1:], strict=False):
+        for stay, following in zip(own, own[1:], strict=False):
             ended.append((stay, min(following.at, stay.due)))
     return _close(conn, ended)
 
