@@ -30,13 +30,15 @@ from sqlalchemy import text
 from bench.data import BenchData, reset_schema, seed
 from bench.feeds import Feed, close_feeds, open_feeds, wait_for_ids
 from models.db import make_engine
+from web.cli import UVICORN_FLAGS as WEB_FLAGS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 # The same flags for the app and the reference: one worker, uvloop, httptools.
+# As `scanbook serve` and the Procfile (web.cli.UVICORN_FLAGS), one worker, the fast loop and
+# parser named (uvicorn's defaults when installed).
 UVICORN_FLAGS = ["--workers", "1", "--loop", "uvloop", "--http", "httptools",
-                 "--no-access-log", "--log-level", "warning", "--ws-max-size", "65536",
-                 "--ws-per-message-deflate", "false"]  # as `scanbook serve` and the Procfile
+                 "--log-level", "warning", *WEB_FLAGS]
 TARGET_RATIO = 1.0  # issue 18: at least the thin reference's rate
 TARGET_FEED_P99_MS = 20.0
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx2 as httpx
 
+from web.cli import UVICORN_FLAGS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,8 +59,7 @@ def start_server(port: int | None = None, env: dict | None = None, workers: int 
     port = port or free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "web.main:app", "--host", "127.0.0.1", "--port",
-         str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
-         "--ws-max-size", "65536", "--ws-per-message-deflate", "false"],
+         str(port), "--workers", str(workers), "--log-level", "warning", *UVICORN_FLAGS],
         cwd=ROOT, env={**os.environ, **(env or {})},
     )
     server = Server(proc, port)

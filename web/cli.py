@@ -13,6 +13,17 @@ import time
 
 from models.settings import ALL_INTERFACES, is_loopback_url, load_settings, public_url_for
 
+# How a web process runs, wherever it runs: `scanbook serve`, the tests' servers and the scan
+# benchmark take these; the Procfile spells them out (tests/web/test_cli.py compares).
+UVICORN_FLAGS = [
+    # uvicorn's WebSocket protocol, one socket write a loop turn (realtime/wsprotocol.py).
+    "--ws", "realtime.wsprotocol:WebSocketProtocol",
+    "--ws-max-size", "65536",
+    # Feed frames are small JSON; per-connection zlib state would double idle memory.
+    "--ws-per-message-deflate", "false",
+    "--no-access-log",
+]
+
 log = logging.getLogger("scanbook")
 
 
@@ -124,10 +135,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env = _children_env(redis_url, public)
     web = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "web.main:app", "--host", args.host, "--port",
-         str(args.port), "--workers", str(args.workers), "--ws-max-size", "65536",
-         # Feed frames are small JSON; per-connection zlib state would double idle memory.
-         "--ws-per-message-deflate", "false",
-         "--timeout-graceful-shutdown", "5", "--no-access-log"],
+         str(args.port), "--workers", str(args.workers), *UVICORN_FLAGS,
+         "--timeout-graceful-shutdown", "5"],
         env=env, start_new_session=True,
     )
     worker = subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], env=env,

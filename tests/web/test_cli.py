@@ -149,3 +149,13 @@ def test_ctrl_c_stops_web_then_worker_then_redis_without_a_traceback(tmp_path):
              ("web stopped", "worker stopped", "redis stopped")]
     assert order == ["web stopped", "worker stopped", "redis stopped"], output
     assert gone["web"] < gone["worker"] < gone["redis"], gone
+
+
+def test_the_procfile_runs_web_with_the_same_uvicorn_flags_as_scanbook_serve():
+    from web.cli import UVICORN_FLAGS
+
+    web = next(line for line in (ROOT / "Procfile").read_text().splitlines()
+               if line.startswith("web:"))
+    words = web.split()
+    flags = " ".join(UVICORN_FLAGS)
+    assert flags in " ".join(words), (flags, web)
