@@ -16,7 +16,7 @@ from models.idnumber import MINOR_AGE
 from models.masking import mask_id_number, mask_name
 from models.status import VISITOR_STATUS, is_abnormal
 from models.stays import end_stays_by_arrivals, open_stays_statement
-from models.tables import Checkin, Citizen, Logbook, Venue, Visitor
+from models.tables import Checkin, Citizen, Logbook, Venue, Visitor, bind_at
 from models.timeutil import BEIJING, iso, parse_iso
 
 DEDUP_SECONDS = 60
@@ -103,7 +103,7 @@ _LOGBOOKS = (f"SELECT lb.id, lb.venue_id, lb.label, lb.state, lb.reason, lb.code
 # The statements of a batch, as SQL text with `{rows}` placeholders for the batch's values.
 # They go straight to the driver (exec_driver_sql): SQLAlchemy's per-execution work (cache
 # key, expanding IN, result processing) was most of a small batch's cost, and none of these
-# columns needs a type conversion except `at`, which _bind_at converts once.
+# columns needs a type conversion except `at`, which bind_at converts once.
 _TEMPLATES = {
     "logbooks_by_code": _LOGBOOKS + "code IN ({rows})",
     "logbooks_by_id": _LOGBOOKS + "id IN ({rows})",
@@ -294,18 +294,6 @@ class _Logbook(NamedTuple):
     venue_name: str
 
 
-def _bind_at(conn: Connection, value: datetime):
-    """A timestamp as the driver takes it for `checkin.at` (SQLite: a naive UTC string)."""
-    # dialect_impl: the dialect's own DATETIME (SQLite's writes microseconds always, so the
-    # stored strings compare in time order); the generic type would let sqlite3 format it.
-    process = _at_processors.get(conn.dialect.name, False)
-    if process is False:
-        process = _at_processors[conn.dialect.name] = (
-            _ck.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect))
-    return process(value) if process else value
-
-
-_at_processors: dict[str, object] = {}
 
 
 # A request's key: (citizen id, visitor id, logbook id), 0 for the absent one (ids start at
@@ -323,7 +311,7 @@ def _key(row) -> _Key:
 
 def _recent(conn: Connection, keys: list[_Key], since: datetime) -> list:
     """The check-ins since `since` of these keys' (citizen or visitor, logbook), full rows."""
-    mark = _bind_at(conn, since)
+    mark = bind_at(conn, since)
     ids = [row[0] for row in _fetch(conn, "recent", [(c, lb) for c, v, lb in keys if c], mark)]
     ids += [row[0] for row in _fetch(conn, "recent_visitors",
                                      [(v, lb) for c, v, lb in keys if not c], mark)]
@@ -337,10 +325,10 @@ def _insert(conn: Connection, rows: list[dict], at: datetime,
     end_stays_by_arrivals reads them). RETURNING order is not guaranteed, so rows are matched
     back by their key, which is unique inside a batch. A row's own "at" (a queued offline
     scan) overrides the batch's time."""
-    at_value = _bind_at(conn, at)
+    at_value = bind_at(conn, at)
     values = [(r["venue_id"], r["logbook_id"], r["citizen_id"], r["visitor_id"], r["helper_id"],
                r["via"], r["status"], r["popup_kind"], r["alert"], r["minor"], r["name_masked"],
-               r["id_masked"], at_value if r["at"] is None else _bind_at(conn, r["at"]))
+               r["id_masked"], at_value if r["at"] is None else bind_at(conn, r["at"]))
               for r in rows]
     stays = None
     if conn.dialect.name == "sqlite":

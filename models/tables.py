@@ -49,6 +49,20 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+def bind_at(conn, value: datetime):
+    """A timestamp as the driver takes it for a UTCDateTime column, for statements sent as
+    text (SQLite: the naive UTC string SQLAlchemy stores, microseconds always, so stored
+    strings compare in time order; PostgreSQL: the datetime itself)."""
+    process = _at_processors.get(conn.dialect.name, False)
+    if process is False:
+        process = _at_processors[conn.dialect.name] = (
+            UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect))
+    return process(value) if process else value
+
+
+_at_processors: dict[str, object] = {}
+
+
 class EncryptedIdNumber(TypeDecorator):
     """An ID number in Python, its AES-GCM ciphertext in the database (models/crypto.py).
 
