@@ -34,11 +34,12 @@ from web.cli import UVICORN_FLAGS as WEB_FLAGS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-# The same flags for the app and the reference: one worker, uvloop, httptools.
-# As `scanbook serve` and the Procfile (web.cli.UVICORN_FLAGS), one worker, the fast loop and
-# parser named (uvicorn's defaults when installed).
-UVICORN_FLAGS = ["--workers", "1", "--loop", "uvloop", "--http", "httptools",
-                 "--log-level", "warning", *WEB_FLAGS]
+# Both servers: one worker, uvloop. Scanbook runs as `scanbook serve` and the Procfile run it
+# (web.cli.UVICORN_FLAGS: its own HTTP and WebSocket protocols, web/protocols.py); the thin
+# reference runs uvicorn's stock httptools protocol, what any endpoint on this stack gets.
+_COMMON = ["--workers", "1", "--loop", "uvloop", "--log-level", "warning"]
+UVICORN_FLAGS = [*_COMMON, *WEB_FLAGS]
+REFERENCE_FLAGS = [*_COMMON, "--http", "httptools", "--no-access-log"]
 TARGET_RATIO = 1.0  # issue 18: at least the thin reference's rate
 TARGET_FEED_P99_MS = 20.0
 
@@ -404,8 +405,10 @@ async def bench(args) -> dict:
         levels = sorted({int(n) for n in str(args.connections).split(",")})
         d, c = args.duration, levels[-1]  # the other phases use the most connections
         load_avg_before = os.getloadavg()
-        flags = UVICORN_FLAGS + (args.uvicorn.split() if args.uvicorn else [])
-        ref = Server("bench.thin_ref:app", env, workdir / "thin_ref.log", flags)
+        more = args.uvicorn.split() if args.uvicorn else []
+        flags = UVICORN_FLAGS + more
+        ref_flags = REFERENCE_FLAGS + more
+        ref = Server("bench.thin_ref:app", env, workdir / "thin_ref.log", ref_flags)
         app = Server("web.main:app", env, workdir / "app.log", flags)
         redis_pid = {"redis": redis_proc.pid} if redis_proc else {}
         ref_watch = {"server": ref.proc.pid, **redis_pid}
@@ -528,7 +531,8 @@ async def bench(args) -> dict:
             "config": {"db": engine.dialect.name, "duration_s": d, "rounds": args.rounds,
                        "connections": levels, "fixed_rate": rate, "visitors": args.citizens,
                        "venues": args.venues, "logbooks_per_venue": args.logbooks_per_venue,
-                       "feeds": len(feeds), "uvicorn": flags},
+                       "feeds": len(feeds), "uvicorn": flags,
+                       "uvicorn_reference": ref_flags},
             "reference": {"max": ref_max, "fixed": ref_fixed,
                           "max_per_s_by_connections": {
                               str(n): round(ref_levels[n]["rate"], 1) for n in levels},

@@ -16,8 +16,9 @@ from models.settings import ALL_INTERFACES, is_loopback_url, load_settings, publ
 # How a web process runs, wherever it runs: `scanbook serve`, the tests' servers and the scan
 # benchmark take these; the Procfile spells them out (tests/web/test_cli.py compares).
 UVICORN_FLAGS = [
-    # uvicorn's WebSocket protocol, one socket write a loop turn (realtime/wsprotocol.py).
-    "--ws", "realtime.wsprotocol:WebSocketProtocol",
+    # uvicorn's own protocols, one socket write a connection a loop turn (web/protocols.py).
+    "--http", "web.protocols:HttpProtocol",
+    "--ws", "web.protocols:WebSocketProtocol",
     "--ws-max-size", "65536",
     # Feed frames are small JSON; per-connection zlib state would double idle memory.
     "--ws-per-message-deflate", "false",

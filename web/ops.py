@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from models.db import SQLITE_BUSY_SECONDS
-from realtime.wsprotocol import Totals as WebSocketWrites
+from web.protocols import Totals as Writes
 from web.responses import JSON
 
 _HUB = Gauge("scanbook_hub_connections", "WebSocket connections subscribed in this process")
@@ -30,10 +30,10 @@ _LOOP_STALLS = Gauge("scanbook_loop_stalls",
                      "Times this process's event loop woke LOOP_STALL_SECONDS or more late")
 _WRITER_RESTARTS = Gauge("scanbook_checkin_writer_restarts",
                          "Check-in writer processes started after one died (this process)")
-_WS_WRITES = Gauge("scanbook_ws_writes",
-                   "WebSocket frames and handshakes this process wrote (realtime/wsprotocol.py)")
-_WS_SOCKET_WRITES = Gauge("scanbook_ws_socket_writes",
-                          "Socket writes they took: one a connection a loop turn")
+_WRITES = Gauge("scanbook_writes",
+                "Answer heads, bodies and WebSocket frames this process wrote (web/protocols.py)")
+_SOCKET_WRITES = Gauge("scanbook_socket_writes",
+                       "Socket writes they took: one a connection a loop turn")
 
 
 log = logging.getLogger("scanbook.ops")
@@ -151,8 +151,8 @@ async def metrics(request: Request) -> Response:
     _GAPS.set(state.hub.gaps)
     _WRITER_RESTARTS.set(state.writer.restarts)
     _LOOP_STALLS.set(state.watchdog.stalls)
-    _WS_WRITES.set(WebSocketWrites.writes)
-    _WS_SOCKET_WRITES.set(WebSocketWrites.socket_writes)
+    _WRITES.set(Writes.writes)
+    _SOCKET_WRITES.set(Writes.socket_writes)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -1,5 +1,6 @@
-"""realtime/wsprotocol.py: a loop turn's WebSocket writes leave in one socket write, in order,
-on a real socket pair and through a real uvicorn server started with the project's flags."""
+"""web/protocols.py: a loop turn's writes to a connection leave in one socket write, in order,
+on a real socket pair and through a real uvicorn server started with the project's flags
+(HTTP answers and WebSocket frames)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import orjson
 import redis
 
 from realtime.events import venue_channel
-from realtime.wsprotocol import GatheringTransport, Totals
 from tests.realtime.test_processes import _recv, _setup, _ws
 from tests.servers import running_server
+from web.protocols import GatheringTransport, Totals
 
 
 class _Sink(asyncio.Protocol):
@@ -79,8 +80,21 @@ def test_a_burst_of_feed_events_reaches_the_registrar_in_order_in_few_socket_wri
             got = [_recv(ws)["id"] for _ in range(40)]
             after = httpx.get(f"{server.url}/metrics").text
     assert got == [e["id"] for e in events]
-    writes = _metric(after, "scanbook_ws_writes") - _metric(before, "scanbook_ws_writes")
-    sockets = (_metric(after, "scanbook_ws_socket_writes")
-               - _metric(before, "scanbook_ws_socket_writes"))
-    assert writes >= 40
-    assert sockets <= 3, (writes, sockets)  # the burst's one, and a ping at most
+    writes = _metric(after, "scanbook_writes") - _metric(before, "scanbook_writes")
+    sockets = (_metric(after, "scanbook_socket_writes")
+               - _metric(before, "scanbook_socket_writes"))
+    # The forty frames, and the first /metrics answer's head and body.
+    assert writes >= 42
+    assert sockets <= 3, (writes, sockets)  # the burst's one, the answer's one, a ping at most
+
+
+def test_an_answers_head_and_body_leave_in_one_socket_write():
+    with running_server() as server, httpx.Client(base_url=server.url) as http:
+        before = http.get("/metrics").text
+        for _ in range(10):
+            assert http.get("/healthz").status_code == 200
+        after = http.get("/metrics").text
+    writes = _metric(after, "scanbook_writes") - _metric(before, "scanbook_writes")
+    sockets = _metric(after, "scanbook_socket_writes") - _metric(before, "scanbook_socket_writes")
+    # Eleven answers (ten /healthz and the first /metrics), a head and a body each.
+    assert (writes, sockets) == (22, 11)

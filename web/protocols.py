@@ -1,29 +1,33 @@
-"""uvicorn's WebSocket protocol with one socket write per loop turn per connection.
+"""uvicorn's HTTP and WebSocket protocols, with one socket write per connection per loop turn.
 
-A feed sends each check-in as a frame of its own (the contract: one event a message), and a
-batch of check-ins reaches a feed as a run of sends within one turn of the event loop
-(realtime/feed.py). uvicorn writes each frame to the socket at once: one send(2) per frame,
-which on the scan benchmark was a third of the feed fan-out's CPU and a TCP segment per frame
-for the registrar's phone to take in. This protocol gives uvicorn's own a transport that
-gathers the writes of a loop turn and writes them with one call at its end (`call_soon`): the
-same bytes in the same order, sent a few microseconds later.
+uvicorn writes to the socket as soon as it has bytes (uvloop sends at once when nothing is
+queued): an HTTP answer's head and its body are two send(2)s, and a batch of check-ins
+reaching a feed (one frame an event: the contract) is one send(2) a frame. On the scan
+benchmark the feeds' sends were a third of the feed fan-out's CPU, and every extra send is a
+TCP segment for the phone at the other end to take in. These protocols give uvicorn's own a
+transport that gathers the writes of a loop turn and writes them with one call at its end
+(`call_soon`): the same bytes in the same order, sent a little later in the same turn of the
+loop.
 
-Used by name: `uvicorn --ws realtime.wsprotocol:WebSocketProtocol` (web/server.py's flags,
-the Procfile). It relies only on asyncio's public protocol and transport interfaces:
-uvicorn's protocol is an `asyncio.Protocol` that is handed its transport in
-`connection_made`, and it reaches the socket only through that transport.
+Used by name: `uvicorn --http web.protocols:HttpProtocol --ws web.protocols:WebSocketProtocol`
+(web.cli.UVICORN_FLAGS, the Procfile). They rely only on asyncio's public protocol and
+transport interfaces: uvicorn's protocols are `asyncio.Protocol`s handed their transport in
+`connection_made`, which reach the socket only through it (an upgrade hands the WebSocket
+protocol the HTTP protocol's transport). tests/web/test_protocols.py checks this against the
+installed uvicorn.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 
 class Totals:
-    """This process's WebSocket writes: `writes` asked for by uvicorn (a frame, a handshake,
-    a close each), `socket_writes` made (GET /metrics)."""
+    """This process's writes: `writes` asked for by uvicorn (an answer's head, its body, a
+    WebSocket frame each), `socket_writes` made (GET /metrics)."""
 
     writes = 0
     socket_writes = 0
@@ -106,9 +110,22 @@ class GatheringTransport(asyncio.Transport):
         return self._transport.get_protocol()
 
 
+def _gathering(transport: asyncio.BaseTransport) -> GatheringTransport:
+    if isinstance(transport, GatheringTransport):  # an upgrade: the HTTP protocol's
+        return transport
+    return GatheringTransport(transport, asyncio.get_running_loop())
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol on a GatheringTransport."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(_gathering(transport))
+
+
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's default WebSocket protocol (websockets' sans-I/O core) on a
     GatheringTransport."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(GatheringTransport(transport, asyncio.get_running_loop()))
+        super().connection_made(_gathering(transport))
