@@ -55,6 +55,11 @@ class GatheringTransport(asyncio.Transport):
         for data in list_of_data:
             self.write(data)
 
+    def detach(self) -> asyncio.Transport:
+        """The wrapped transport, after writing what is pending (a protocol upgrade)."""
+        self.flush()
+        return self._transport
+
     def flush(self) -> None:
         if not self._pending:
             return
@@ -110,17 +115,33 @@ class GatheringTransport(asyncio.Transport):
         return self._transport.get_protocol()
 
 
-def _gathering(transport: asyncio.BaseTransport) -> GatheringTransport:
+class PairingTransport(GatheringTransport):
+    """For HTTP answers: a write waits for the next one and both leave together at once (an
+    answer's head and its body are written in one step of its task), or at the turn's end
+    when nothing follows. Gathering a whole turn instead would hold every answer until the
+    loop's next poll: a client that sends its next request on the answer waits that long."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._pending and data:
+            Totals.writes += 1
+            self._pending.append(bytes(data))
+            self.flush()
+        else:
+            super().write(data)
+
+
+def _gathering(transport: asyncio.BaseTransport, kind: type[GatheringTransport]
+               ) -> GatheringTransport:
     if isinstance(transport, GatheringTransport):  # an upgrade: the HTTP protocol's
-        return transport
-    return GatheringTransport(transport, asyncio.get_running_loop())
+        transport = transport.detach()
+    return kind(transport, asyncio.get_running_loop())
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a GatheringTransport."""
+    """uvicorn's httptools protocol on a PairingTransport."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(_gathering(transport))
+        super().connection_made(_gathering(transport, PairingTransport))
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
@@ -128,4 +149,4 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     GatheringTransport."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(_gathering(transport))
+        super().connection_made(_gathering(transport, GatheringTransport))
