@@ -1,13 +1,17 @@
-"""uvicorn's HTTP and WebSocket protocols, with one socket write per connection per loop turn.
+"""uvicorn's HTTP and WebSocket protocols, with fewer socket writes: the same bytes, in order.
 
 uvicorn writes to the socket as soon as it has bytes (uvloop sends at once when nothing is
 queued): an HTTP answer's head and its body are two send(2)s, and a batch of check-ins
 reaching a feed (one frame an event: the contract) is one send(2) a frame. On the scan
 benchmark the feeds' sends were a third of the feed fan-out's CPU, and every extra send is a
 TCP segment for the phone at the other end to take in. These protocols give uvicorn's own a
-transport that gathers the writes of a loop turn and writes them with one call at its end
-(`call_soon`): the same bytes in the same order, sent a little later in the same turn of the
-loop.
+transport that writes less often:
+- WebSocket (`GatheringTransport`): a loop turn's frames leave with one write at the turn's
+  end (`call_soon`): a batch of check-ins is one send to each feed.
+- HTTP (`PairingTransport`): a write waits for the next one, and both leave together at once
+  (an answer's head and body are written in one step of its task); a write nothing follows
+  leaves at the turn's end. Holding answers for the whole turn made each wait for the loop's
+  next poll, and a client that sends its next request on the answer waited with it.
 
 Used by name: `uvicorn --http web.protocols:HttpProtocol --ws web.protocols:WebSocketProtocol`
 (web.cli.UVICORN_FLAGS, the Procfile). They rely only on asyncio's public protocol and
