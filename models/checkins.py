@@ -294,8 +294,6 @@ class _Logbook(NamedTuple):
     venue_name: str
 
 
-
-
 # A request's key: (citizen id, visitor id, logbook id), 0 for the absent one (ids start at
 # 1). It names the check-in the 60 s rule matches, and a new row inside its batch.
 _Key = tuple[int, int, int]

@@ -177,18 +177,15 @@ def end_stays_by_arrivals(conn: Connection, arrivals: list[tuple[int, datetime]]
     """New check-ins (citizen, at), already inserted, end the same citizens' earlier open stays
     at their own time (a queued offline scan older than a stay that began since is itself
     ended when that stay began). Runs in the check-in batch's transaction; returns the
-    checkout events to publish after the commit. `stays`: the rows of open_stays_statement
-    when the caller read them already (PostgreSQL)."""
+    checkout events to publish after the commit. `stays`: on PostgreSQL the rows of
+    open_stays_statement, which the caller read with its insert; on SQLite None (read here)."""
     if not arrivals:
         return []
     stored = None
-    if stays is None:
+    if stays is None:  # SQLite: read here
         citizens = sorted({citizen_id for citizen_id, _ in arrivals})
         oldest = min(at for _, at in arrivals)
-        if conn.dialect.name == "sqlite":
-            stays, stored = _sqlite_stays(conn, citizens, oldest - LOOKBACK)
-        else:
-            stays = _stays(conn, _ck.c.citizen_id.in_(citizens), _ck.c.at >= oldest - LOOKBACK)
+        stays, stored = _sqlite_stays(conn, citizens, oldest - LOOKBACK)
     else:
         stays = [Stay(*row) for row in stays]
     stays_of: dict[int, list[Stay]] = defaultdict(list)

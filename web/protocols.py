@@ -126,12 +126,10 @@ class PairingTransport(GatheringTransport):
     loop's next poll: a client that sends its next request on the answer waits that long."""
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._pending and data:
-            Totals.writes += 1
-            self._pending.append(bytes(data))
+        follows = bool(self._pending and data)
+        super().write(data)
+        if follows:
             self.flush()
-        else:
-            super().write(data)
 
 
 def _gathering(transport: asyncio.BaseTransport, kind: type[GatheringTransport]
