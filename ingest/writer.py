@@ -23,7 +23,7 @@ from models.db import SQLITE_BUSY_SECONDS
 from models.errors import DomainError
 from models.tables import utcnow
 from realtime.connection import KeptConnection
-from realtime.events import checkin_batch, checkout_messages
+from realtime.events import checkin_batch
 
 log = logging.getLogger("scanbook.ingest")
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
@@ -113,10 +113,8 @@ class BatchWriter:
         finally:
             # Even when answering failed: other processes' feeds wait for the batch. A
             # failure is logged there; the hubs resync by the sequence check.
-            if events:
-                self.publisher.send(checkin_batch(before, events))
-            for item in checkout_messages(checkouts):  # stays these arrivals ended
-                self.publisher.send(item)
+            if events:  # with the stays these arrivals ended: one PUBLISH
+                self.publisher.send(checkin_batch(before, events, checkouts))
             self._used = time.monotonic()
             if self.publisher.unread >= UNREAD_MAX:
                 self.settle()

@@ -28,19 +28,26 @@ def citizen_channel(citizen_id: int) -> str:
 # hub whose last seen id of a venue is not `prev` missed a batch of it (its writer died
 # between commit and publish, or could not reach Redis) and resyncs that venue's feeds from
 # the database first. Every hub takes this channel and hands each event to the feeds of its
-# venue: one message instead of one per venue, since a hub's cost is per message.
+# venue: one message instead of one per venue, since a hub's cost is per message. The stays
+# the batch's arrivals ended ride in the same message (`checkouts`, handed out after the
+# events), not as a message per venue: one PUBLISH a batch.
 CHECKINS = "sb:checkins"
 
 
-def checkin_batch(before: dict[int, int], events: list[dict]) -> tuple[str, dict]:
+def checkin_batch(before: dict[int, int], events: list[dict], checkouts: list[dict] = ()
+                  ) -> tuple[str, dict]:
     """The message of a committed batch: `before` maps each venue it wrote to to that
-    venue's newest id before it; `events` are in id order."""
+    venue's newest id before it; `events` are in id order; `checkouts`: the checkout events
+    of the stays the batch ended (models/stays.py), any venue's."""
     last: dict[int, int] = {}
     for event in events:
         last[event["venue_id"]] = event["id"]
-    return CHECKINS, {"type": "checkins",
-                      "venues": [[venue, before[venue], newest] for venue, newest in last.items()],
-                      "events": events}
+    message = {"type": "checkins",
+               "venues": [[venue, before[venue], newest] for venue, newest in last.items()],
+               "events": events}
+    if checkouts:
+        message["checkouts"] = list(checkouts)
+    return CHECKINS, message
 
 
 # Access may have ended (a registrar turned non-green, got a violation, was removed from a

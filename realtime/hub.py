@@ -223,7 +223,8 @@ class Hub:
 
     def _checkins(self, batch: dict) -> None:
         """CHECKINS: a committed batch; each event to the feeds of its venue, in id order,
-        after a resync of any venue whose previous batch never reached us."""
+        after a resync of any venue whose previous batch never reached us; then the
+        checkouts of the stays the batch ended."""
         last_seen = self._last
         for venue_id, prev, last in batch["venues"]:
             known = last_seen.get(venue_id)
@@ -231,6 +232,9 @@ class Hub:
             if known != prev and not (known is None and prev == 0):  # (0: its first batch)
                 self._resync_venue(venue_id, known, prev)
         self._fan_out(batch["events"])
+        checkouts = batch.get("checkouts")
+        if checkouts:
+            self._fan_out(checkouts)
 
     def _resync_venue(self, venue_id: int, known: int | None, prev: int) -> None:
         """A batch of this venue was committed but never reached us (or we just connected

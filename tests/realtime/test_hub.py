@@ -23,6 +23,31 @@ def _event(checkin_id: int, venue_id: int) -> dict:
     return {"type": "checkin", "id": checkin_id, "venue_id": venue_id}
 
 
+def test_a_batch_s_checkouts_reach_their_venues_after_its_checkins():
+    from realtime.events import checkin_batch, venue_channel
+    from realtime.hub import Hub
+
+    def checkout(checkin_id: int, venue_id: int) -> dict:
+        return {"type": "checkout", "id": checkin_id, "venue_id": venue_id,
+                "left_at": "2026-12-06T12:00:00+08:00"}
+
+    async def run():
+        hub = Hub("redis://127.0.0.1:1/0")  # never started: batches are handed in directly
+        async with hub.subscribe(venue_channel(1)) as one, \
+                hub.subscribe(venue_channel(2)) as two:
+            # Citizens who were at venue 2 (stays 3, 4) and venue 1 (stay 5) arrive at venue 1.
+            channel, message = checkin_batch(
+                {1: 0}, [_event(8, 1), _event(9, 1), _event(10, 1)],
+                [checkout(3, 2), checkout(5, 1), checkout(4, 2)])
+            hub._checkins(message)
+            return channel, one.take(), two.take()
+
+    channel, one, two = asyncio.run(run())
+    assert channel == "sb:checkins"
+    assert one == [_event(8, 1), _event(9, 1), _event(10, 1), checkout(5, 1)]
+    assert two == [checkout(3, 2), checkout(4, 2)]
+
+
 def test_a_checkin_batch_reaches_each_venue_and_a_gap_resyncs_that_venue_first():
     from realtime.events import checkin_batch, venue_channel
     from realtime.hub import Hub
