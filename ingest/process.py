@@ -131,6 +131,7 @@ def child_main(sock: socket.socket, database_url: str, redis_url: str, environ: 
     # What was inherited from the fork server lives as long as we do: keep the collector's
     # full collections from walking it (a pause in the middle of a batch).
     gc.freeze()
+    _yield_to_the_loop()
     engine = make_engine(database_url)
     client = KeptConnection(publish_client(redis_url))
     limits_client = KeptConnection(connect_sync(redis_url))
@@ -148,6 +149,14 @@ def child_main(sock: socket.socket, database_url: str, redis_url: str, environ: 
         client.close()
         limits_client.close()
         engine.dispose()
+
+
+def _yield_to_the_loop() -> None:
+    """Linux: SCHED_BATCH, so that a batch arriving does not preempt the event loop that
+    sent it (the loop finishes its turn, or another core takes us): on 2 cores the loop's
+    run-queue wait fell in 5 of 6 interleaved pairs of bench.scan (0.092 against 0.105)."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 def _checkpoints(engine: Engine, stop: threading.Event) -> None:

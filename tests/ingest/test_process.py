@@ -335,6 +335,27 @@ def test_a_dead_writer_costs_its_batch_a_retry_and_nothing_else(engine, client, 
         {one.checkin["id"], written[0].checkin["id"]})
 
 
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policy")
+def test_the_writer_does_not_preempt_the_loop_that_feeds_it(engine, people, venue_with_logbook):
+    _owner, _venue, book = venue_with_logbook
+    visitor = people.make("郑一")
+
+    async def run():
+        writer = CheckinWriter(engine, os.environ["REDIS_URL"])
+        await writer.start()
+        try:
+            result = await writer.submit(CheckinRequest(citizen_id=visitor["id"],
+                                                        code=book["token"]))
+            return result, os.sched_getscheduler(writer.pid)
+        finally:
+            await writer.stop()
+
+    result, policy = asyncio.run(run())
+    assert result.created
+    assert policy == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the web process keeps its own
+
+
 def test_metrics_count_the_writers_batches_and_restarts(client, people, venue_with_logbook):
     _owner, _venue, book = venue_with_logbook
     visitor = people.make("吴十")
