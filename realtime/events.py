@@ -34,8 +34,8 @@ def citizen_channel(citizen_id: int) -> str:
 CHECKINS = "sb:checkins"
 
 
-def checkin_batch(before: dict[int, int], events: list[dict], checkouts: list[dict] = ()
-                  ) -> tuple[str, dict]:
+def checkin_batch(before: dict[int, int], events: list[dict],
+                  checkouts: list[dict] | None = None) -> tuple[str, dict]:
     """The message of a committed batch: `before` maps each venue it wrote to to that
     venue's newest id before it; `events` are in id order; `checkouts`: the checkout events
     of the stays the batch ended (models/stays.py), any venue's."""
@@ -46,7 +46,7 @@ def checkin_batch(before: dict[int, int], events: list[dict], checkouts: list[di
                "venues": [[venue, before[venue], newest] for venue, newest in last.items()],
                "events": events}
     if checkouts:
-        message["checkouts"] = list(checkouts)
+        message["checkouts"] = checkouts
     return CHECKINS, message
 
 

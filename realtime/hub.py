@@ -232,9 +232,7 @@ class Hub:
             if known != prev and not (known is None and prev == 0):  # (0: its first batch)
                 self._resync_venue(venue_id, known, prev)
         self._fan_out(batch["events"])
-        checkouts = batch.get("checkouts")
-        if checkouts:
-            self._fan_out(checkouts)
+        self._fan_out(batch.get("checkouts", ()))
 
     def _resync_venue(self, venue_id: int, known: int | None, prev: int) -> None:
         """A batch of this venue was committed but never reached us (or we just connected
