@@ -197,3 +197,43 @@ def test_full_venue_advice_reaches_its_registrars(client, people):
         event = _until(ws, "occupancy", inside=2)[-1]
         assert (event["full"], event["level"]) == (True, "crowded")
         assert event["advice"]["kind"] == "limit_entry"
+
+
+def test_venues_are_recounted_one_at_a_time_in_a_process(client, people):
+    """The venues' occupancy watchers wake together; their recounts take turns, so the event
+    loop never competes with several pool threads for the GIL at once."""
+    import threading
+    import time
+
+    occupancy = client.app.state.occupancy
+    count, lock, running, most = occupancy._count, threading.Lock(), [0], [0]
+
+    def slow_count(venue_id):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.2)
+            return count(venue_id)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    occupancy._count = slow_count
+    owner = people.make("李四")
+    books = []
+    for name in ("甲店", "乙店", "丙店"):
+        venue = client.post("/api/venues", headers=owner["headers"], json={
+            "name": name, "address": "x", "district": "朝阳区", "category": "shop"}).json()
+        books.append((venue, client.post(f"/api/venues/{venue['id']}/logbooks",
+                                         headers=owner["headers"], json={"label": "门"}).json()))
+    with _feed(client, books[0][0]["id"], owner["headers"]) as a, \
+            _feed(client, books[1][0]["id"], owner["headers"]) as b, \
+            _feed(client, books[2][0]["id"], owner["headers"]) as c:
+        feeds = (a, b, c)
+        assert all(ws.receive_json()["type"] == "ready" for ws in feeds)
+        for i, (_venue, book) in enumerate(books):
+            _scan(client, people.make(f"访客{i}"), book["token"])
+        for ws in feeds:
+            assert _until(ws, "occupancy", inside=1)
+    assert most[0] == 1
