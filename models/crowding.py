@@ -285,15 +285,28 @@ def advise(venue: dict, codes: int) -> dict | None:
 def venue_crowding(conn: Connection, venue_id: int, *, now: datetime) -> dict:
     """One venue's `occupancy` event for its registrars' feed: the people inside against its
     capacity, its level, and the wallboard's advice for it (or None)."""
+    return venues_crowding(conn, [venue_id], now=now)[venue_id]
+
+
+def venues_crowding(conn: Connection, venue_ids: list[int], *, now: datetime
+                    ) -> dict[int, dict]:
+    """venue_crowding for several venues, one statement per part whatever their number (the
+    feeds' recount: realtime/occupancy.py)."""
     now = now.astimezone(UTC)
-    row = conn.execute(select(_v.c.capacity).where(_v.c.id == venue_id)).first()
-    capacity = row.capacity if row is not None else None
-    inside = occupancy(conn, [venue_id], now=now).get(venue_id, 0)
-    arrivals = conn.execute(select(func.count()).where(
-        _ck.c.venue_id == venue_id, _ck.c.at > now - MINUTE * RATE_MINUTES,
-        _ck.c.at <= now)).scalar_one()
-    venue = {"venue_id": venue_id, "level": level(inside, capacity),
-             "rate_per_min": round(arrivals / RATE_MINUTES, 1)}
-    codes = _active_codes(conn, [venue_id]).get(venue_id, 0)
-    return {**occupancy_event(venue_id, inside, capacity), "level": venue["level"],
-            "advice": advise(venue, codes), "at": iso(now)}
+    capacities = dict(conn.execute(select(_v.c.id, _v.c.capacity)
+                                   .where(_v.c.id.in_(venue_ids))).all())
+    inside_of = occupancy(conn, venue_ids, now=now)
+    arrivals_of = dict(conn.execute(
+        select(_ck.c.venue_id, func.count())
+        .where(_ck.c.venue_id.in_(venue_ids), _ck.c.at > now - MINUTE * RATE_MINUTES,
+               _ck.c.at <= now)
+        .group_by(_ck.c.venue_id)).all())
+    codes_of = _active_codes(conn, venue_ids)
+    out = {}
+    for venue_id in venue_ids:
+        capacity, inside = capacities.get(venue_id), inside_of.get(venue_id, 0)
+        venue = {"venue_id": venue_id, "level": level(inside, capacity),
+                 "rate_per_min": round(arrivals_of.get(venue_id, 0) / RATE_MINUTES, 1)}
+        out[venue_id] = {**occupancy_event(venue_id, inside, capacity), "level": venue["level"],
+                         "advice": advise(venue, codes_of.get(venue_id, 0)), "at": iso(now)}
+    return out

@@ -3,7 +3,7 @@ when a venue's count of open stays changes, at most once every INTERVAL.
 
 One watcher per process and venue, while at least one feed of that venue is open here: it
 listens on the venue's channel (through the hub, like a feed), and when check-ins or
-check-outs come it recounts in the thread pool (models/crowding.venue_crowding: the count,
+check-outs come it recounts in the thread pool (models/crowding.venues_crowding: the count,
 the level and the wallboard's advice for the venue) and hands the event to the venue's feeds
 in this process when it changed. The count of the moment is on GET /api/venues/{id}. Stays
 that end by their time limit are announced by the expiry job's checkout events; a recount
@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from models.crowding import venue_crowding
+from models.crowding import venues_crowding
 from models.tables import utcnow
 from realtime.events import venue_channel
 from realtime.hub import RESYNC, Hub
@@ -45,15 +45,45 @@ class Occupancy:
         self._watchers: dict[int, int] = {}
         self._tasks: dict[int, asyncio.Task] = {}
         self._last: dict[int, tuple] = {}  # venue -> what its feeds were last told
-        # One recount at a time in this process. The venues' watchers wake together (a batch
-        # of check-ins reaches them all at once): eight recounts in eight pool threads each
-        # took the GIL in turn from the event loop, a stall of 20-60 ms once a second
-        # (bench.scan's fixed phase, 30,000 stays open at 8 venues, ~5 ms a recount).
-        self._counting = asyncio.Semaphore(1)
+        # One recount at a time in this process, for every venue that asked meanwhile. The
+        # venues' watchers wake together (a batch of check-ins reaches them all at once):
+        # eight recounts in eight pool threads each took the GIL in turn from the event loop,
+        # a stall of 20-60 ms once a second (bench.scan's fixed phase, 30,000 stays open at 8
+        # venues, ~5 ms a recount).
+        self._counting = asyncio.Lock()
+        self._wanted: set[int] = set()  # venues waiting for the next recount
+        self._next: asyncio.Future | None = None  # that recount's {venue: event}
+        self._counters: set[asyncio.Task] = set()
 
-    def _count(self, venue_id: int) -> dict:
+    def _count(self, venue_ids: list[int]) -> dict[int, dict]:
         with self.engine.connect() as conn:
-            return venue_crowding(conn, venue_id, now=utcnow())
+            return venues_crowding(conn, venue_ids, now=utcnow())
+
+    async def _recount(self, venue_id: int) -> dict:
+        """The venue's occupancy event, counted with every venue that asks before the count
+        starts (one thread-pool job, one statement per part for all of them)."""
+        self._wanted.add(venue_id)
+        if self._next is None:
+            loop = asyncio.get_running_loop()
+            self._next = loop.create_future()
+            self._next.add_done_callback(_retrieved)
+            task = loop.create_task(self._count_wanted(self._next))
+            self._counters.add(task)
+            task.add_done_callback(self._counters.discard)
+        return (await asyncio.shield(self._next))[venue_id]
+
+    async def _count_wanted(self, done: asyncio.Future) -> None:
+        try:
+            async with self._counting:
+                venues, self._wanted, self._next = sorted(self._wanted), set(), None
+                done.set_result(await run_in_threadpool(self._count, venues))
+        except Exception as exc:  # the database is away: each waiter logs it
+            done.set_exception(exc)
+        except BaseException:  # stopped: whoever asks next starts a recount of their own
+            if self._next is done:
+                self._next = None
+            done.set_exception(RuntimeError("occupancy recount cancelled"))
+            raise
 
     @asynccontextmanager
     async def watch(self, venue_id: int) -> AsyncIterator[None]:
@@ -74,7 +104,7 @@ class Occupancy:
                     task.cancel()
 
     async def stop(self) -> None:
-        tasks = list(self._tasks.values())
+        tasks = [*self._tasks.values(), *self._counters]
         self._tasks.clear()
         for task in tasks:
             task.cancel()
@@ -102,8 +132,7 @@ class Occupancy:
                 if not events and not counted:
                     continue  # the periodic recount corrects a count the feeds have
                 try:
-                    async with self._counting:
-                        event = await run_in_threadpool(self._count, venue_id)
+                    event = await self._recount(venue_id)
                 except Exception as exc:  # the database is away: try again next time
                     log.warning("occupancy of venue %s not counted: %s", venue_id, exc)
                 else:
@@ -112,6 +141,12 @@ class Occupancy:
                         self._last[venue_id] = key
                         self.hub.deliver_local(channel, event)
                 await asyncio.sleep(self.interval)
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    """Mark a recount's failure as seen: its waiters each log it (or were cancelled)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _key(event: dict) -> tuple:

@@ -20,6 +20,8 @@ from models.crowding import (
     codes_needed,
     crowding,
     level,
+    venue_crowding,
+    venues_crowding,
 )
 from models.tables import Checkin
 from tests.conftest import ADMIN
@@ -192,6 +194,21 @@ def test_advice_where_the_scan_rate_outgrows_the_codes(engine, places):
     assert station_advice["rate_per_min"] == pytest.approx(60 / (4 + 20.5 / 60), abs=0.1)
     assert advice[mall.venue_id]["kind"] == "limit_entry"
     assert message["advice"][0]["venue_id"] == station.venue_id  # more codes first
+
+
+def test_several_venues_counted_together_as_each_alone(engine, places):
+    """The feeds' recount (venues_crowding) gives each venue what counting it alone does."""
+    station, mall, shop = places["station"], places["mall"], places["shop"]
+    station.add(*[S(2 + i * 4) for i in range(60)])
+    mall.add(*[S(10 + i) for i in range(9)])
+    ids = [station.venue_id, mall.venue_id, shop.venue_id, 10**9]  # and one that is not
+    with engine.connect() as conn:
+        together = venues_crowding(conn, ids, now=NOW)
+        alone = {venue_id: venue_crowding(conn, venue_id, now=NOW) for venue_id in ids}
+    assert together == alone
+    assert (together[station.venue_id]["advice"]["kind"], together[mall.venue_id]["level"],
+            together[shop.venue_id]["inside"], together[10**9]["capacity"]) == (
+        "more_codes", "crowded", 0, None)
 
 
 def test_the_minute_cache_gives_the_same_answers(engine, places):
