@@ -63,7 +63,7 @@ class _FeedProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.upgraded = False
-        self.fragments: list[bytes] | None = None
+        self.fragments: list[bytes] = []  # a message's frames before its last
         loop = asyncio.get_running_loop()
         self.opened: asyncio.Future = loop.create_future()
         self.closed: asyncio.Future = loop.create_future()
@@ -100,10 +100,10 @@ class _FeedProtocol(asyncio.Protocol):
             opcode = first & 0x0F
             if opcode in (_TEXT, _BINARY, _CONTINUATION):
                 if not first & 0x80:  # not the last fragment
-                    self.fragments = [*(self.fragments or ()), payload]
+                    self.fragments.append(payload)
                     continue
-                if self.fragments is not None:
-                    payload, self.fragments = b"".join([*self.fragments, payload]), None
+                if self.fragments:
+                    payload, self.fragments = b"".join([*self.fragments, payload]), []
                 frames.append((stamp, payload))
             elif opcode == _PING:
                 self._send(0xA, payload)  # pong
